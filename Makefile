@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` and `make test`. Both create/update .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PLUGIN_DIRS  := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+EXAMPLE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard examples/*/pyproject.toml))
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test lint dist bench clean
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(EXAMPLE_DIRS)) Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' \
+		$(foreach d,$(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e '$(d)[test]')
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/python -m onecore.demo
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check onecore plugins tests benchmarks examples
+
+dist: venv
+	rm -rf dist && mkdir -p dist
+	$(BIN)/python -m pip wheel -q --no-deps -w dist . $(PLUGIN_DIRS)
+	$(BIN)/python -m pip install -q build
+	$(BIN)/python -m build -q --sdist -o dist . $(foreach d,$(PLUGIN_DIRS),&& $(BIN)/python -m build -q --sdist -o dist $(d))
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info

@@ -1,0 +1,158 @@
+"""Built-in plugin: the ``http`` repository type, any web server serving a data root.
+
+The data root must hold a ``.one_root`` index (``one index ROOT --base-url URL`` writes it). The
+index is fetched with a conditional request (ETag / Last-Modified) and rebuilt into the catalog only
+when its content changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from onecore import hookimpl
+from onecore.errors import ConfigError, TransferError
+from onecore.repository import Dataset, Field, IndexUpdate, Repository
+from onecore.transfer import HTTPFetcher, RetryPolicy, http_error, url_join
+
+#: The largest index accepted (bytes); override with ONE_MAX_INDEX_BYTES.
+MAX_INDEX_BYTES = 2 << 30
+
+
+def max_index_bytes() -> int:
+    try:
+        return int(os.environ.get("ONE_MAX_INDEX_BYTES", MAX_INDEX_BYTES))
+    except ValueError:
+        return MAX_INDEX_BYTES
+
+
+class HTTPRepository(Repository):
+    """A data root served over HTTP(S), with optional basic auth."""
+
+    type = "http"
+    description = "a data root served by a web server, with a .one_root index"
+    fields = (
+        Field("base_url", "URL of the data root (where .one_root is served)", required=True),
+        Field("login", "HTTP basic auth user name (optional)"),
+        Field("password", "HTTP basic auth password (optional)", secret=True),
+        Field("timeout", "read timeout in seconds", default=60, type=int),
+    )
+
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any], name: str) -> dict[str, Any]:
+        url = settings["base_url"]
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"repository {name!r}: base_url {url!r} must start with http:// or https://")
+        if not url.endswith("/"):
+            settings["base_url"] = url + "/"
+        return settings
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._fetcher: HTTPFetcher | None = None
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        login = self.settings.get("login")
+        return (login, self.settings.get("password") or "") if login else None
+
+    def fetcher(self) -> HTTPFetcher:
+        if self._fetcher is None:
+            self._fetcher = HTTPFetcher(auth=self.auth, timeout=(10.0, float(self.settings["timeout"])))
+        return self._fetcher
+
+    def check(self) -> None:
+        self.fetch_index(None)
+
+    def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
+        url = url_join(self.settings["base_url"], ".one_root")
+        return fetch_index_url(self.fetcher(), url, state, self.home, self.settings["base_url"])
+
+    def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+
+
+def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | None, home: Path,
+                    base_url: str | None) -> IndexUpdate | None:
+    """Conditionally GET an index URL; None when unchanged, else an update streaming its rows.
+
+    Shared by every type whose index is a ``.one_root`` served over HTTP.
+    """
+    from onecore.index import IndexProblem, read_index_file
+
+    headers = {"Accept-Encoding": "gzip"}
+    if state:
+        if state.get("etag"):
+            headers["If-None-Match"] = state["etag"]
+        if state.get("last_modified"):
+            headers["If-Modified-Since"] = state["last_modified"]
+    limit = max_index_bytes()
+    tmpdir = home / "tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+
+    def get() -> tuple[str, str, dict[str, str]] | None:
+        r = fetcher.get(url, headers=headers, stream=True)
+        try:
+            if r.status_code == 304:
+                return None
+            if r.status_code != 200:
+                raise http_error(r, f"GET {url} (the repository index)")
+            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
+            h = hashlib.sha256()
+            n = 0
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    for chunk in r.iter_content(1 << 20):
+                        n += len(chunk)
+                        if n > limit:
+                            raise TransferError(
+                                f"the index {url} is larger than {limit} bytes; refusing it "
+                                "(raise ONE_MAX_INDEX_BYTES if this is expected)")
+                        h.update(chunk)
+                        f.write(chunk)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            return tmp, h.hexdigest(), dict(r.headers)
+        finally:
+            r.close()
+
+    try:
+        got = RetryPolicy.from_env().call(get, f"fetching the index {url}")
+    except Exception as e:
+        import requests
+
+        if isinstance(e, requests.RequestException):
+            raise TransferError(f"fetching the index {url}: {e}") from None
+        raise
+    if got is None:
+        return None
+    tmp, digest, resp_headers = got
+    new_state = {"etag": resp_headers.get("ETag"), "last_modified": resp_headers.get("Last-Modified"),
+                 "sha256": digest}
+    if state and state.get("sha256") == digest:
+        os.unlink(tmp)
+        return None
+    problems: list[IndexProblem] = []
+
+    def rows() -> Iterator[Dataset]:
+        try:
+            for row in read_index_file(tmp, base_url=base_url, problems=problems):
+                if row.url is None and base_url:
+                    row.url = url_join(base_url, row.rel_path)
+                yield row
+        finally:
+            os.unlink(tmp)
+
+    for p in problems:
+        p.source = url
+    return IndexUpdate(rows=rows(), state=new_state, problems=problems)
+
+
+@hookimpl
+def one_register_repository_types(register: Callable) -> None:
+    register(HTTPRepository)

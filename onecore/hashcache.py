@@ -1,0 +1,67 @@
+"""A small persistent cache of file hashes, keyed by path, size and modification time.
+
+Uploads use it so that an unchanged data root is not hashed again; downloads use it so that a file
+already verified is not hashed again on every load. A file whose size or mtime changed is hashed anew.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from .repository import md5_file
+
+
+class HashCache:
+    """md5 of files, remembered in ``$ONE_HOME/hashes.sqlite`` (safe across threads and processes)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
+                       "mtime_ns INTEGER, md5 TEXT)")
+            self._db = db
+        return self._db
+
+    def lookup(self, path: Path) -> str | None:
+        """The remembered md5 of ``path`` if its size and mtime are unchanged, else None."""
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        with self._lock:
+            row = self._conn().execute(
+                "SELECT size, mtime_ns, md5 FROM hashes WHERE path=?", (str(path),)).fetchone()
+        if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+            return row[2]
+        return None
+
+    def remember(self, path: Path, md5: str) -> None:
+        st = path.stat()
+        with self._lock:
+            self._conn().execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)",
+                                 (str(path), st.st_size, st.st_mtime_ns, md5))
+
+    def md5(self, path: Path) -> str:
+        """The md5 of ``path``, from the cache when the file is unchanged."""
+        cached = self.lookup(path)
+        if cached:
+            return cached
+        digest = md5_file(path)
+        self.remember(path, digest)
+        return digest
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
