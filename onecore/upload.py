@@ -9,7 +9,8 @@ calls :func:`upload_tree`, which:
 - sends each changed dataset to ``<path>.part`` (resuming a partial one when the backend can) and
   renames it into place only when complete;
 - writes the index **last**, fully written to a temporary name then renamed, listing exactly what is
-  on the server (a failed file keeps its previous row only if its previous version is still there).
+  on the server (a failed file keeps its previous row only if its previous version is still there);
+  an index that would not change is not written again.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ def upload_tree(
             f"{r.rel_path}\t{r.url or ''}\t{r.size}\t{r.md5 or ''}\n" for r in sorted(rows.values(),
                                                                                    key=lambda r: r.rel_path)
         )
-        write_index_remote(backend, text, retry)
+        if text != (prev_text or ""):  # an unchanged tree re-upload sends nothing, not even the index
+            write_index_remote(backend, text, retry)
     report.seconds = time.monotonic() - t0
     return report
 
