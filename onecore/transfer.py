@@ -563,7 +563,7 @@ def _stream_to_part(
         part.unlink()
         offset = 0
     h = hashlib.md5(usedforsecurity=False) if item.md5 else None
-    if item.size is not None and offset == item.size:  # complete from an earlier run
+    if item.size is not None and offset == item.size and part.exists():  # complete from an earlier run
         return 0, _hash_existing(part, h, offset)
     stream = fetcher.open(item.url, offset)
     received = 0
