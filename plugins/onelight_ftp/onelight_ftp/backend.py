@@ -27,12 +27,28 @@ def remote_path(remote_root: str, rel: str) -> str:
 
 
 class _Shared:
-    """State shared by a backend and its workers: folders known to exist, and every connection."""
+    """State shared by a backend and its workers.
+
+    - ``dirs``: folders known to exist (no second ``MKD``);
+    - ``listings``: folder -> {file name: size} from one ``MLSD`` (or ``{}`` for a folder we created),
+      so that checking many files of a folder costs one listing instead of one ``SIZE`` each;
+      ``None`` means "cannot list, ask ``SIZE``";
+    - ``dirty``: paths this upload writes or renames; their sizes are always asked for (``SIZE``), so a
+      listing never answers for a file that changed since (paths are added *before* the change);
+    - ``connections``: every connection opened, to close them all at the end.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.dirs: set[str] = set()
+        self.listings: dict[str, dict[str, int] | None] = {}
+        self.dirty: set[str] = set()
+        self.mlsd = True
         self.connections: list[Connection] = []
+
+    def mark_dirty(self, *paths: str) -> None:
+        with self.lock:
+            self.dirty.update(paths)
 
 
 class FTPTreeBackend:
@@ -53,8 +69,15 @@ class FTPTreeBackend:
 
     # -- TreeBackend ---------------------------------------------------------------------------
     def size(self, rel: str) -> int | None:
-        """``SIZE`` in binary mode; None when the file is absent."""
+        """The remote size (from the folder's listing when it is known good, else ``SIZE`` in binary
+        mode); None when the file is absent."""
         path = self._path(rel)
+        folder, name = posixpath.split(path)
+        listing = self._listing(folder, path)
+        if listing is not None:
+            with self.shared.lock:
+                if path not in self.shared.dirty:
+                    return listing.get(name)
 
         def size(ftp: ftplib.FTP) -> int | None:
             try:
@@ -73,6 +96,7 @@ class FTPTreeBackend:
         """Send ``local`` to ``rel``, resuming at ``offset``; creates the folders on the way."""
         path = self._path(rel)
         self._ensure_dir(posixpath.dirname(path), rel)
+        self.shared.mark_dirty(path)
         what = f"uploading {rel}" + (f" (resuming at byte {offset})" if offset else "")
         with open(local, "rb") as f:
             self.conn.run(lambda ftp: store(ftp, path, f, offset, progress), what, write=True)
@@ -80,6 +104,7 @@ class FTPTreeBackend:
     def rename(self, src: str, dst: str) -> None:
         """``RNFR``/``RNTO``; when the server will not replace ``dst``, delete it and rename again."""
         a, b = self._path(src), self._path(dst)
+        self.shared.mark_dirty(a, b)
 
         def rename(ftp: ftplib.FTP) -> None:
             try:
@@ -138,16 +163,46 @@ class FTPTreeBackend:
             if d not in self.shared.dirs:
                 todo.append(d)
 
+        created = []
+
         def mkdirs(ftp: ftplib.FTP) -> None:
             for d in todo:
                 try:
                     ftp.mkd(d)
+                    created.append(d)
                 except ftplib.error_perm:
                     pass  # exists already, or may not be created: STOR will say which
 
         self.conn.run(mkdirs, f"creating the folders of {rel}", write=True)
         with self.shared.lock:
             self.shared.dirs.update(todo)
+            for d in created:  # new, so empty but for what this upload writes (which is dirty)
+                self.shared.listings[d] = {}
+
+    def _listing(self, folder: str, path: str) -> dict[str, int] | None:
+        """The cached listing of ``folder`` (one ``MLSD`` the first time); None: ask ``SIZE``."""
+        sh = self.shared
+        with sh.lock:
+            if not sh.mlsd or path in sh.dirty:
+                return None
+            if folder in sh.listings:
+                return sh.listings[folder]
+
+        def mlsd(ftp: ftplib.FTP) -> dict[str, int] | None:
+            try:
+                return {name: int(facts["size"]) for name, facts in ftp.mlsd(folder, facts=["type", "size"])
+                        if facts.get("type", "file") == "file" and facts.get("size", "").isdigit()}
+            except ftplib.error_perm as e:
+                if str(e)[:3] in ("500", "501", "502", "504"):
+                    sh.mlsd = False  # the server cannot list: SIZE from now on
+                return None  # 550: missing or unlistable folder: SIZE says which, file by file
+            finally:
+                ftp.voidcmd("TYPE I")  # ftplib lists in ASCII mode: back to binary for SIZE and STOR
+
+        listing = self.conn.run(mlsd, f"listing {folder}")
+        with sh.lock:
+            sh.listings.setdefault(folder, listing)  # type: ignore[arg-type]
+            return sh.listings[folder]
 
     def close_all(self) -> None:
         """Close the connections of this backend and of all its workers."""

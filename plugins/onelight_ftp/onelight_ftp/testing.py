@@ -177,7 +177,10 @@ class FTPTestServer:
         from pyftpdlib.authorizers import DummyAuthorizer
         from pyftpdlib.servers import FTPServer
 
-        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)  # one line per command otherwise
+        ftplog = logging.getLogger("pyftpdlib")  # one line per command otherwise
+        ftplog.setLevel(logging.WARNING)
+        if not ftplog.handlers:
+            ftplog.addHandler(logging.NullHandler())  # stops pyftpdlib from configuring logging itself
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.tls = tls
