@@ -81,6 +81,14 @@ def _one(repo: str | None, **kwargs: Any) -> Any:
     return One(repo=repo, **kwargs)
 
 
+def _repository(repo: str | None) -> Any:
+    """The configured repository alone, without its catalog (a fresh upload target has no index yet)."""
+    from .config import Config, home
+
+    rc = Config.load(home()).get(repo)
+    return _registry().repository_type(rc.type)(rc.name, rc.resolved(), home=home())
+
+
 class _Bar:
     """A progress line on stderr (only on a terminal, never with --quiet)."""
 
@@ -216,7 +224,6 @@ def index_cmd(root: Path, base_url: str) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, jobs: int, quiet: bool) -> None:
     """Upload the ALF datasets of a data root to a repository (incremental and resumable)."""
-    from .api import One
     from .scan import check, scan
 
     bad = list(check(root))
@@ -225,13 +232,13 @@ def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, j
     datasets = list(scan(root))
     if limit:
         datasets = datasets[:limit]
-    one = One(repo=repo, mode="local")
+    repository = _repository(repo)
     bar = _Bar(quiet, "uploading")
     try:
-        report = one.repository.upload(root.resolve(), datasets, dry_run=dry_run, jobs=jobs, progress=bar)
+        report = repository.upload(root.resolve(), datasets, dry_run=dry_run, jobs=jobs, progress=bar)
     finally:
         bar.done()
-        one.close()
+        repository.close()
     if dry_run:
         for p in report.downloaded:
             click.echo(f"would send {p}")
@@ -239,7 +246,7 @@ def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, j
         return
     for p, err in report.failed:
         click.echo(f"FAILED {p}: {err}", err=True)
-    click.echo(f"Upload to {one.repository.name!r}: {report.summary()}; {len(bad)} non-ALF file(s) skipped.")
+    click.echo(f"Upload to {repository.name!r}: {report.summary()}; {len(bad)} non-ALF file(s) skipped.")
     if report.failed:
         click.echo("Re-run the same command to retry: finished files are not sent again.", err=True)
         sys.exit(1)
@@ -249,8 +256,11 @@ def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, j
 @repo_option
 def publish_cmd(repo: str | None) -> None:
     """Publish what was uploaded (e.g. make a figshare article public)."""
-    one = _one(repo, mode="local")
-    click.echo(one.repository.publish())
+    repository = _repository(repo)
+    try:
+        click.echo(repository.publish())
+    finally:
+        repository.close()
 
 
 # -------------------------------------------------------------------------------------------------
