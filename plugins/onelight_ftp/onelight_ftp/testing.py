@@ -59,6 +59,7 @@ class ServerStats:
     kill_download: tuple[str, int] | None = None
     disk_full: tuple[str, int] | None = None  # (name part, after bytes): ENOSPC on write
     no_replace: bool = False  # RNTO refuses to replace an existing file (as some servers do)
+    no_mlsd: bool = False  # MLSD is not implemented (as on old servers)
     killed: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -157,6 +158,12 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
             with stats.lock:
                 stats.stor.append(("APPE" if "a" in mode else "STOR", file, self._restart_position))
             return super().ftp_STOR(file, mode)
+
+        def ftp_MLSD(self, path: str) -> Any:
+            if stats.no_mlsd:
+                self.respond("502 Command not implemented.")
+                return None
+            return super().ftp_MLSD(path)
 
         def ftp_RETR(self, file: str) -> Any:
             with stats.lock:

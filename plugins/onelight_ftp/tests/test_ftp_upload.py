@@ -63,6 +63,20 @@ def test_upload_then_unchanged_then_one_change(request, server_fixture, data_roo
     assert _index(server.home)[changed].size == (root / changed).stat().st_size
 
 
+def test_server_without_mlsd_or_replacing_rename(ftp_server, data_root, make_repo):
+    ftp_server.stats.no_mlsd = ftp_server.stats.no_replace = True
+    root, rels = data_root
+    repo = make_repo(ftp_server)
+    assert repo.upload(root, rels).failed == []
+    again = repo.upload(root, rels)
+    assert again.downloaded == [] and sorted(again.skipped) == rels
+    changed = rels[-1]
+    (root / changed).write_bytes(b"new content")
+    third = repo.upload(root, rels)
+    assert third.downloaded == [changed] and third.failed == []
+    _same(root, ftp_server.home, rels)
+
+
 def test_dry_run_sends_nothing(ftp_server, data_root, make_repo):
     root, rels = data_root
     report = make_repo(ftp_server).upload(root, rels, dry_run=True)
@@ -116,19 +130,6 @@ def test_connection_killed_mid_file_is_retried_in_the_same_run(ftp_server, data_
     resumed = [rest for _, path, rest in ftp_server.stats.stor if path.endswith(BIG + ".part")]
     assert len(resumed) == 2 and resumed[0] == 0 and resumed[1] > 0
     _same(root, ftp_server.home, rels)
-
-
-def test_server_that_will_not_replace_on_rename(ftp_server, data_root, make_repo):
-    root, rels = data_root
-    repo = make_repo(ftp_server)
-    assert repo.upload(root, rels).failed == []
-    ftp_server.stats.no_replace = True
-    changed = rels[0]
-    (root / changed).write_bytes(b"new content")
-    report = repo.upload(root, rels)
-    assert report.downloaded == [changed] and report.failed == []
-    assert (ftp_server.home / changed).read_bytes() == b"new content"
-    assert _index(ftp_server.home)[changed].size == len(b"new content")
 
 
 def test_login_refused_names_host_and_user(ftp_server, data_root, make_repo):
