@@ -253,3 +253,37 @@ def test_upload_local_to_local_is_incremental(data_root, tmp_path):
     rep3 = target.upload(data_root, paths)
     assert rep3.downloaded == [paths[0]]
     assert (tmp_path / "mirror" / paths[0]).read_bytes() == b"changed"
+
+
+def _upload_worker(args):  # noqa: ANN001 - run in a separate process
+    import os
+
+    src, mirror, home = args
+    os.environ["ONE_HOME"] = home
+    from pathlib import Path
+
+    from onecore.builtins.local import LocalRepository
+    from onecore.scan import scan
+
+    repo = LocalRepository("mirror", {"root_dir": mirror}, home=Path(home))
+    rep = repo.upload(Path(src), list(scan(src)), jobs=4)
+    return len(rep.failed)
+
+
+def test_two_processes_uploading_the_same_root(data_root, tmp_path):
+    import multiprocessing
+
+    from onecore.index import read_index_file
+    from onecore.scan import scan
+
+    big = data_root / "nicklab/Subjects/NICK_001/2021-01-04/001/alf/spikes.big.npy"
+    np.save(big, np.arange(3_000_000))
+    mirror = tmp_path / "mirror"
+    args = (str(data_root), str(mirror), str(tmp_path / "home"))
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        assert pool.map(_upload_worker, [args, args]) == [0, 0]
+    for rel in scan(data_root):
+        assert (mirror / rel).read_bytes() == (data_root / rel).read_bytes()
+    rows = {r.rel_path for r in read_index_file(mirror / ".one_root")}
+    assert rows == set(scan(data_root))
+    assert not list(mirror.rglob("*.part"))
