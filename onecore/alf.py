@@ -10,7 +10,8 @@ any number of dotted extras; the extension is required; the revision folder is `
 
 Differences from ONE-api, by design: a path component ``..`` or ``.`` is refused anywhere (ONE-api's
 collection pattern would accept it); the date must be a real calendar date; backslashes are refused
-(index paths are POSIX).
+(index paths are POSIX); a namespace needs both underscores (``_ibl_wheel``) and an object starts
+with a letter or digit, so ``_iblwheel.position.npy`` is refused rather than read ambiguously.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ class ALFError(OneError, ValueError):
 
 
 _FILE_RE = re.compile(
-    r"^_?(?P<namespace>(?<=_)[a-zA-Z0-9]+)?_?"
-    r"(?P<object>\w+)\."
+    r"^(?:_(?P<namespace>[a-zA-Z0-9]+)_)?"
+    r"(?P<object>[a-zA-Z0-9]\w*)\."
     r"(?P<attribute>(?:_[a-z]+_)?[a-zA-Z0-9]+(?:_times(?=[_.])|_intervals(?=[_.]))?)"
     r"(?:_(?P<timescale>\w+))?"
     r"(?P<extra>(?:\.[\w-]+)*)"

@@ -129,3 +129,12 @@ def test_download_never_writes_outside(tmp_path):
 def test_errors_are_onecore_errors():
     for exc in (alf.ALFError, ConfigError, UnsafePathError):
         assert issubclass(exc, OneError)
+
+
+def test_fuzz_target_runs_clean():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fuzz_parsers", Path(__file__).parents[1] / "fuzz/fuzz_parsers.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.run(3000, seed=1)["runs"] == 3000
