@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         atheris.Fuzz()
         return 0
     res = run(args.runs, args.seed)
-    print(f"fuzz: {res['runs']} inputs through {len(TARGETS)} parsers ({', '.join(['alf', 'one_root', 'config', *extra])}) "
-          f"in {res['seconds']:.1f}s: no crash")
+    names = ", ".join(["alf", "one_root", "config", *extra])
+    print(f"fuzz: {res['runs']} inputs through {len(TARGETS)} parsers ({names}) in {res['seconds']:.1f}s: no crash")
     return 0
 
 
