@@ -1,0 +1,471 @@
+"""The local catalog: every dataset of a repository in an SQLite file, for instant, offline search.
+
+One file per repository under ``$ONE_HOME/catalog/``. Dataset names are normalised into a small
+``names`` table (collection, revision, file name and its ALF parts), so a search term is matched
+against the few thousand distinct names, and only then against the million-row ``datasets`` table
+through an index on ``(name, session)``. A rebuild streams the index rows into a new file that
+replaces the old one atomically: readers never see a half-built catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import json
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from . import alf
+from .errors import OneError
+from .repository import Dataset, SessionRecord
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY, eid TEXT NOT NULL UNIQUE, lab TEXT, subject TEXT NOT NULL,
+    date TEXT NOT NULL, number INTEGER NOT NULL, path TEXT NOT NULL,
+    projects TEXT, task_protocol TEXT, extra TEXT);
+CREATE TABLE names (
+    id INTEGER PRIMARY KEY, collection TEXT NOT NULL, revision TEXT NOT NULL, filename TEXT NOT NULL,
+    namespace TEXT, object TEXT NOT NULL, attribute TEXT NOT NULL, timescale TEXT, extra TEXT,
+    extension TEXT NOT NULL, UNIQUE (collection, revision, filename));
+CREATE TABLE datasets (
+    id INTEGER PRIMARY KEY, session INTEGER NOT NULL, name INTEGER NOT NULL, url TEXT, size INTEGER,
+    md5 TEXT, is_default INTEGER, uuid TEXT, UNIQUE (session, name));
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS datasets_name ON datasets (name, session);
+CREATE INDEX IF NOT EXISTS sessions_order ON sessions (date DESC, number DESC);
+CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject);
+CREATE INDEX IF NOT EXISTS sessions_lab ON sessions (lab);
+"""
+_SESSION_RE = re.compile(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)$")
+
+
+@dataclass
+class DatasetRecord:
+    """A dataset as the catalog knows it."""
+
+    eid: str
+    session_path: str
+    collection: str | None
+    revision: str | None
+    filename: str
+    object: str
+    attribute: str
+    timescale: str | None
+    extra: str | None
+    extension: str
+    namespace: str | None
+    url: str | None
+    size: int | None
+    md5: str | None
+    default: bool | None
+    uuid: str | None
+
+    @property
+    def rel_path(self) -> str:
+        """Path relative to the session folder (``alf/probe00/spikes.times.npy``)."""
+        parts = [p for p in (self.collection, f"#{self.revision}#" if self.revision else None) if p]
+        return "/".join([*parts, self.filename])
+
+    @property
+    def full_path(self) -> str:
+        """Path relative to the data root (from the lab folder)."""
+        return f"{self.session_path}/{self.rel_path}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rel_path": self.rel_path, "full_path": self.full_path, "eid": self.eid,
+            "collection": self.collection, "revision": self.revision, "object": self.object,
+            "attribute": self.attribute, "timescale": self.timescale, "extra": self.extra,
+            "extension": self.extension, "namespace": self.namespace, "url": self.url,
+            "size": self.size, "md5": self.md5, "default_revision": self.default, "id": self.uuid,
+        }
+
+
+def _split(rel_path: str) -> tuple[str, str | None, str, str, str, str] | None:
+    """(session path, lab, subject, date, number, rest) or None."""
+    m = _SESSION_RE.match(rel_path)
+    if not m:
+        return None
+    lab, subject, date, number, rest = m.groups()
+    sp = f"{lab}/Subjects/{subject}/{date}/{number}" if lab else f"{subject}/{date}/{number}"
+    return sp, lab, subject, date, number, rest  # type: ignore[return-value]
+
+
+class Catalog:
+    """An SQLite catalog file. Safe to use from several threads (one connection, serialised)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+
+    # -- connection ----------------------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not self.path.exists()
+            db = self._connect()
+            if not fresh and not self._has_schema(db):
+                # An old or foreign file: it is only a cache of the repository's index, rebuild it.
+                db.close()
+                for p in (self.path, Path(str(self.path) + "-wal"), Path(str(self.path) + "-shm")):
+                    p.unlink(missing_ok=True)
+                db, fresh = self._connect(), True
+            if fresh:
+                db.executescript(_SCHEMA + _INDEXES)
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+            self._db = db
+        return self._db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA cache_size=-65536")
+        db.execute("PRAGMA mmap_size=268435456")
+        return db
+
+    @staticmethod
+    def _has_schema(db: sqlite3.Connection) -> bool:
+        try:
+            v = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            return bool(v and json.loads(v[0]) == SCHEMA_VERSION)
+        except (sqlite3.DatabaseError, ValueError):
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # -- meta ----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> Any:
+        with self._lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    # -- building ------------------------------------------------------------------------------
+    def rebuild(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord] = (),
+                state: Any = None) -> int:
+        """Replace the whole catalog with ``rows`` (streamed) atomically; returns the row count."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.building")
+        for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            p.unlink(missing_ok=True)
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            db.executescript(_SCHEMA)
+            db.execute("BEGIN")
+            n = _Inserter(db).insert(rows, sessions)
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (json.dumps(SCHEMA_VERSION),))
+            db.execute("INSERT INTO meta VALUES ('state', ?)", (json.dumps(state),))
+            db.execute("INSERT INTO meta VALUES ('built', ?)", (json.dumps(_dt.datetime.now().isoformat()),))
+            db.execute("COMMIT")
+            db.executescript(_INDEXES)
+            db.execute("ANALYZE")
+            db.close()
+        except BaseException:
+            db.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        with self._lock:
+            self.close()
+            for p in (Path(str(self.path) + "-wal"), Path(str(self.path) + "-shm")):
+                p.unlink(missing_ok=True)
+            os.replace(tmp, self.path)
+        return n
+
+    def upsert(self, rows: Iterable[Dataset] = (), sessions: Iterable[SessionRecord] = ()) -> int:
+        """Add or update sessions and datasets (database-backed repositories fill the catalog lazily)."""
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                n = _Inserter(db, upsert=True).insert(rows, sessions)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return n
+
+    # -- queries -------------------------------------------------------------------------------
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def count(self) -> tuple[int, int]:
+        """(sessions, datasets)."""
+        return (self._q("SELECT count(*) FROM sessions")[0][0], self._q("SELECT count(*) FROM datasets")[0][0])
+
+    def session(self, eid: str) -> dict[str, Any] | None:
+        rows = self._q(f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.eid=?", (eid,))
+        return _session_dict(rows[0]) if rows else None
+
+    def find_session(self, lab: str | None, subject: str, date: str, number: int) -> str | None:
+        sql = "SELECT eid FROM sessions WHERE subject=? AND date=? AND number=?"
+        params: list[Any] = [subject, date, number]
+        if lab:
+            sql += " AND lab=?"
+            params.append(lab)
+        rows = self._q(sql, params)
+        return rows[0][0] if len(rows) == 1 else None
+
+    def match_names(self, term: str, collection: Any = None, revision: Any = None,
+                    namespace: Any = None) -> list[int]:
+        """Ids of dataset names that a search term matches.
+
+        A term is an object (``spikes``), ``object.attribute``, a full file name, a collection folder
+        (``probe00``), or a wildcard pattern (``*`` ``?``) on the file name or on ``collection/filename``.
+        """
+        rows = self._q("SELECT id, collection, revision, filename, namespace, object, attribute, "
+                       "timescale, extension FROM names")
+        out = []
+        wild = any(c in term for c in "*?[")
+        for nid, coll, rev, fname, ns, obj, attr, ts, _ext in rows:
+            if not _match_opt(coll, collection) or not _match_opt(rev, revision) \
+                    or not _match_opt(ns or "", namespace):
+                continue
+            if wild:
+                ok = (fnmatch.fnmatchcase(fname, term) or fnmatch.fnmatchcase(f"{coll}/{fname}", term)
+                      or fnmatch.fnmatchcase(f"{obj}.{attr}", term))
+            else:
+                ok = (term == obj or term == f"{obj}.{attr}" or term == fname
+                      or (ts is not None and term == f"{obj}.{attr}_{ts}")
+                      or fname.startswith(term + ".") or (coll and term in coll.split("/"))
+                      or term == coll)
+            if ok:
+                out.append(nid)
+        return out
+
+    def search(
+        self,
+        datasets: Sequence[str] = (),
+        lab: Sequence[str] | None = None,
+        subject: Sequence[str] | None = None,
+        date_range: tuple[str | None, str | None] | None = None,
+        number: int | None = None,
+        collection: Any = None,
+        revision: Any = None,
+        namespace: Any = None,
+        projects: Sequence[str] | None = None,
+        task_protocol: Sequence[str] | None = None,
+        details: bool = False,
+        limit: int | None = None,
+    ) -> list[Any]:
+        """Session ids (or records with ``details``) matching all filters, newest first."""
+        where, params = [], []
+        terms = list(datasets or [])
+        if not terms and (collection is not None or revision is not None or namespace is not None):
+            terms = ["*"]
+        for term in terms:
+            ids = self.match_names(term, collection, revision, namespace)
+            if not ids:
+                return []
+            if len(ids) == 1:
+                where.append("s.id IN (SELECT session FROM datasets WHERE name = ?)")
+                params.append(ids[0])
+            else:
+                where.append(f"s.id IN (SELECT session FROM datasets WHERE name IN ({','.join('?' * len(ids))}))")
+                params.extend(ids)
+        for col, values in (("lab", lab), ("subject", subject)):
+            if values:
+                clause, p = _text_filter(f"s.{col}", values)
+                where.append(clause)
+                params.extend(p)
+        for col, values in (("projects", projects), ("task_protocol", task_protocol)):
+            if values:
+                where.append("(" + " OR ".join(f"s.{col} LIKE ? ESCAPE '\\'" for _ in values) + ")")
+                params.extend(f"%{_like_escape(v)}%" for v in values)
+        if date_range:
+            start, end = date_range
+            if start:
+                where.append("s.date >= ?")
+                params.append(start)
+            if end:
+                where.append("s.date <= ?")
+                params.append(end)
+        if number is not None:
+            where.append("s.number = ?")
+            params.append(int(number))
+        cols = _SESSION_COLS if details else "s.eid"
+        sql = f"SELECT {cols} FROM sessions s"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY s.date DESC, s.number DESC, s.eid"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        rows = self._q(sql, params)
+        return [_session_dict(r) for r in rows] if details else [r[0] for r in rows]
+
+    def datasets(self, eid: str) -> list[DatasetRecord]:
+        """Every dataset of a session (all revisions)."""
+        rows = self._q(
+            "SELECT s.eid, s.path, n.collection, n.revision, n.filename, n.object, n.attribute, n.timescale, "
+            "n.extra, n.extension, n.namespace, d.url, d.size, d.md5, d.is_default, d.uuid "
+            "FROM datasets d JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name "
+            "WHERE s.eid = ? ORDER BY n.collection, n.filename, n.revision", (eid,))
+        return [
+            DatasetRecord(r[0], r[1], r[2] or None, r[3] or None, *r[4:8], r[8], r[9], r[10], r[11], r[12],
+                          r[13], None if r[14] is None else bool(r[14]), r[15])
+            for r in rows
+        ]
+
+    def subjects(self) -> list[str]:
+        return [r[0] for r in self._q("SELECT DISTINCT subject FROM sessions ORDER BY subject")]
+
+    def labs(self) -> list[str]:
+        return [r[0] for r in self._q("SELECT DISTINCT lab FROM sessions WHERE lab IS NOT NULL ORDER BY lab")]
+
+    def all_datasets(self) -> Iterator[Dataset]:
+        """Every dataset as index rows (for re-exporting an index)."""
+        with self._lock:
+            cur = self.db.execute(
+                "SELECT s.path, n.collection, n.revision, n.filename, d.url, d.size, d.md5 FROM datasets d "
+                "JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name ORDER BY s.path")
+            rows = cur.fetchall()
+        for sp, coll, rev, fname, url, size, md5 in rows:
+            parts = [sp] + [p for p in (coll, f"#{rev}#" if rev else "") if p] + [fname]
+            yield Dataset("/".join(parts), url, size, md5)
+
+
+_SESSION_COLS = "s.eid, s.lab, s.subject, s.date, s.number, s.path, s.projects, s.task_protocol, s.extra"
+
+
+def _session_dict(r: tuple) -> dict[str, Any]:
+    d = {"eid": r[0], "lab": r[1], "subject": r[2], "date": r[3], "number": r[4], "path": r[5],
+         "projects": json.loads(r[6]) if r[6] else [], "task_protocol": r[7]}
+    if r[8]:
+        d.update(json.loads(r[8]))
+    return d
+
+
+def _match_opt(value: str, wanted: Any) -> bool:
+    if wanted is None:
+        return True
+    values = [wanted] if isinstance(wanted, str) else list(wanted)
+    for w in values:
+        w = "" if w is None else str(w)
+        if any(c in w for c in "*?[") and fnmatch.fnmatchcase(value, w):
+            return True
+        if value == w:
+            return True
+    return False
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _text_filter(col: str, values: Sequence[str]) -> tuple[str, list[str]]:
+    exact = [v for v in values if not any(c in v for c in "*?[")]
+    globs = [v for v in values if any(c in v for c in "*?[")]
+    parts, params = [], []
+    if exact:
+        parts.append(f"{col} IN ({','.join('?' * len(exact))})")
+        params.extend(exact)
+    for g in globs:
+        parts.append(f"{col} GLOB ?")
+        params.append(g)
+    return "(" + " OR ".join(parts) + ")", params
+
+
+class _Inserter:
+    """Streams rows into the tables, caching session and name ids (each parsed once)."""
+
+    def __init__(self, db: sqlite3.Connection, upsert: bool = False):
+        self.db = db
+        self.upsert = upsert
+        self.sessions: dict[str, int] = {}
+        self.names: dict[str, int] = {}
+        if upsert:
+            self.sessions = {eid: i for i, eid in db.execute("SELECT id, eid FROM sessions")}
+            for i, c, r, f in db.execute("SELECT id, collection, revision, filename FROM names"):
+                self.names[f"{c}\0{r}\0{f}"] = i
+
+    def _session(self, eid: str, sp: str, lab: str | None, subject: str, date: str, number: str,
+                 rec: SessionRecord | None = None) -> int:
+        sid = self.sessions.get(eid)
+        if sid is not None and rec is None:
+            return sid
+        projects = json.dumps(rec.projects) if rec and rec.projects else None
+        tp = rec.task_protocol if rec else None
+        extra = json.dumps(rec.extra) if rec and rec.extra else None
+        if sid is not None:
+            self.db.execute("UPDATE sessions SET lab=?, subject=?, date=?, number=?, path=?, projects=?, "
+                            "task_protocol=?, extra=? WHERE id=?",
+                            (lab, subject, date, int(number), sp, projects, tp, extra, sid))
+            return sid
+        cur = self.db.execute(
+            "INSERT INTO sessions (eid, lab, subject, date, number, path, projects, task_protocol, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (eid, lab, subject, date, int(number), sp, projects, tp, extra))
+        self.sessions[eid] = sid = cur.lastrowid
+        return sid
+
+    def _name(self, rest: str, full: str) -> int:
+        nid = self.names.get(rest)
+        if nid is not None:
+            return nid
+        *folders, fname = rest.split("/")
+        rev = ""
+        if folders and folders[-1].startswith("#") and folders[-1].endswith("#"):
+            rev = folders.pop()[1:-1]
+        coll = "/".join(folders)
+        key = f"{coll}\0{rev}\0{fname}"
+        nid = self.names.get(key)
+        if nid is None:
+            p = alf.parse(full)
+            cur = self.db.execute(
+                "INSERT INTO names (collection, revision, filename, namespace, object, attribute, timescale, "
+                "extra, extension) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (coll, rev, fname, p["namespace"], p["object"], p["attribute"], p["timescale"], p["extra"],
+                 p["extension"]))
+            nid = cur.lastrowid
+            self.names[key] = nid
+        self.names[rest] = nid
+        return nid
+
+    def insert(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord]) -> int:
+        for rec in sessions:
+            sp = alf.session_path(rec.lab, rec.subject, rec.date, rec.number)
+            self._session(rec.eid, sp, rec.lab, rec.subject, rec.date, str(rec.number), rec)
+        verb = "INSERT OR REPLACE" if self.upsert else "INSERT OR IGNORE"
+        sql = f"{verb} INTO datasets (session, name, url, size, md5, is_default, uuid) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        n = 0
+        batch = []
+        for row in rows:
+            parts = _split(row.rel_path)
+            if parts is None:
+                raise OneError(f"catalog: {row.rel_path!r} is not an ALF dataset path")
+            sp, lab, subject, date, number, rest = parts
+            sid = self._session(row.eid or sp, sp, lab, subject, date, number)
+            nid = self._name(rest, row.rel_path)
+            batch.append((sid, nid, row.url, row.size, row.md5,
+                          None if row.default is None else int(row.default), row.id))
+            n += 1
+            if len(batch) >= 10000:
+                self.db.executemany(sql, batch)
+                batch.clear()
+        if batch:
+            self.db.executemany(sql, batch)
+        return n
