@@ -64,21 +64,30 @@ class ArticleUploader:
         for rel in datasets:
             check_relpath(rel)
             path = root / rel
-            local[rel] = (path.stat().st_size, self.hashes.md5(path))
+            try:
+                local[rel] = (path.stat().st_size, self.hashes.md5(path))
+            except OSError as e:
+                report.failed.append((rel, f"cannot read {path}: {e.strerror or e}"))
         listing = self.api.list_files()
         by_name: dict[str, list[RemoteFile]] = defaultdict(list)
         for f in listing:
             by_name[f.name].append(f)
         todo: list[str] = []
+        leftovers: list[RemoteFile] = []
         for rel, (size, md5) in local.items():
-            if any(f.complete and f.size == size and f.md5 == md5 for f in by_name.get(encode_name(rel), [])):
+            same = by_name.get(encode_name(rel), [])
+            good = [f for f in same if f.complete and f.size == size and f.md5 == md5]
+            if good:
                 report.skipped.append(rel)
+                leftovers += [f for f in same if f.id != good[-1].id]  # stale duplicates, unfinished uploads
             else:
                 todo.append(rel)
         if dry_run:
             report.downloaded = todo  # "would send"
             report.bytes = sum(local[r][0] for r in todo)
             return report
+        for f in leftovers:
+            self._delete_quietly(f, "an up-to-date file of the same name is there")
         self.tracker = _ProgressTracker(self.progress, len(todo), sum(local[r][0] for r in todo))
         lock = threading.Lock()
 
@@ -106,9 +115,13 @@ class ArticleUploader:
         else:
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="one-figshare") as pool:
                 list(pool.map(run_one, todo))
-        order = {rel: i for i, rel in enumerate(datasets)}
+        order = {rel: i for i, rel in enumerate(local)}
         report.downloaded.sort(key=order.__getitem__)
-        self.update_index(None if todo else listing)  # nothing sent: the listing is still the truth
+        try:
+            # nothing changed: the first listing is still the truth
+            self.update_index(None if todo or leftovers else listing)
+        except OneError as e:
+            report.failed.append((INDEX_NAME, f"the index was not updated: {e}"))
         report.seconds = time.monotonic() - t0
         return report
 

@@ -228,3 +228,35 @@ def test_publish(emu, fx, tmp_path):
     assert f"figshare article {aid}" in msg and emu.articles[aid].versions
     with pytest.raises(ConfigError, match="needs a token"):
         fx.make_repo(emu, aid).publish()
+
+
+def test_empty_and_unreadable_files(emu, article, repo, fx, tmp_path):
+    root = tmp_path / "root"
+    rel = f"{fx.SESSION}/alf/empty.flag.npy"
+    (root / fx.SESSION / "alf").mkdir(parents=True)
+    (root / rel).write_bytes(b"")
+    missing = f"{fx.SESSION}/alf/gone.file.npy"
+    report = repo.upload(root, [rel, missing])
+    assert report.downloaded == [rel]
+    assert [p for p, _ in report.failed] == [missing] and "cannot read" in report.failed[0][1]
+    assert f"{rel}\t" in _index_text(emu, article)
+    assert repo.upload(root, [rel]).skipped == [rel]
+
+
+def test_leftovers_cleaned_and_index_failure_reported(emu, article, repo, fx, tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    rels = fx.write_root(root, n_small=2)
+    repo.upload(root, rels)
+    name = rels[0].replace("/", "~")
+    leftover = emu.add_file(article, name, b"half", complete=False)  # an abandoned upload of that name
+    report = repo.upload(root, rels)
+    assert sorted(report.skipped) == rels and leftover not in emu.articles[article].files
+    assert emu.draft_names(article).count(name) == 1
+    # the index cannot be written: the datasets' outcome is still reported, with the index as a failure
+    art = emu.articles[article]
+    art.files = [i for i in art.files if emu.files[i].name != INDEX_NAME]
+    monkeypatch.setenv("ONE_RETRY_ATTEMPTS", "1")
+    emu.fail(r"^/upload/", 500, times=1, method="PUT")
+    report = fx.make_repo(emu, article, token=fx.GOOD).upload(root, rels)
+    assert sorted(report.skipped) == rels
+    assert [p for p, _ in report.failed] == [INDEX_NAME] and "index was not updated" in report.failed[0][1]
