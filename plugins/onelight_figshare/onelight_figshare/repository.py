@@ -115,8 +115,7 @@ class FigshareRepository(Repository):
         """With a token: the token must give access to the article; without: it must be published."""
         if self.settings.get("token"):
             self.api.private_article("checking the token")
-            if not self.settings.get("public"):
-                return
+            return
         try:
             self.api.public_article("reading the public article")
         except ArticleNotFound:
