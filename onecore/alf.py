@@ -62,15 +62,15 @@ _FILE_RE = re.compile(
     r"(?P<attribute>(?:_[a-z]+_)?[a-zA-Z0-9]+(?:_times(?=[_.])|_intervals(?=[_.]))?)"
     r"(?:_(?P<timescale>\w+))?"
     r"(?P<extra>(?:\.[\w-]+)*)"
-    r"\.(?P<extension>\w+)$",
+    r"\.(?P<extension>\w+)\Z",
     re.ASCII,
 )
-_LAB_RE = re.compile(r"^\w+$", re.ASCII)
-_SUBJECT_RE = re.compile(r"^[\w.-]+$", re.ASCII)
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_NUMBER_RE = re.compile(r"^\d{1,3}$")
-_FOLDER_RE = re.compile(r"^[\w.-]+$", re.ASCII)
-_REVISION_RE = re.compile(r"^#([\w.-]+)#$", re.ASCII)
+_LAB_RE = re.compile(r"^\w+\Z", re.ASCII)
+_SUBJECT_RE = re.compile(r"^[\w.-]+\Z", re.ASCII)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+_NUMBER_RE = re.compile(r"^\d{1,3}\Z", re.ASCII)
+_FOLDER_RE = re.compile(r"^[\w.-]+\Z", re.ASCII)
+_REVISION_RE = re.compile(r"^#([\w.-]+)#\Z", re.ASCII)
 
 
 def _check_date(date: str, path: str) -> None:
