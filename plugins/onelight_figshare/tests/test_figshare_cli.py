@@ -77,3 +77,18 @@ def test_upload_publish_then_search_list_load(emu, fx, run, tmp_path):
     for rel in rels:
         if rel.startswith(fx.SESSION):
             assert (tmp_path / "dl" / rel).read_bytes() == (root / rel).read_bytes()
+
+
+def test_add_repo_token_from_the_environment(emu, article, fx, run, monkeypatch):
+    monkeypatch.setenv("MY_FIGSHARE", fx.GOOD)
+    res = run("add-repo", "ref", "--type", "figshare", "--set", f"article={article}",
+              "--set", f"api_url={emu.api_url}", "--set", "token=${MY_FIGSHARE}")
+    assert res.exit_code == 0, res.output  # checked with the variable's value
+    monkeypatch.setenv("FIGSHARE_TOKEN", fx.GOOD)
+    res = run("add-repo", "env", "--type", "figshare", "--set", f"article={article}",
+              "--set", f"api_url={emu.api_url}")
+    assert res.exit_code == 0, res.output
+    text = (Path(os.environ["ONE_HOME"]) / "config.yaml").read_text()
+    assert "${MY_FIGSHARE}" in text and fx.GOOD not in text  # neither token is written to the config
+    with One(repo="env", mode="local") as one:
+        assert one.repository.private_reads  # the token still comes from FIGSHARE_TOKEN when used
