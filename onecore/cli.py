@@ -320,10 +320,12 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
                 v = click.prompt(label, default=default, hide_input=f.secret, show_default=not f.secret)
                 if v not in (None, ""):
                     values[f.name] = str(v)
-    repo_obj = cls(name, values, home=config.home)
+    repo_obj = cls(name, RepoConfig(name, type_, values).resolved(), home=config.home)  # ${VAR} -> value
     if not no_check:
         repo_obj.check()
     settings = {k: v for k, v in repo_obj.settings.items() if v is not None and (k in values or k != "index_format")}
+    for secret in repo_obj.secret_fields() - set(values):  # a secret from the environment stays there
+        settings.pop(secret, None)
     for f in cls.fields:  # keep ${VAR} references as written rather than their values
         if f.name in values and values[f.name].startswith("${"):
             settings[f.name] = values[f.name]
