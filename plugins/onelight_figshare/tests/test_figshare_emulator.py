@@ -6,7 +6,9 @@ import hashlib
 
 import requests
 
-GOOD, OTHER, PART = "good-token-123", "bob-token-456", 64 * 1024
+from onecore.testing.secrets import TOKEN as GOOD
+
+OTHER, PART = "bob-token-456", 64 * 1024
 
 
 def _h(token=GOOD):
