@@ -28,8 +28,8 @@ from .errors import IndexFormatError, UnsafePathError
 from .repository import Dataset
 from .transfer import check_relpath, url_join
 
-_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
-_URL = re.compile(r"^(https?|ftps?)://[^\s]+$")
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}\Z")
+_URL = re.compile(r"^(https?|ftps?)://[^\s]+\Z")
 MAX_LINE = 8192
 
 

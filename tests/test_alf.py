@@ -73,3 +73,19 @@ def test_session_path_parser():
         "lab": "lab", "subject": "s", "date": "2020-01-01", "number": "001"}
     with pytest.raises(alf.ALFError):
         alf.parse_session_path("lab/Subjects/s/2020-01-01/001/alf")
+
+
+@pytest.mark.parametrize("name, ns, obj", [
+    ("_ibl_wheel.position.npy", "ibl", "wheel"),
+    ("_ibl_wheel_moves.intervals.npy", "ibl", "wheel_moves"),
+    ("wheel_moves.intervals.npy", None, "wheel_moves"),
+])
+def test_namespace_needs_both_underscores(name, ns, obj):
+    d = alf.parse_filename(name)
+    assert (d["namespace"], d["object"]) == (ns, obj)
+    assert alf.filename(**d) == name
+
+
+def test_ambiguous_leading_underscore_is_refused():
+    with pytest.raises(alf.ALFError):
+        alf.parse_filename("_iblwheel.position.npy")

@@ -206,6 +206,7 @@ def test_index_format_hook_lookup():
 def test_import_onecore_is_light():
     import subprocess
 
-    code = "import sys, onecore; print(','.join(m for m in ('numpy', 'requests', 'sqlite3', 'yaml') if m in sys.modules))"
+    code = ("import sys, onecore; "
+            "print(','.join(m for m in ('numpy', 'requests', 'sqlite3', 'yaml') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
