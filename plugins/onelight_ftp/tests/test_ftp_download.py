@@ -7,6 +7,7 @@ from onelight_ftp.fetcher import FTPFetcher
 from onelight_ftp.testing import BIG
 
 from onecore.errors import TransferError
+from onecore.testing.secrets import PASSWORD
 from onecore.transfer import HTTPFetcher, RetryPolicy, TransferItem, download
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01)
@@ -123,8 +124,8 @@ def test_untrusted_certificate_is_a_clear_error(ftps_server, data_root, make_rep
 def test_credentials_only_go_to_the_configured_server(ftp_server, make_repo):
     fetcher = make_repo(ftp_server).fetcher()
     ep, path = fetcher._target(f"ftp://127.0.0.1:{ftp_server.port}/a%23b/c.npy")
-    assert ep.login == "user" and ep.password == "secret" and path == "/a#b/c.npy"
+    assert ep.login == "user" and ep.password == PASSWORD and path == "/a#b/c.npy"
     other, _ = fetcher._target("ftp://elsewhere.example:2121/x")
     assert (other.host, other.port, other.login) == ("elsewhere.example", 2121, "anonymous")
     assert other.password == ""
-    assert "secret" not in repr(ep)
+    assert PASSWORD not in repr(ep)
