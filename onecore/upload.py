@@ -69,23 +69,30 @@ def upload_tree(
     retry = retry or RetryPolicy.from_env()
     report = TransferReport()
     t0 = time.monotonic()
-    local: dict[str, tuple[int, str]] = {}
+    sizes: dict[str, int] = {}
     for rel in datasets:
         check_relpath(rel)
-        path = root / rel
-        local[rel] = (path.stat().st_size, hashes.md5(path))
+        sizes[rel] = (root / rel).stat().st_size
     problems: list[IndexProblem] = []
     prev_text = retry.call(lambda: backend.read_text(INDEX_NAME), "reading the remote index")
     previous = {d.rel_path: d for d in read_one_root(io.StringIO(prev_text or ""), None, INDEX_NAME, problems)}
+    # Only a file that may be unchanged (same size as its previous row) is hashed before deciding; a new or
+    # resized file must be sent anyway, and is hashed while it is being sent (in parallel with the transfer).
+    local: dict[str, tuple[int, str | None]] = {}
     todo, present = [], {}
-    for rel, (size, md5) in local.items():
+    for rel, size in sizes.items():
         old = previous.get(rel)
-        if old is not None and old.size == size and old.md5 == md5:
-            remote = retry.call(lambda rel=rel: backend.size(rel), f"checking {rel}")
-            if remote == size:
-                report.skipped.append(rel)
-                present[rel] = (size, md5)
-                continue
+        if old is not None and old.size == size:
+            md5 = hashes.md5(root / rel)
+            local[rel] = (size, md5)
+            if old.md5 == md5:
+                remote = retry.call(lambda rel=rel: backend.size(rel), f"checking {rel}")
+                if remote == size:
+                    report.skipped.append(rel)
+                    present[rel] = (size, md5)
+                    continue
+        else:
+            local[rel] = (size, None)
         todo.append(rel)
     if dry_run:
         report.downloaded = todo  # "would send"
@@ -122,10 +129,16 @@ def upload_tree(
 
     lock_dir = hashes.path.parent / "locks"  # two local processes never write one remote file at once
 
+    hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="one-md5")
+
     def run(rel: str) -> None:
+        size, md5 = local[rel]
+        digest = hash_pool.submit(hashes.md5, root / rel) if md5 is None else None
         try:
             with _lock_for(lock_dir, rel):
                 send(rel)
+            if digest is not None:
+                local[rel] = (size, digest.result())
         except OneError as e:
             with lock:
                 report.failed.append((rel, str(e)))
@@ -147,6 +160,7 @@ def upload_tree(
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="one-up") as pool:
                 list(pool.map(run, todo))
     finally:
+        hash_pool.shutdown(wait=True)
         # The index is written last and lists exactly what is there, even after an interrupt.
         rows = {rel: Dataset(rel, backend.url_for(rel), s, m) for rel, (s, m) in present.items()}
         for rel, old in previous.items():
