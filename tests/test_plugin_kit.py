@@ -114,3 +114,10 @@ def test_plugin_registry_reports_conflicts_by_name(one_home: Path, plugin_regist
 
     with pytest.raises(PluginError, match="npz"):
         plugin_registry("example", Twin())
+
+
+def test_pytest_plugin_imports_stay_light() -> None:
+    code = ("import sys, onecore.testing.pytest_plugin; "
+            "heavy = [m for m in ('numpy', 'requests', 'sqlite3', 'yaml', 'onecore.api') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
