@@ -28,6 +28,10 @@ from .session import Connection, Endpoint
 INDEX_NAME = ".one_root"
 
 
+class _NoIndex(TransferError):
+    """The server has no index yet."""
+
+
 class FTPRepository(Repository):
     """A data root on an FTP server, read back over HTTP (``base_url``) or FTP."""
 
@@ -130,15 +134,31 @@ class FTPRepository(Repository):
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
         """The index: conditional HTTP GET from ``base_url``, or ``RETR`` of ``.one_root``."""
-        if self.base_url:
-            fetcher = self.fetcher()
-            assert isinstance(fetcher, HTTPFetcher)
-            update = fetch_index_url(fetcher, url_join(self.base_url, INDEX_NAME), state, self.home,
-                                     self.base_url)
-            if update is not None:
-                update.rows = self._to_http(update.rows)
-            return update
-        return self._fetch_index_ftp(state)
+        try:
+            if self.base_url:
+                fetcher = self.fetcher()
+                assert isinstance(fetcher, HTTPFetcher)
+                update = fetch_index_url(fetcher, url_join(self.base_url, INDEX_NAME), state, self.home,
+                                         self.base_url)
+                if update is not None:
+                    update.rows = self._to_http(update.rows)
+                return update
+            return self._fetch_index_ftp(state)
+        except TransferError as e:
+            if not isinstance(e, _NoIndex) and not self._index_absent():
+                raise
+        # Nothing uploaded yet: an empty repository has an empty index (so a first upload works).
+        return None if state and state.get("sha256") == "empty" else IndexUpdate(rows=[], state={"sha256": "empty"})
+
+    def _index_absent(self) -> bool:
+        """True when the FTP server answers and has no index (e.g. base_url answered 404)."""
+        backend = self.backend()
+        try:
+            return backend.size(INDEX_NAME) is None
+        except Exception:
+            return False
+        finally:
+            backend.close_all()
 
     def _to_http(self, rows: Any) -> Iterator[Dataset]:
         """Rows uploaded before ``base_url`` was set hold FTP URLs: read them over HTTP instead."""
@@ -177,7 +197,7 @@ class FTPRepository(Repository):
                         except ftplib.error_perm as e:
                             if str(e)[:3] != "550":
                                 raise
-                            raise TransferError(
+                            raise _NoIndex(
                                 f"there is no index at {url} ({str(e).strip()}): upload a data root to "
                                 f"repository {self.name!r} first (one upload ROOT), or check remote_root"
                             ) from None
