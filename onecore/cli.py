@@ -7,6 +7,7 @@ usage errors exit with 2. Plugins add commands through the ``one_register_comman
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -345,7 +346,9 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
     click.echo(f"Added repository {name!r} (type {type_}){' and made it current' if current else ''}.")
 
 
-cli.add_command(add_repo_cmd, "add_repo")
+_add_repo_alias = copy.copy(add_repo_cmd)
+_add_repo_alias.hidden = True  # ONE light's spelling: works, but is not listed twice in --help
+cli.add_command(_add_repo_alias, "add_repo")
 
 
 @cli.command("repo")
