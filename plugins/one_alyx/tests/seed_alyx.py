@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 LABS = ("mainlab", "otherlab")
-SUBJECTS = {"SWC_001": "mainlab", "SWC_002": "mainlab", "KS_005": "otherlab"}
+SUBJECTS = {"SWC_001": "mainlab", "SWC_002": "mainlab", "KS_005": "otherlab", "REG_001": "mainlab"}
+#: REG_001 has no session: the registration tests create them.
 PROJECT = "brainwide"
 REPOSITORY = "flatiron"
 REVISION = "2024-05-06"
