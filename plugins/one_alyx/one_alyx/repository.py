@@ -59,7 +59,7 @@ class AlyxRepository(Repository):
         Field("password", "Alyx password (only needed to renew the cached token)", secret=True,
               env="ONE_ALYX_PASSWORD"),
         Field("data_url", "file server URL of the data repository, when the database does not give one"),
-        Field("data_login", "HTTP basic-auth login of the file server"),
+        Field("data_login", "HTTP basic-auth login of the file server", env="ONE_ALYX_DATA_LOGIN"),
         Field("data_password", "HTTP basic-auth password of the file server", secret=True,
               env="ONE_ALYX_DATA_PASSWORD"),
         Field("data_repository", "name of the Alyx data repository files are registered into"),

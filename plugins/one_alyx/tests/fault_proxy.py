@@ -2,7 +2,7 @@
 
 It forwards every request (keeping the ``Host`` header of the proxy, so the server's ``next`` links
 point back at the proxy) and can: answer 503 to the next N requests, force a small ``limit`` on list
-requests to exercise pagination on a small database), and refuse a token once with 403 (as if it
+requests (to exercise pagination on a small database), and refuse a token once with 403 (as if it
 had expired: Alyx hands the same token out again on renewal). It records the requests it saw.
 """
 
