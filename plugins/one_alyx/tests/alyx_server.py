@@ -50,12 +50,23 @@ class AlyxSetupError(RuntimeError):
 # What is needed
 # --------------------------------------------------------------------------------------------------
 def find_python312() -> str | None:
-    """A Python 3.12 interpreter: ``$ONE_ALYX_PYTHON``, ``python3.12`` on PATH, or a pyenv one."""
-    cands = [os.environ.get("ONE_ALYX_PYTHON"), shutil.which("python3.12")]
+    """A working Python 3.12: ``$ONE_ALYX_PYTHON``, a pyenv one, or ``python3.12`` on PATH.
+
+    Each candidate is run once to check it (a pyenv shim on PATH may exist without working).
+    """
     pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    cands += sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12"), reverse=True)
+    cands = [os.environ.get("ONE_ALYX_PYTHON"),
+             *sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12"), reverse=True),
+             shutil.which("python3.12"), "/usr/bin/python3.12", "/usr/local/bin/python3.12"]
     for c in cands:
-        if c and os.access(c, os.X_OK):
+        if not c or not os.access(c, os.X_OK):
+            continue
+        try:
+            out = subprocess.run([c, "-c", "import sys, venv; print(sys.version_info[:2] == (3, 12))"],
+                                 capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == "True":
             return c
     return None
 

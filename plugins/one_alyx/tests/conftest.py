@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import alyx_server  # noqa: E402
 import seed_alyx  # noqa: E402
+
+_TIMINGS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +29,10 @@ def alyx() -> Iterator[alyx_server.AlyxServer]:
     srv = alyx_server.AlyxServer(work)
     try:
         srv.start()
+        t0 = time.monotonic()
         seed_alyx.seed(srv)
+        srv.timings["seed"] = time.monotonic() - t0
+        _TIMINGS.update(srv.timings)
         yield srv
     finally:
         srv.stop()
@@ -41,3 +47,10 @@ def one_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ONE_HOME", str(home))
     monkeypatch.setenv("ONE_RETRY_BASE_DELAY", "0.01")
     return home
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """How long the Alyx server took to set up (venv, PostgreSQL, migrate, runserver, seed)."""
+    if _TIMINGS:
+        parts = ", ".join(f"{k} {v:.1f}s" for k, v in _TIMINGS.items())
+        terminalreporter.write_line(f"alyx test server: {parts} (venv: {alyx_server.venv_dir()})")

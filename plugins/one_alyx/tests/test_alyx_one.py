@@ -20,6 +20,8 @@ from onecore.repository import md5_file
 
 S1_PATH = "mainlab/Subjects/SWC_001/2021-03-04/001"
 
+pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-local)
+
 
 @pytest.fixture
 def data_auth(monkeypatch):

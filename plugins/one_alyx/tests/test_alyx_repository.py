@@ -14,6 +14,8 @@ from one_alyx.repository import AlyxRepository
 from onecore.errors import AuthError, ConfigError, OneError, TransferError
 from onecore.transfer import TransferItem, download
 
+pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-local)
+
 
 def make_repo(alyx, home: Path, base_url: str | None = None, **extra) -> AlyxRepository:
     settings = {"base_url": base_url or alyx.base_url, "username": "admin", "password": "admin",
@@ -191,3 +193,21 @@ def test_alyx_server_gone_is_a_clear_error(alyx, one_home):
     repo = make_repo(alyx, one_home, base_url=f"http://127.0.0.1:{free_port()}/api")
     with pytest.raises(TransferError, match="cannot reach the Alyx server"):
         repo.search({"subject": ["SWC_001"]})
+
+
+def test_alyx_setup_prompts_only_when_interactive(alyx, one_home, monkeypatch):
+    import click
+
+    asked = []
+
+    def prompt(text, hide_input=False, **kw):
+        asked.append((text, hide_input))
+        return "admin"
+
+    monkeypatch.setattr(click, "prompt", prompt)
+    with pytest.raises(ConfigError, match="username"):
+        AlyxRepository.setup(alyx.base_url, home=one_home, interactive=False)
+    assert asked == []
+    rc = AlyxRepository.setup(alyx.base_url, home=one_home, interactive=True)
+    assert rc.settings["username"] == "admin"
+    assert [h for _, h in asked] == [False, True]  # the username in clear, the password hidden

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-local)
 
 
 def test_alyx_server_is_seeded(alyx):
