@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
-from onecore.config import RepoConfig
+from onecore.config import Config, RepoConfig
 from onecore.errors import ConfigError, NotFound, OneError
 from onecore.repository import Dataset, Field, IndexUpdate, Repository, SessionRecord
 from onecore.transfer import HTTPFetcher, TransferReport, url_join
@@ -94,7 +94,8 @@ class AlyxRepository(Repository):
         """Connect to an Alyx for ``ONE(base_url=...)``: authenticate, cache the token, return the config.
 
         Prompts (password hidden) only when ``interactive`` and something is missing. A cached token of
-        the same server (and user) is reused without a password. The password is never returned.
+        the same server (and user) is reused without a password. The password is never returned; other
+        settings already configured for this server (``data_login``...) are kept.
         """
         base_url = normalize_base_url(base_url)
         cached = read_token(home, base_url)
@@ -122,8 +123,16 @@ class AlyxRepository(Repository):
                 client.authenticate()
         finally:
             client.close()
-        return RepoConfig(name=server_key(base_url), type=cls.type,
-                          settings={"base_url": base_url, "username": username})
+        name = server_key(base_url)
+        settings: dict[str, Any] = {}
+        try:  # keep what the user configured for this server before (data_login, data_repository...)
+            previous = Config.load(home).repositories.get(name)
+        except ConfigError:
+            previous = None
+        if previous is not None and previous.type == cls.type:
+            settings.update(previous.settings)
+        settings.update(base_url=base_url, username=username)
+        return RepoConfig(name=name, type=cls.type, settings=settings)
 
     def check(self) -> None:
         """Authenticate (or check the cached token) with a small request."""

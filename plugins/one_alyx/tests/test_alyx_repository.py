@@ -211,3 +211,15 @@ def test_alyx_setup_prompts_only_when_interactive(alyx, one_home, monkeypatch):
     rc = AlyxRepository.setup(alyx.base_url, home=one_home, interactive=True)
     assert rc.settings["username"] == "admin"
     assert [h for _, h in asked] == [False, True]  # the username in clear, the password hidden
+
+
+def test_alyx_setup_keeps_other_settings_of_the_server(alyx, one_home):
+    from onecore.config import Config
+
+    rc = AlyxRepository.setup(alyx.base_url, username="admin", password="admin", home=one_home)
+    config = Config.load(one_home)
+    rc.settings["data_login"] = "fileuser"
+    config.add(rc)
+    config.save()
+    again = AlyxRepository.setup(alyx.base_url, username="admin", home=one_home)
+    assert again.settings == {"base_url": alyx.base_url, "username": "admin", "data_login": "fileuser"}
