@@ -68,11 +68,17 @@ def main() -> None:
     cli(prog_name="one")
 
 
+def _is_terminal() -> bool:
+    """Whether prompts can be shown (standard input is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-repo_option = click.option("--repo", "repo", metavar="NAME", help="Use this configured repository instead of the current one.")
+repo_option = click.option("--repo", "repo", metavar="NAME",
+                           help="Use this configured repository instead of the current one.")
 
 
 def _one(repo: str | None, **kwargs: Any) -> Any:
@@ -284,7 +290,7 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
     reg = _registry()
     values = _parse_sets(sets)
     interactive = (name is None or type_ is None)
-    if interactive and not sys.stdin.isatty():
+    if interactive and not _is_terminal():
         raise ConfigError("give NAME and --type (and --set key=value for fields) when not in a terminal")
     config = Config.load()
     if name is None:
@@ -314,10 +320,12 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
                 v = click.prompt(label, default=default, hide_input=f.secret, show_default=not f.secret)
                 if v not in (None, ""):
                     values[f.name] = str(v)
-    repo_obj = cls(name, values, home=config.home)
+    repo_obj = cls(name, RepoConfig(name, type_, values).resolved(), home=config.home)  # ${VAR} -> value
     if not no_check:
         repo_obj.check()
     settings = {k: v for k, v in repo_obj.settings.items() if v is not None and (k in values or k != "index_format")}
+    for secret in repo_obj.secret_fields() - set(values):  # a secret from the environment stays there
+        settings.pop(secret, None)
     for f in cls.fields:  # keep ${VAR} references as written rather than their values
         if f.name in values and values[f.name].startswith("${"):
             settings[f.name] = values[f.name]

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 DEFAULT_JOBS = 8
 PART_SUFFIX = ".part"
-_SAFE_REL = re.compile(r"^[A-Za-z0-9_.\-#/]+$")
+_SAFE_REL = re.compile(r"^[A-Za-z0-9_.\-#/]+\Z")
 T = TypeVar("T")
 
 

@@ -26,7 +26,7 @@ from .errors import OneError, TransferError, TransientError
 from .hashcache import HashCache
 from .index import ONE_ROOT, IndexProblem, read_one_root
 from .repository import Dataset
-from .transfer import Progress, RetryPolicy, TransferReport, _ProgressTracker, check_relpath
+from .transfer import Progress, RetryPolicy, TransferReport, _lock_for, _ProgressTracker, check_relpath
 
 log = logging.getLogger(__name__)
 INDEX_NAME = ONE_ROOT.filename
@@ -119,9 +119,12 @@ def upload_tree(
                 retry.sleep(retry.delay(attempt, e.retry_after))
                 tls.backend = be = backend.worker()
 
+    lock_dir = hashes.path.parent / "locks"  # two local processes never write one remote file at once
+
     def run(rel: str) -> None:
         try:
-            send(rel)
+            with _lock_for(lock_dir, rel):
+                send(rel)
         except OneError as e:
             with lock:
                 report.failed.append((rel, str(e)))
@@ -156,16 +159,18 @@ def upload_tree(
             f"{r.rel_path}\t{r.url or ''}\t{r.size}\t{r.md5 or ''}\n" for r in sorted(rows.values(),
                                                                                    key=lambda r: r.rel_path)
         )
-        write_index_remote(backend, text, retry)
+        write_index_remote(backend, text, retry, lock_dir)
     report.seconds = time.monotonic() - t0
     return report
 
 
-def write_index_remote(backend: TreeBackend, text: str, retry: RetryPolicy) -> None:
+def write_index_remote(backend: TreeBackend, text: str, retry: RetryPolicy, lock_dir: Path | None = None) -> None:
     """Write the index under a temporary name, fully closed, then rename it into place."""
+    import contextlib
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
+    lock = _lock_for(lock_dir, INDEX_NAME) if lock_dir is not None else contextlib.nullcontext()
+    with lock, tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / INDEX_NAME
         local.write_text(text, encoding="utf-8")
         tmp_name = INDEX_NAME + ".tmp"

@@ -141,15 +141,13 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
 
     def rows() -> Iterator[Dataset]:
         try:
-            for row in read_index_file(tmp, base_url=base_url, problems=problems):
+            for row in read_index_file(tmp, base_url=base_url, problems=problems, source=url):
                 if row.url is None and base_url:
                     row.url = url_join(base_url, row.rel_path)
                 yield row
         finally:
             os.unlink(tmp)
 
-    for p in problems:
-        p.source = url
     return IndexUpdate(rows=rows(), state=new_state, problems=problems)
 
 
