@@ -101,6 +101,23 @@ def times(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> list[float]:
     return out
 
 
+def paired(fa: Callable[[], Any], fb: Callable[[], Any], repeat: int, warmup: int = 1) -> tuple[float, float]:
+    """Medians of ``fa`` and ``fb`` timed alternately, so both see the same machine load."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    ta, tb = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fa()
+        t1 = time.perf_counter()
+        fb()
+        t2 = time.perf_counter()
+        ta.append(t1 - t)
+        tb.append(t2 - t1)
+    return med(ta), med(tb)
+
+
 def med(ts: list[float]) -> float:
     return statistics.median(ts)
 
@@ -337,15 +354,15 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
     os.environ["ONE_HOME"] = str(home)  # never the user's ~/.one
 
     # 1. index build
-    walk = med(times(lambda: raw_walk(root), 3 if quick else 5))
     from onecore.scan import scan
 
-    sc = med(times(lambda: sum(1 for _ in scan(root)), 3 if quick else 5))
-    build_ts = times(lambda: One(cache_dir=root, mode="refresh", home=home).close(), 3 if quick else 5)
-    build = med(build_ts)
+    n_build = 3 if quick else 7
+    walk, sc = paired(lambda: raw_walk(root), lambda: sum(1 for _ in scan(root)), n_build)
+    walk2, build = paired(lambda: raw_walk(root),
+                          lambda: One(cache_dir=root, mode="refresh", home=home).close(), n_build)
     print("index build:", file=sys.stderr)
     within(sc, walk, 2, rows, f"scan ({nfiles:,} files)", "raw walk")
-    within(build, walk, 2, rows, "One(mode='refresh') index build", "raw walk")
+    within(build, walk2, 2, rows, "One(mode='refresh') index build", "raw walk")
     faster(build, med(theirs["build"]) if theirs else None, 10, rows, "index build vs make_parquet_db")
 
     # 2. searches
@@ -363,13 +380,13 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
     # 3. loads
     print("loads:", file=sys.stderr)
     spikes = [str(root / eid_path / "alf" / f"spikes.{a}.npy") for a in ("times", "clusters", "amps")]
-    raw_obj = med(times(lambda: [np.load(p) for p in spikes], repeat * 10))
-    raw_ds = med(times(lambda: np.load(spikes[0]), repeat * 10))
     obj = one.load_object(eid_path, "spikes")
     assert sorted(obj) == ["amps", "clusters", "times"], sorted(obj)
     assert all(np.array_equal(obj[k], np.load(p)) for k, p in zip(("times", "clusters", "amps"), spikes))
-    lo = med(times(lambda: one.load_object(eid_path, "spikes"), repeat * 10))
-    ld = med(times(lambda: one.load_dataset(eid_path, "spikes.times.npy"), repeat * 10))
+    raw_obj, lo = paired(lambda: [np.load(p) for p in spikes], lambda: one.load_object(eid_path, "spikes"),
+                         repeat * 20)
+    raw_ds, ld = paired(lambda: np.load(spikes[0]), lambda: one.load_dataset(eid_path, "spikes.times.npy"),
+                        repeat * 20)
     within(lo, raw_obj, 2, rows, "load_object(eid, 'spikes') vs np.load x3", "np.load")
     faster(lo, med(theirs["load_object"]) if theirs else None, 40, rows, "load_object(eid, 'spikes')")
     within(ld, raw_ds, 2, rows, "load_dataset(eid, 'spikes.times.npy')", "np.load")
