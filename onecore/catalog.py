@@ -324,7 +324,8 @@ class Catalog:
             "SELECT s.eid, s.path, n.collection, n.revision, n.filename, n.object, n.attribute, n.timescale, "
             "n.extra, n.extension, n.namespace, d.url, d.size, d.md5, d.is_default, d.uuid "
             "FROM datasets d JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name "
-            "WHERE s.eid = ? ORDER BY n.collection, n.filename, n.revision", (eid,))
+            "WHERE s.eid = ?", (eid,))
+        rows.sort(key=_by_name)  # = ORDER BY collection, filename, revision (binary), minus a temp B-tree
         return [
             DatasetRecord(r[0], r[1], r[2] or None, r[3] or None, *r[4:8], r[8], r[9], r[10], r[11], r[12],
                           r[13], None if r[14] is None else bool(r[14]), r[15])
@@ -347,6 +348,10 @@ class Catalog:
         for sp, coll, rev, fname, url, size, md5 in rows:
             parts = [sp] + [p for p in (coll, f"#{rev}#" if rev else "") if p] + [fname]
             yield Dataset("/".join(parts), url, size, md5)
+
+
+def _by_name(r: tuple) -> tuple[str, str, str]:
+    return r[2], r[4], r[3]
 
 
 _SESSION_COLS = "s.eid, s.lab, s.subject, s.date, s.number, s.path, s.projects, s.task_protocol, s.extra"
