@@ -108,6 +108,9 @@ class Catalog:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
+        self._names: dict[int, tuple] | None = None  # see _load_names
+        self._recent: dict[str, list[DatasetRecord]] = {}  # see datasets
+        self._recent_version: Any = None
 
     # -- connection ----------------------------------------------------------------------------
     @property
@@ -149,6 +152,8 @@ class Catalog:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self._names = None
+            self._recent.clear()
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -201,6 +206,7 @@ class Catalog:
         with self._lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
+            self._recent.clear()
             try:
                 n = _Inserter(db, upsert=True).insert(rows, sessions)
                 db.execute("COMMIT")
@@ -319,18 +325,48 @@ class Catalog:
         return [_session_dict(r) for r in rows] if details else [r[0] for r in rows]
 
     def datasets(self, eid: str) -> list[DatasetRecord]:
-        """Every dataset of a session (all revisions)."""
-        rows = self._q(
-            "SELECT s.eid, s.path, n.collection, n.revision, n.filename, n.object, n.attribute, n.timescale, "
-            "n.extra, n.extension, n.namespace, d.url, d.size, d.md5, d.is_default, d.uuid "
-            "FROM datasets d JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name "
-            "WHERE s.eid = ?", (eid,))
-        rows.sort(key=_by_name)  # = ORDER BY collection, filename, revision (binary), minus a temp B-tree
-        return [
-            DatasetRecord(r[0], r[1], r[2] or None, r[3] or None, *r[4:8], r[8], r[9], r[10], r[11], r[12],
-                          r[13], None if r[14] is None else bool(r[14]), r[15])
-            for r in rows
-        ]
+        """Every dataset of a session (all revisions), ordered by collection, file name, revision.
+
+        The last few sessions asked for are remembered until the catalog changes (a write through
+        this object, or a commit by another connection: ``PRAGMA data_version``).
+        """
+        with self._lock:
+            db = self.db
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._recent_version:
+                self._recent.clear()
+                self._recent_version = version
+            recs = self._recent.get(eid)
+            if recs is not None:
+                return list(recs)
+            s = db.execute("SELECT id, path FROM sessions WHERE eid = ?", (eid,)).fetchone()
+            if s is None:
+                return []
+            rows = db.execute("SELECT name, url, size, md5, is_default, uuid FROM datasets WHERE session = ?",
+                              (s[0],)).fetchall()
+            names = self._names
+            if names is None or any(r[0] not in names for r in rows):
+                names = self._load_names()
+            path = s[1]
+            out = [(names[r[0]], r) for r in rows]
+            out.sort(key=_by_name)
+            recs = [DatasetRecord(eid, path, *n[1:], r[1], r[2], r[3], None if r[4] is None else bool(r[4]),
+                                  r[5]) for n, r in out]
+            if len(self._recent) >= 64:
+                del self._recent[next(iter(self._recent))]
+            self._recent[eid] = recs
+        return list(recs)
+
+    def _load_names(self) -> dict[int, tuple]:
+        """Dataset names by id (a few thousand rows), kept while the connection is open: name rows
+        are only ever added, and a rebuild replaces the file and closes the connection."""
+        self._names = {
+            i: ((c, f, r), c or None, r or None, f, o, a, ts, x, ext, ns)
+            for i, c, r, f, o, a, ts, x, ext, ns in self.db.execute(
+                "SELECT id, collection, revision, filename, object, attribute, timescale, extra, extension, "
+                "namespace FROM names")
+        }
+        return self._names
 
     def subjects(self) -> list[str]:
         return [r[0] for r in self._q("SELECT DISTINCT subject FROM sessions ORDER BY subject")]
@@ -351,7 +387,7 @@ class Catalog:
 
 
 def _by_name(r: tuple) -> tuple[str, str, str]:
-    return r[2], r[4], r[3]
+    return r[0][0]  # (collection, filename, revision) as stored: binary order, no ties
 
 
 _SESSION_COLS = "s.eid, s.lab, s.subject, s.date, s.number, s.path, s.projects, s.task_protocol, s.extra"
