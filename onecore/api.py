@@ -90,7 +90,7 @@ class One:
         self.index_problems: list[Any] = []
         self.offline = False
         self._hashes: Any = None
-        self._safe_dirs: dict[str, str] | None = None  # see _local_file
+        self._safe_dirs: dict[str, Any] | None = None  # see _local_file
         if cache_dir is not None:
             root = Path(cache_dir).expanduser().resolve()
             name = "local-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
@@ -290,7 +290,12 @@ class One:
 
     def _select(self, recs: list[DatasetRecord], collection: Any = None, revision: str | None = None,
                 filename: Any = None) -> list[DatasetRecord]:
-        out = [r for r in recs if _match(r.collection or "", collection) and _match(r.filename, filename)]
+        if collection is None and filename is None:
+            if revision is None and not any(r.revision for r in recs):
+                return list(recs)  # no revisions: one record per (collection, file name) already
+            out = list(recs)
+        else:
+            out = [r for r in recs if _match(r.collection or "", collection) and _match(r.filename, filename)]
         return _pick_revisions(out, revision)
 
     def list_datasets(self, eid: str | Path | None = None, collection: Any = None, revision: str | None = None,
@@ -364,18 +369,18 @@ class One:
         root = safe[""]
         try:
             check_relpath(rel)
-            folder, _, _ = rel.rpartition("/")
+            folder, _, name = rel.rpartition("/")
             path = f"{root}/{rel}"
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 return None
         except (OneError, OSError):
             return None
-        if folder not in safe:
-            real = os.path.realpath(f"{root}/{folder}")
-            if not real.startswith(root + "/"):
+        parent = safe.get(folder)
+        if parent is None:
+            if not os.path.realpath(f"{root}/{folder}").startswith(root + "/"):
                 return None
-            safe[folder] = real
-        return Path(path)
+            safe[folder] = parent = Path(root, folder)
+        return parent / name
 
     def fetch(self, recs: Sequence[DatasetRecord], dest: Path | None = None, jobs: int | None = None,
               progress: Callable[[Progress], None] | None = None) -> TransferReport:
