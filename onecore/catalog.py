@@ -24,7 +24,7 @@ from . import alf
 from .errors import OneError
 from .repository import Dataset, SessionRecord
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -39,6 +39,8 @@ CREATE TABLE names (
 CREATE TABLE datasets (
     id INTEGER PRIMARY KEY, session INTEGER NOT NULL, name INTEGER NOT NULL, url TEXT, size INTEGER,
     md5 TEXT, is_default INTEGER, uuid TEXT, UNIQUE (session, name));
+CREATE TABLE name_bits (name INTEGER PRIMARY KEY, bits BLOB NOT NULL);
+CREATE TABLE blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS datasets_name ON datasets (name, session);
@@ -111,6 +113,7 @@ class Catalog:
         self._names: dict[int, tuple] | None = None  # see _load_names
         self._recent: dict[str, list[DatasetRecord]] = {}  # see datasets
         self._recent_version: Any = None
+        self._order: tuple[Any, list[str], Any] | None = None  # see _ordered
 
     # -- connection ----------------------------------------------------------------------------
     @property
@@ -154,6 +157,7 @@ class Catalog:
                 self._db = None
             self._names = None
             self._recent.clear()
+            self._order = None
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -190,6 +194,7 @@ class Catalog:
             db.execute("INSERT INTO meta VALUES ('state', ?)", (json.dumps(state),))
             db.execute("INSERT INTO meta VALUES ('built', ?)", (json.dumps(_dt.datetime.now().isoformat()),))
             db.execute("COMMIT")
+            _build_bitmaps(db)
             db.executescript(_INDEXES)
             db.execute("ANALYZE")
             db.close()
@@ -210,8 +215,11 @@ class Catalog:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
             self._recent.clear()
+            self._order = None
             try:
                 n = _Inserter(db, upsert=True).insert(rows, sessions)
+                db.execute("DELETE FROM name_bits")  # the bitmap index is rebuilt with the catalog only
+                db.execute("DELETE FROM blobs")
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -262,7 +270,8 @@ class Catalog:
                 ok = (term == obj or term == f"{obj}.{attr}" or term == fname
                       or (ts is not None and term == f"{obj}.{attr}_{ts}")
                       or fname.startswith(term + ".") or (coll and term in coll.split("/"))
-                      or term == coll)
+                      or term == coll
+                      or ("/" in term and (term == f"{coll}/{fname}" or f"{coll}/{fname}".startswith(term + "."))))
             if ok:
                 out.append(nid)
         return out
@@ -287,10 +296,17 @@ class Catalog:
         terms = list(datasets or [])
         if not terms and (collection is not None or revision is not None or namespace is not None):
             terms = ["*"]
+        term_ids = []
         for term in terms:
             ids = self.match_names(term, collection, revision, namespace)
             if not ids:
                 return []
+            term_ids.append(ids)
+        if term_ids and not details:
+            fast = self._bitmap_search(term_ids, lab, subject, date_range, number, projects, task_protocol, limit)
+            if fast is not None:
+                return fast
+        for ids in term_ids:
             if len(ids) == 1:
                 where.append("s.id IN (SELECT session FROM datasets WHERE name = ?)")
                 params.append(ids[0])
@@ -326,6 +342,80 @@ class Catalog:
             sql += f" LIMIT {int(limit)}"
         rows = self._q(sql, params)
         return [_session_dict(r) for r in rows] if details else [r[0] for r in rows]
+
+    def _ordered(self) -> tuple[list[str], Any] | None:
+        """(eids newest first, rank of each session id) from the bitmap index; None if it is stale."""
+        import numpy as np
+
+        db = self.db
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if self._order is not None and self._order[0] == version:
+            return self._order[1], self._order[2]
+        rows = dict(db.execute("SELECT key, value FROM blobs WHERE key IN ('eids', 'rank_of')").fetchall())
+        if len(rows) != 2:
+            return None
+        text = rows["eids"].decode() if isinstance(rows["eids"], bytes) else rows["eids"]
+        eids = text.split("\n") if text else []
+        rank_of = np.frombuffer(rows["rank_of"], dtype=np.int32)
+        self._order = (version, eids, rank_of)
+        return eids, rank_of
+
+    def _bitmap_search(self, term_ids: list[list[int]], lab: Any, subject: Any, date_range: Any, number: Any,
+                       projects: Any, task_protocol: Any, limit: int | None) -> list[str] | None:
+        """Dataset-term search on the precomputed per-name session bitmaps (None: use SQL instead).
+
+        A term is the OR of its names' bitmaps, terms are AND-ed, session filters are applied through
+        SQL on the (usually few) sessions they select; no per-row work happens in Python except for
+        building the result list.
+        """
+        import numpy as np
+
+        with self._lock:
+            order = self._ordered()
+            if order is None:
+                return None
+            eids, rank_of = order
+            n = len(eids)
+            mask = None
+            for ids in term_ids:
+                blobs = self.db.execute(f"SELECT bits FROM name_bits WHERE name IN ({','.join('?' * len(ids))})",
+                                        ids).fetchall()
+                m = np.zeros((n + 7) // 8, dtype=np.uint8)
+                for (b,) in blobs:
+                    m |= np.frombuffer(b, dtype=np.uint8)
+                mask = m if mask is None else mask & m
+            selected = np.unpackbits(mask, count=n).astype(bool)
+            where, params = [], []
+            for col, values in (("lab", lab), ("subject", subject)):
+                if values:
+                    clause, p = _text_filter(f"s.{col}", values)
+                    where.append(clause)
+                    params.extend(p)
+            for col, values in (("projects", projects), ("task_protocol", task_protocol)):
+                if values:
+                    where.append("(" + " OR ".join(f"s.{col} LIKE ? ESCAPE '\\'" for _ in values) + ")")
+                    params.extend(f"%{_like_escape(v)}%" for v in values)
+            if date_range:
+                start, end = date_range
+                if start:
+                    where.append("s.date >= ?")
+                    params.append(start)
+                if end:
+                    where.append("s.date <= ?")
+                    params.append(end)
+            if number is not None:
+                where.append("s.number = ?")
+                params.append(int(number))
+            if where:
+                ids = np.fromiter((r[0] for r in self.db.execute(
+                    "SELECT s.id FROM sessions s WHERE " + " AND ".join(where), params)), dtype=np.int64)
+                keep = np.zeros(n, dtype=bool)
+                keep[rank_of[ids]] = True
+                selected &= keep
+        ranks = np.flatnonzero(selected)
+        if limit:
+            ranks = ranks[: int(limit)]
+        return [eids[i] for i in ranks.tolist()]
 
     def datasets(self, eid: str) -> list[DatasetRecord]:
         """Every dataset of a session (all revisions), ordered by collection, file name, revision.
@@ -432,6 +522,30 @@ def _text_filter(col: str, values: Sequence[str]) -> tuple[str, list[str]]:
         parts.append(f"{col} GLOB ?")
         params.append(g)
     return "(" + " OR ".join(parts) + ")", params
+
+
+def _build_bitmaps(db: sqlite3.Connection) -> None:
+    """The search index: session ids newest first, and for each dataset name a bitmap of its sessions.
+
+    Stored in the catalog file (``blobs``: ``eids`` joined by newlines, ``rank_of`` an int32 array from
+    session id to rank; ``name_bits``: one packed bit per session rank), so that a dataset search costs a
+    few small blob reads and bit operations whatever the number of sessions it returns.
+    """
+    import numpy as np
+
+    order = db.execute("SELECT id, eid FROM sessions ORDER BY date DESC, number DESC, eid").fetchall()
+    n = len(order)
+    ids = np.fromiter((r[0] for r in order), dtype=np.int64, count=n)
+    rank_of = np.full(int(ids.max()) + 1 if n else 1, -1, dtype=np.int32)
+    rank_of[ids] = np.arange(n, dtype=np.int32)
+    db.execute("BEGIN")
+    db.execute("INSERT INTO blobs VALUES ('eids', ?)", ("\n".join(r[1] for r in order),))
+    db.execute("INSERT INTO blobs VALUES ('rank_of', ?)", (rank_of.tobytes(),))
+    for name, sessions in db.execute("SELECT name, group_concat(session) FROM datasets GROUP BY name").fetchall():
+        mask = np.zeros(n, dtype=bool)
+        mask[rank_of[np.array(sessions.split(","), dtype=np.int64)]] = True
+        db.execute("INSERT INTO name_bits VALUES (?, ?)", (name, np.packbits(mask).tobytes()))
+    db.execute("COMMIT")
 
 
 class _Inserter:
