@@ -19,11 +19,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import random
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 DEFAULT_JOBS = 8
+#: Files at least this large are hashed in a helper thread, overlapping hashing with the network.
+THREADED_HASH_BYTES = 8 << 20
 PART_SUFFIX = ".part"
 _SAFE_REL = re.compile(r"^[A-Za-z0-9_.\-#/]+$")
 T = TypeVar("T")
@@ -65,14 +67,34 @@ def safe_join(root: str | os.PathLike, rel: str) -> Path:
     check_relpath(rel)
     base = Path(root).resolve()
     target = base.joinpath(*rel.split("/"))
-    # An existing symlink anywhere on the way may lead outside: resolve what exists and compare.
+    # An existing symlink anywhere on the way (even a dangling one) may lead outside: resolve the
+    # deepest existing entry and compare.
     probe = target
-    while not probe.exists() and probe != base:
+    while not os.path.lexists(probe) and probe != base:
         probe = probe.parent
     real = probe.resolve()
     if real != base and base not in real.parents:
         raise UnsafePathError(f"refused the path {rel!r}: it leads outside {base} through a symbolic link")
     return target
+
+
+class _Joiner:
+    """:func:`safe_join` for a batch: the destination is resolved once, and folders already found to lie
+    inside it are remembered, so that thousands of files in a few folders cost a few checks."""
+
+    def __init__(self, root: Path):
+        self.base = Path(root).resolve()
+        self.safe_dirs: set[Path] = {self.base}
+
+    def __call__(self, rel: str) -> Path:
+        check_relpath(rel)
+        target = self.base.joinpath(*rel.split("/"))
+        if target.parent in self.safe_dirs and not os.path.islink(target):
+            return target
+        target = safe_join(self.base, rel)
+        if target.parent.is_dir():
+            self.safe_dirs.add(target.parent)
+        return target
 
 
 def url_join(base_url: str, rel: str) -> str:
@@ -167,17 +189,37 @@ class _HTTPStream:
     response: Any
     offset: int
     total: int | None
+    encoded: bool = False
+    release: Callable[[], None] | None = None
 
     def chunks(self) -> Iterator[bytes]:
-        import requests
+        """The body in chunks of at most :data:`CHUNK` bytes, as they arrive.
 
+        ``read1`` hands over whatever has arrived, so a connection lost mid-body loses nothing that
+        was received: the partial file keeps it and the next attempt resumes from there.
+        """
+        import requests
+        import urllib3
+
+        raw = self.response.raw
+        read1 = getattr(raw, "read1", None)
         try:
-            yield from self.response.iter_content(CHUNK)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+            if read1 is not None and not self.encoded:
+                while True:
+                    b = read1(CHUNK)
+                    if not b:
+                        return
+                    yield b
+            else:  # pragma: no cover - urllib3 < 2, or a server that compressed despite identity
+                yield from self.response.iter_content(CHUNK)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             raise TransientError(f"connection lost while reading: {_short(e)}") from None
 
     def close(self) -> None:
         self.response.close()
+        if self.release is not None:
+            self.release, release = None, self.release
+            release()
 
 
 def _short(e: BaseException) -> str:
@@ -198,7 +240,12 @@ def http_error(response: Any, what: str) -> OneError:
 
 
 class HTTPFetcher:
-    """HTTP(S) fetcher: one ``requests.Session`` per thread (connection reuse), timeouts always set."""
+    """HTTP(S) fetcher with connection reuse and timeouts always set.
+
+    Each open download holds a ``requests.Session`` of its own, taken from a free list and given back
+    when the stream is closed: a worker reuses its connection from file to file, and sessions are
+    reused across batches instead of piling up. ``auth`` (HTTP basic) is sent only when given.
+    """
 
     def __init__(self, auth: tuple[str, str] | None = None, timeout: tuple[float, float] = (10.0, 60.0),
                  headers: dict[str, str] | None = None):
@@ -207,40 +254,93 @@ class HTTPFetcher:
         self.headers = headers or {}
         self._local = threading.local()
         self._sessions: list[Any] = []
+        self._free: list[Any] = []
         self._lock = threading.Lock()
+        self._env: dict[str, dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"<HTTPFetcher auth={'yes' if self.auth else 'no'} timeout={self.timeout}>"
+
+    def _new_session(self) -> Any:
+        import requests
+
+        s = requests.Session()
+        s.trust_env = False  # proxies and CA bundle from the environment: looked up once per host (_env_for)
+        s.headers.update(self.headers)
+        if self.auth:
+            s.auth = self.auth
+        with self._lock:
+            self._sessions.append(s)
+        return s
 
     @property
     def session(self) -> Any:
+        """This thread's session (for :meth:`get`)."""
         s = getattr(self._local, "session", None)
         if s is None:
-            import requests
-
-            s = requests.Session()
-            s.headers.update(self.headers)
-            if self.auth:
-                s.auth = self.auth
-            self._local.session = s
-            with self._lock:
-                self._sessions.append(s)
+            s = self._local.session = self._new_session()
         return s
 
-    def get(self, url: str, **kwargs: Any) -> Any:
+    def _checkout(self) -> Any:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return self._new_session()
+
+    def _checkin(self, s: Any) -> None:
+        with self._lock:
+            if s in self._sessions:  # not closed meanwhile
+                self._free.append(s)
+
+    def _env_for(self, url: str) -> dict[str, Any]:
+        """Proxies and TLS settings from the environment for ``url``'s host (requests looks them up on
+        every request otherwise, which costs more than a small download on a fast network)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        env = self._env.get(key)
+        if env is None:
+            import requests
+
+            with requests.Session() as probe:
+                got = probe.merge_environment_settings(key + "/", {}, None, None, None)
+            env = {k: got[k] for k in ("proxies", "verify", "cert") if got.get(k) not in (None, {})}
+            self._env[key] = env
+        return env
+
+    def get(self, url: str, *, session: Any = None, **kwargs: Any) -> Any:
         """A GET with timeouts, mapping connection failures to :class:`TransientError`."""
         import requests
 
         kwargs.setdefault("timeout", self.timeout)
+        for k, v in self._env_for(url).items():
+            kwargs.setdefault(k, v)
         try:
-            return self.session.get(url, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as e:
+            return (session or self.session).get(url, **kwargs)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
             raise TransientError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
+        except requests.RequestException as e:  # invalid URL, too many redirects...
+            raise TransferError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
 
     def open(self, url: str, offset: int = 0) -> _HTTPStream:
+        """GET ``url`` from ``offset`` (a ``Range`` request when > 0); the stream says where it starts."""
+        session = self._checkout()
+        try:
+            stream = self._open(session, url, offset)
+        except BaseException:
+            self._checkin(session)
+            raise
+        stream.release = lambda: self._checkin(session)
+        return stream
+
+    def _open(self, session: Any, url: str, offset: int) -> _HTTPStream:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         headers["Accept-Encoding"] = "identity"
-        r = self.get(url, headers=headers, stream=True)
-        if r.status_code == 416 and offset:
+        r = self.get(url, session=session, headers=headers, stream=True)
+        if r.status_code == 416 and offset:  # the partial file is not a prefix of this one: start again
             r.close()
-            return self.open(url, 0)
+            return self._open(session, url, 0)
         if r.status_code not in (200, 206):
             r.close()
             raise http_error(r, f"GET {_redact(url)}")
@@ -250,16 +350,19 @@ class HTTPFetcher:
             start = int(m.group(1)) if m else -1
             if start != offset:
                 r.close()
-                return self.open(url, 0) if offset else _fail(url)
+                return self._open(session, url, 0) if offset else _fail(url)
         length = r.headers.get("Content-Length")
-        total = start + int(length) if length and length.isdigit() else None
-        return _HTTPStream(r, start, total)
+        encoded = r.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        total = start + int(length) if length and length.isdigit() and not encoded else None
+        return _HTTPStream(r, start, total, encoded)
 
     def close(self) -> None:
+        """Close every session (the fetcher stays usable: new sessions are made on demand)."""
         with self._lock:
             for s in self._sessions:
                 s.close()
             self._sessions.clear()
+            self._free.clear()
         self._local = threading.local()
 
 
@@ -307,6 +410,8 @@ class TransferReport:
     bytes: int = 0
     seconds: float = 0.0
     paths: dict[str, Path] = field(default_factory=dict)
+    #: The exception of each failed item (e.g. :class:`VerificationError`), by relative path.
+    errors: dict[str, BaseException] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -335,6 +440,9 @@ def _human(n: float) -> str:
 
 
 class _ProgressTracker:
+    """Sums byte and file counts from the workers and calls the callback (at most every 0.1 s, and at
+    every finished file). A callback may raise (KeyboardInterrupt to stop a batch): it propagates."""
+
     def __init__(self, callback: Callable[[Progress], None] | None, files: int, total: int):
         self.cb = callback
         self.state = Progress(files, total)
@@ -353,6 +461,68 @@ class _ProgressTracker:
             if files or now - self.last >= 0.1:
                 self.last = now
                 self.cb(Progress(**vars(self.state)))
+
+
+class _ItemProgress:
+    """The bytes of one item counted in the tracker, so that restarts and resumes stay exact."""
+
+    __slots__ = ("tracker", "counted", "rel")
+
+    def __init__(self, tracker: _ProgressTracker, rel: str):
+        self.tracker = tracker
+        self.counted = 0
+        self.rel = rel
+
+    def set(self, n: int) -> None:
+        if n != self.counted:
+            self.tracker.add(n - self.counted, current=self.rel)
+            self.counted = n
+
+    def add(self, n: int) -> None:
+        self.counted += n
+        self.tracker.add(n)
+
+
+class _Cancelled(BaseException):
+    """Raised inside workers when the batch was interrupted; never escapes :func:`download`."""
+
+
+class _Digest:
+    """md5 of a stream. For large files the hashing runs in a helper thread (hashlib releases the GIL),
+    so that it overlaps reading the network and writing the disk; memory stays bounded by the queue."""
+
+    def __init__(self, threaded: bool):
+        self.h = hashlib.md5(usedforsecurity=False)
+        self.q: queue.Queue[bytes | None] | None = None
+        self.thread: threading.Thread | None = None
+        if threaded:
+            self.q = queue.Queue(maxsize=16)
+            self.thread = threading.Thread(target=self._run, name="one-md5", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        assert self.q is not None
+        while True:
+            b = self.q.get()
+            if b is None:
+                return
+            self.h.update(b)
+
+    def update(self, b: bytes) -> None:
+        if self.q is not None:
+            self.q.put(b)
+        else:
+            self.h.update(b)
+
+    def finish(self) -> str:
+        self.close()
+        return self.h.hexdigest()
+
+    def close(self) -> None:
+        if self.thread is not None and self.q is not None:
+            self.q.put(None)
+            self.thread.join()
+            self.thread = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -430,10 +600,14 @@ def download(
 ) -> TransferReport:
     """Download ``items`` under ``dest`` (mirroring their relative paths) and return a report.
 
-    ``verified(path, item)`` may say that an existing file is known good (e.g. from a cache of earlier
-    checks) so that it is not hashed again; ``on_verified`` is told of every file checked good.
-    Unsafe relative paths are reported as failures before anything is written.
-    KeyboardInterrupt stops the batch (partial files are kept for resuming) and propagates.
+    ``jobs`` downloads run at once (each worker thread keeps its own connection). ``progress`` is
+    called with a :class:`Progress` (files and bytes done and in total; files already up to date
+    count as done). ``verified(path, item)`` may say that an existing file is known good (e.g. from a
+    cache of earlier checks) so that it is not hashed again; ``on_verified`` is told of every file
+    checked good. Unsafe relative paths are reported as failures before anything is written; any
+    other failure of one file is reported and the others go on. KeyboardInterrupt (from the user or
+    raised by ``progress``) stops the batch: the partial files are kept (as ``<name>.part``, never
+    under their final names) to be resumed by the next run, and the interrupt propagates.
     """
     retry = retry or RetryPolicy.from_env()
     dest_root = Path(dest)
@@ -441,15 +615,25 @@ def download(
     report = TransferReport()
     t0 = time.monotonic()
     planned: list[tuple[TransferItem, Path]] = []
+    join = _Joiner(dest_root)
     for item in items:
         try:
-            planned.append((item, safe_join(dest_root, item.rel_path)))
+            planned.append((item, join(item.rel_path)))
         except UnsafePathError as e:
             report.failed.append((str(item.rel_path), str(e)))
     tracker = _ProgressTracker(progress, len(planned), sum(i.size or 0 for i, _ in planned))
+    cancel = threading.Event()
 
     def one(item: TransferItem, target: Path) -> tuple[str, int]:
-        return _download_one(item, target, dest_root, fetcher, retry, tracker, verified, on_verified)
+        try:
+            return _download_one(item, target, dest_root, fetcher, retry, tracker, cancel, verified, on_verified)
+        except OneError:
+            raise
+        except OSError as e:
+            raise TransferError(f"{item.rel_path}: cannot write {e.filename or target}: {e.strerror or e}") from None
+        except Exception as e:  # a bug in a fetcher must not stop the batch
+            log.debug("unexpected error downloading %s", item.rel_path, exc_info=True)
+            raise TransferError(f"{item.rel_path}: unexpected {type(e).__name__}: {_short(e)}") from None
 
     results: dict[str, tuple[str, int] | BaseException] = {}
     if jobs <= 1 or len(planned) <= 1:
@@ -458,28 +642,13 @@ def download(
                 results[item.rel_path] = one(item, target)
             except OneError as e:
                 results[item.rel_path] = e
-            except OSError as e:
-                results[item.rel_path] = TransferError(f"cannot write {target}: {e.strerror or e}")
     else:
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="one-dl")
-        try:
-            futures = {pool.submit(one, item, target): item for item, target in planned}
-            for fut in as_completed(futures):
-                item = futures[fut]
-                try:
-                    results[item.rel_path] = fut.result()
-                except OneError as e:
-                    results[item.rel_path] = e
-                except OSError as e:
-                    results[item.rel_path] = TransferError(f"cannot write {item.rel_path}: {e.strerror or e}")
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        results = _run_pool(planned, one, min(jobs, len(planned)), cancel)
     for item, target in planned:
         res = results.get(item.rel_path)
         if isinstance(res, BaseException):
             report.failed.append((item.rel_path, str(res)))
+            report.errors[item.rel_path] = res
         elif res is not None:
             status, nbytes = res
             report.paths[item.rel_path] = target
@@ -489,6 +658,57 @@ def download(
     return report
 
 
+def _run_pool(
+    planned: list[tuple[TransferItem, Path]],
+    one: Callable[[TransferItem, Path], tuple[str, int]],
+    jobs: int,
+    cancel: threading.Event,
+) -> dict[str, tuple[str, int] | BaseException]:
+    """Run ``one`` over ``planned`` in ``jobs`` daemon threads; results (or OneErrors) by relative path.
+
+    Daemon threads, not a ``ThreadPoolExecutor``: after an interrupt the caller returns at once and the
+    process can exit even if a worker is stuck in a slow read (it stops at its next chunk).
+    """
+    todo: queue.SimpleQueue[tuple[TransferItem, Path]] = queue.SimpleQueue()
+    for pair in planned:
+        todo.put(pair)
+    done: queue.SimpleQueue[tuple[str, tuple[str, int] | BaseException]] = queue.SimpleQueue()
+
+    def worker() -> None:
+        while not cancel.is_set():
+            try:
+                item, target = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                res: tuple[str, int] | BaseException = one(item, target)
+            except BaseException as e:  # handed to the caller, which decides
+                res = e
+            done.put((item.rel_path, res))
+
+    threads = [threading.Thread(target=worker, name=f"one-dl-{i}", daemon=True) for i in range(jobs)]
+    for t in threads:
+        t.start()
+    results: dict[str, tuple[str, int] | BaseException] = {}
+    try:
+        for _ in range(len(planned)):
+            rel, res = done.get()
+            if isinstance(res, BaseException) and not isinstance(res, OneError):
+                raise res  # KeyboardInterrupt from a progress callback, or a bug
+            results[rel] = res
+    except BaseException as e:
+        cancel.set()  # running workers stop at their next chunk, keeping their .part files
+        deadline = time.monotonic() + 2.0
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if isinstance(e, _Cancelled):  # pragma: no cover - defensive
+            raise KeyboardInterrupt from None
+        raise
+    for t in threads:
+        t.join()
+    return results
+
+
 def _download_one(
     item: TransferItem,
     target: Path,
@@ -496,29 +716,38 @@ def _download_one(
     fetcher: Fetcher,
     retry: RetryPolicy,
     tracker: _ProgressTracker,
+    cancel: threading.Event,
     verified: Callable[[Path, TransferItem], bool] | None,
     on_verified: Callable[[Path, TransferItem], None] | None,
 ) -> tuple[str, int]:
+    if cancel.is_set():
+        raise _Cancelled
     # Fast path, no lock: an existing file that a cache of earlier checks vouches for.
-    if target.exists() and verified is not None and verified(target, item):
-        tracker.add(files=1)
+    if verified is not None and target.is_file() and verified(target, item):
+        tracker.add(item.size or 0, files=1)
         return "skipped", 0
     with _lock_for(dest_root, item.rel_path):
         if target.exists():
-            if verify_file(target, item.size, item.md5) is None:
+            problem = verify_file(target, item.size, item.md5)
+            if problem is None:
                 if on_verified:
                     on_verified(target, item)
-                tracker.add(files=1)
+                tracker.add(item.size or 0, files=1)
                 return "skipped", 0
-            log.info("%s: present but fails verification; downloading again", item.rel_path)
+            log.info("%s: present but fails verification (%s); removing it and downloading again",
+                     item.rel_path, problem)
+            target.unlink()
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + PART_SUFFIX)
+        if part.is_symlink():  # never write through a link planted in the cache
+            part.unlink()
+        counter = _ItemProgress(tracker, item.rel_path)
         fresh_tries = 2  # a verification failure restarts from zero once
         attempt = 0
         while True:
             attempt += 1
             try:
-                nbytes, digest = _stream_to_part(item, part, fetcher, tracker)
+                nbytes, digest = _stream_to_part(item, part, fetcher, counter, cancel)
             except TransientError as e:
                 if attempt >= retry.attempts:
                     raise TransferError(f"{item.rel_path}: failed after {attempt} attempts: {e}") from None
@@ -539,7 +768,7 @@ def _download_one(
             fresh_tries -= 1
             if fresh_tries <= 0:
                 raise VerificationError(
-                    f"{item.rel_path}: downloaded file failed verification ({problem}); nothing was kept. "
+                    f"{item.rel_path}: the downloaded file failed verification ({problem}); nothing was kept. "
                     "The server's copy differs from its index: tell the data owner"
                 )
             log.info("%s: verification failed (%s); downloading again from scratch", item.rel_path, problem)
@@ -555,49 +784,55 @@ def _check_part(part: Path, item: TransferItem, digest: str | None) -> str | Non
 
 
 def _stream_to_part(
-    item: TransferItem, part: Path, fetcher: Fetcher, tracker: _ProgressTracker
+    item: TransferItem, part: Path, fetcher: Fetcher, counter: _ItemProgress, cancel: threading.Event
 ) -> tuple[int, str | None]:
     """Append the missing bytes to ``part``, hashing as they arrive; returns (bytes received, md5)."""
     offset = part.stat().st_size if part.exists() else 0
     if item.size is not None and offset > item.size:
         part.unlink()
         offset = 0
-    h = hashlib.md5(usedforsecurity=False) if item.md5 else None
-    if item.size is not None and offset == item.size:  # complete from an earlier run
-        return 0, _hash_existing(part, h, offset)
+    if item.size is not None and offset == item.size and offset > 0:  # complete from an earlier run
+        counter.set(offset)
+        return 0, _hash_existing(part, offset) if item.md5 else None
     stream = fetcher.open(item.url, offset)
     received = 0
+    digest: _Digest | None = None
     try:
         resuming = offset > 0 and stream.offset == offset
-        if resuming:
-            _hash_existing(part, h, offset)
-        elif offset:
-            tracker.add(-offset)
-        with open(part, "ab" if resuming else "wb") as f:
+        start = offset if resuming else 0
+        counter.set(start)
+        expected = item.size if item.size is not None else stream.total
+        if item.md5:
+            digest = _Digest(threaded=expected is not None and expected - start >= THREADED_HASH_BYTES)
+            if resuming:
+                _hash_existing(part, offset, digest)
+        limit = item.size
+        with open(part, "ab" if resuming else "wb", buffering=0) as f:
             for chunk in stream.chunks():
-                if not chunk:
-                    continue
-                if item.size is not None and stream.offset + received + len(chunk) > item.size:
+                if cancel.is_set():
+                    raise _Cancelled
+                if limit is not None and start + received + len(chunk) > limit:
                     f.close()
                     part.unlink(missing_ok=True)
-                    raise TransientError(f"the server sent more than the expected {item.size} bytes")
+                    raise TransientError(f"the server sent more than the expected {limit} bytes")
                 f.write(chunk)
-                if h is not None:
-                    h.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 received += len(chunk)
-                tracker.add(len(chunk))
+                counter.add(len(chunk))
+        end = start + received
+        if expected is not None and end < expected:
+            raise TransientError(f"short read: got {end} of {expected} bytes")
+        return received, (digest.finish() if digest is not None else None)
     finally:
+        if digest is not None:
+            digest.close()
         stream.close()
-    end = stream.offset + received
-    expected = item.size if item.size is not None else stream.total
-    if expected is not None and end < expected:
-        raise TransientError(f"short read: got {end} of {expected} bytes")
-    return received, (h.hexdigest() if h is not None else None)
 
 
-def _hash_existing(part: Path, h: Any, length: int) -> str | None:
-    if h is None:
-        return None
+def _hash_existing(part: Path, length: int, digest: _Digest | None = None) -> str:
+    """Feed the first ``length`` bytes of ``part`` to ``digest`` (a new one if None); returns the md5 so far."""
+    h = digest.h if digest is not None else hashlib.md5(usedforsecurity=False)
     with open(part, "rb") as f:
         remaining = length
         while remaining > 0:
