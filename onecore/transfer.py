@@ -746,6 +746,8 @@ def _download_one(
         attempt = 0
         while True:
             attempt += 1
+            if cancel.is_set():
+                raise _Cancelled
             try:
                 nbytes, digest = _stream_to_part(item, part, fetcher, counter, cancel)
             except TransientError as e:

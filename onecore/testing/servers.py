@@ -74,7 +74,8 @@ class RequestRecord:
     ``path`` is the percent-decoded path relative to the served root (``lab/Subjects/...``);
     ``raw_path`` the request target as sent; ``headers`` has lower-case names (use :meth:`header`);
     ``bytes_sent`` counts body bytes written; ``fault`` names the fault applied, if any;
-    ``client_port`` tells connections apart (the same port for requests on one kept-alive connection).
+    ``client_port`` tells connections apart (the same port for requests on one kept-alive connection);
+    ``done`` is True once the answer was written.
     """
 
     method: str
@@ -85,6 +86,7 @@ class RequestRecord:
     bytes_sent: int = 0
     fault: str | None = None
     client_port: int = 0
+    done: bool = False
     time: float = field(default_factory=time.monotonic)
 
     def header(self, name: str) -> str | None:
@@ -437,6 +439,7 @@ class FileServer:
 
     def _done(self, rec: RequestRecord) -> None:
         with self._lock:
+            rec.done = True
             self._active -= 1
             self._idle.notify_all()
 
@@ -451,13 +454,28 @@ class FileServer:
                 self._idle.wait(left)
         return True
 
-    def requests_for(self, path: str | None = None, method: str | None = "GET") -> list[RequestRecord]:
-        """Logged requests, optionally only those of ``path`` (relative, or a glob) and ``method``."""
-        with self._lock:
-            recs = list(self.requests)
+    def requests_for(self, path: str | None = None, method: str | None = "GET",
+                     settle: float = 2.0) -> list[RequestRecord]:
+        """Logged requests, optionally only those of ``path`` (relative, or a glob) and ``method``.
+
+        Waits up to ``settle`` seconds for the answers being written (except hanging ones) to finish, so
+        that ``status`` and ``bytes_sent`` are final: a client may see the last byte a moment before the
+        server's handler records it.
+        """
         path = path.lstrip("/") if path is not None else None
-        return [r for r in recs if (method is None or r.method == method)
-                and (path is None or r.path == path or fnmatch.fnmatchcase(r.path, path))]
+
+        def select() -> list[RequestRecord]:
+            return [r for r in self.requests if (method is None or r.method == method)
+                    and (path is None or r.path == path or fnmatch.fnmatchcase(r.path, path))]
+
+        deadline = time.monotonic() + settle
+        with self._idle:
+            while True:
+                recs = select()
+                left = deadline - time.monotonic()
+                if left <= 0 or all(r.done or r.fault == "hang" for r in recs):
+                    return recs
+                self._idle.wait(left)
 
     def count(self, path: str | None = None, method: str | None = "GET") -> int:
         """How many requests were received (optionally for ``path`` and ``method``)."""
