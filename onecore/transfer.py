@@ -17,6 +17,7 @@ Every repository type downloads through :func:`download`. A repository only supp
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import queue
@@ -186,11 +187,13 @@ class Fetcher(Protocol):
 
 @dataclass
 class _HTTPStream:
+    """An open download over a ``urllib3`` response (no ``requests`` per-request overhead)."""
+
     response: Any
     offset: int
     total: int | None
     encoded: bool = False
-    release: Callable[[], None] | None = None
+    complete: bool = False
 
     def chunks(self) -> Iterator[bytes]:
         """The body in chunks of at most :data:`CHUNK` bytes, as they arrive.
@@ -198,28 +201,27 @@ class _HTTPStream:
         ``read1`` hands over whatever has arrived, so a connection lost mid-body loses nothing that
         was received: the partial file keeps it and the next attempt resumes from there.
         """
-        import requests
         import urllib3
 
-        raw = self.response.raw
-        read1 = getattr(raw, "read1", None)
+        r = self.response
+        read1 = getattr(r, "read1", None)
         try:
-            if read1 is not None and not self.encoded:
+            if read1 is not None:
                 while True:
-                    b = read1(CHUNK)
+                    b = read1(CHUNK, decode_content=True)
                     if not b:
-                        return
+                        break
                     yield b
-            else:  # pragma: no cover - urllib3 < 2, or a server that compressed despite identity
-                yield from self.response.iter_content(CHUNK)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+            else:  # pragma: no cover - urllib3 < 2
+                yield from r.stream(CHUNK, decode_content=True)
+            self.complete = True
+        except (urllib3.exceptions.HTTPError, OSError) as e:
             raise TransientError(f"connection lost while reading: {_short(e)}") from None
 
     def close(self) -> None:
-        self.response.close()
-        if self.release is not None:
-            self.release, release = None, self.release
-            release()
+        if not self.complete:  # a half-read connection cannot be reused: close it
+            self.response.close()
+        self.response.release_conn()
 
 
 def _short(e: BaseException) -> str:
@@ -229,7 +231,7 @@ def _short(e: BaseException) -> str:
 
 def http_error(response: Any, what: str) -> OneError:
     """The error for a non-success HTTP response: transient for 429/5xx, permanent otherwise."""
-    code = response.status_code
+    code = getattr(response, "status_code", None) or response.status  # requests or urllib3
     if code == 429 or code >= 500:
         return TransientError(f"{what}: HTTP {code}", parse_retry_after(response.headers.get("Retry-After")))
     if code in (401, 403):
@@ -242,56 +244,42 @@ def http_error(response: Any, what: str) -> OneError:
 class HTTPFetcher:
     """HTTP(S) fetcher with connection reuse and timeouts always set.
 
-    Each open download holds a ``requests.Session`` of its own, taken from a free list and given back
-    when the stream is closed: a worker reuses its connection from file to file, and sessions are
-    reused across batches instead of piling up. ``auth`` (HTTP basic) is sent only when given.
+    Downloads (:meth:`open`) go through a ``urllib3`` pool manager shared by the worker threads (a
+    connection per worker, kept alive from file to file and across batches); :meth:`get` is a
+    ``requests`` GET for one-off calls such as fetching an index. ``auth`` (HTTP basic) is sent only
+    when given, and never to another host after a redirect. Proxies and CA bundles from the
+    environment (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...) are honoured, looked up once
+    per host.
     """
 
     def __init__(self, auth: tuple[str, str] | None = None, timeout: tuple[float, float] = (10.0, 60.0),
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, pool_size: int = 32):
         self.auth = auth
         self.timeout = timeout
         self.headers = headers or {}
+        self.pool_size = pool_size
         self._local = threading.local()
         self._sessions: list[Any] = []
-        self._free: list[Any] = []
+        self._managers: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._env: dict[str, dict[str, Any]] = {}
+        self._proxy: dict[str, str | None] = {}
+        self._free: dict[tuple[str, str, int], list[Any]] = {}
+        self._auth_header: dict[str, str] = {}
+        if auth:
+            import base64
+
+            pair = f"{auth[0]}:{auth[1]}"
+            try:
+                raw = pair.encode("latin-1")
+            except UnicodeEncodeError:
+                raw = pair.encode("utf-8")
+            self._auth_header = {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
 
     def __repr__(self) -> str:
         return f"<HTTPFetcher auth={'yes' if self.auth else 'no'} timeout={self.timeout}>"
 
-    def _new_session(self) -> Any:
-        import requests
-
-        s = requests.Session()
-        s.trust_env = False  # proxies and CA bundle from the environment: looked up once per host (_env_for)
-        s.headers.update(self.headers)
-        if self.auth:
-            s.auth = self.auth
-        with self._lock:
-            self._sessions.append(s)
-        return s
-
-    @property
-    def session(self) -> Any:
-        """This thread's session (for :meth:`get`)."""
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._local.session = self._new_session()
-        return s
-
-    def _checkout(self) -> Any:
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-        return self._new_session()
-
-    def _checkin(self, s: Any) -> None:
-        with self._lock:
-            if s in self._sessions:  # not closed meanwhile
-                self._free.append(s)
-
+    # -- environment ---------------------------------------------------------------------------
     def _env_for(self, url: str) -> dict[str, Any]:
         """Proxies and TLS settings from the environment for ``url``'s host (requests looks them up on
         every request otherwise, which costs more than a small download on a fast network)."""
@@ -309,61 +297,327 @@ class HTTPFetcher:
             self._env[key] = env
         return env
 
-    def get(self, url: str, *, session: Any = None, **kwargs: Any) -> Any:
-        """A GET with timeouts, mapping connection failures to :class:`TransientError`."""
+    # -- requests, for one-off calls -----------------------------------------------------------
+    @property
+    def session(self) -> Any:
+        """This thread's ``requests.Session`` (for :meth:`get`)."""
+        s = getattr(self._local, "session", None)
+        if s is None:
+            import requests
+
+            s = requests.Session()
+            s.trust_env = False  # the environment's settings come from _env_for, looked up once per host
+            s.headers.update(self.headers)
+            if self.auth:
+                s.auth = self.auth
+            with self._lock:
+                self._sessions.append(s)
+            self._local.session = s
+        return s
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        """A ``requests`` GET with timeouts, mapping connection failures to :class:`TransientError`."""
         import requests
 
         kwargs.setdefault("timeout", self.timeout)
         for k, v in self._env_for(url).items():
             kwargs.setdefault(k, v)
         try:
-            return (session or self.session).get(url, **kwargs)
+            return self.session.get(url, **kwargs)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
             raise TransientError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
         except requests.RequestException as e:  # invalid URL, too many redirects...
             raise TransferError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
 
-    def open(self, url: str, offset: int = 0) -> _HTTPStream:
-        """GET ``url`` from ``offset`` (a ``Range`` request when > 0); the stream says where it starts."""
-        session = self._checkout()
-        try:
-            stream = self._open(session, url, offset)
-        except BaseException:
-            self._checkin(session)
-            raise
-        stream.release = lambda: self._checkin(session)
-        return stream
+    # -- downloads -----------------------------------------------------------------------------
+    def _manager(self, url: str) -> Any:
+        import urllib3
+        from requests.utils import DEFAULT_CA_BUNDLE_PATH, select_proxy
 
-    def _open(self, session: Any, url: str, offset: int) -> _HTTPStream:
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        headers["Accept-Encoding"] = "identity"
-        r = self.get(url, session=session, headers=headers, stream=True)
-        if r.status_code == 416 and offset:  # the partial file is not a prefix of this one: start again
-            r.close()
-            return self._open(session, url, 0)
-        if r.status_code not in (200, 206):
-            r.close()
-            raise http_error(r, f"GET {_redact(url)}")
-        start = 0
-        if r.status_code == 206:
-            m = re.match(r"bytes (\d+)-", r.headers.get("Content-Range", ""))
-            start = int(m.group(1)) if m else -1
-            if start != offset:
-                r.close()
-                return self._open(session, url, 0) if offset else _fail(url)
-        length = r.headers.get("Content-Length")
-        encoded = r.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
-        total = start + int(length) if length and length.isdigit() and not encoded else None
+        env = self._env_for(url)
+        proxy = select_proxy(url, env.get("proxies") or {})
+        key = proxy or ""
+        with self._lock:
+            pm = self._managers.get(key)
+            if pm is None:
+                verify = env.get("verify", True)
+                kw: dict[str, Any] = {"num_pools": 16, "maxsize": self.pool_size, "block": False}
+                if verify is False:
+                    kw["cert_reqs"] = "CERT_NONE"
+                else:
+                    kw["cert_reqs"] = "CERT_REQUIRED"
+                    where = verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
+                    kw["ca_cert_dir" if os.path.isdir(where) else "ca_certs"] = where
+                if isinstance(env.get("cert"), str):
+                    kw["cert_file"] = env["cert"]
+                pm = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
+                self._managers[key] = pm
+        return pm
+
+    def _request(self, url: str, headers: dict[str, str]) -> Any:
+        import urllib3
+
+        pm = self._manager(url)
+        try:
+            return pm.urlopen(
+                "GET", url, headers=headers, preload_content=False, redirect=True,
+                timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
+                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10),
+            )
+        except urllib3.exceptions.MaxRetryError as e:
+            if isinstance(e.reason, urllib3.exceptions.ResponseError):
+                raise TransferError(f"GET {_redact(url)}: too many redirects") from None
+            raise TransientError(f"GET {_redact(url)}: {type(e.reason).__name__}: {_short(e.reason)}") from None
+        except (urllib3.exceptions.LocationValueError, ValueError) as e:
+            raise TransferError(f"GET {_redact(url)}: invalid URL: {_short(e)}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise TransientError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
+
+    def open(self, url: str, offset: int = 0) -> Stream:
+        """GET ``url`` from ``offset`` (a ``Range`` request when > 0); the stream says where it starts.
+
+        Without a proxy this talks ``http.client`` over kept-alive connections (a fraction of the
+        per-request cost of urllib3 or requests, which matters for thousands of small files); through
+        a proxy it uses ``urllib3``.
+        """
+        if self._proxy_for(url):
+            return self._open_urllib3(url, offset)
+        return self._open_direct(url, offset)
+
+    def _proxy_for(self, url: str) -> str | None:
+        origin = _origin(url)
+        if origin not in self._proxy:
+            from requests.utils import select_proxy
+
+            self._proxy[origin] = select_proxy(url, self._env_for(url).get("proxies") or {})
+        return self._proxy[origin]
+
+    def _headers(self, offset: int, auth: bool = True) -> dict[str, str]:
+        headers = {**self.headers, "Accept-Encoding": "identity"}
+        if auth:
+            headers.update(self._auth_header)
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        return headers
+
+    def _open_urllib3(self, url: str, offset: int) -> _HTTPStream:
+        r = self._request(url, self._headers(offset))
+        start, total, encoded = _check_response(r.status, r.headers, offset, url, lambda: _discard(r), r)
+        if start < 0:  # the range was not honoured as asked: start again from zero
+            return self._open_urllib3(url, 0)
         return _HTTPStream(r, start, total, encoded)
 
+    # -- http.client -----------------------------------------------------------------------------
+    def _connection(self, scheme: str, host: str, port: int, fresh: bool = False) -> tuple[Any, bool]:
+        """A kept-alive connection to (scheme, host, port) from the free list (unless ``fresh``), or a new
+        one; and whether it was reused."""
+        key = (scheme, host, port)
+        with self._lock:
+            free = self._free.get(key)
+            if free and not fresh:
+                return free.pop(), True
+        if scheme == "https":
+            conn: Any = _HTTPSConnection(host, port, timeout=self.timeout[0], context=self._ssl_context(
+                f"https://{host}:{port}"))
+        else:
+            conn = _HTTPConnection(host, port, timeout=self.timeout[0])
+        conn.read_timeout = self.timeout[1]
+        return conn, False
+
+    def _give_back(self, key: tuple[str, str, int], conn: Any) -> None:
+        with self._lock:
+            self._free.setdefault(key, []).append(conn)
+
+    def _ssl_context(self, url: str) -> Any:
+        import ssl
+
+        from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+        env = self._env_for(url)
+        verify = env.get("verify", True)
+        if verify is False:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            where = verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
+            ctx = ssl.create_default_context(**{"capath" if os.path.isdir(where) else "cafile": where})
+        if isinstance(env.get("cert"), str):
+            ctx.load_cert_chain(env["cert"])
+        return ctx
+
+    def _open_direct(self, url: str, offset: int) -> Stream:
+        from urllib.parse import urljoin, urlsplit
+
+        first_origin = _origin(url)
+        for _hop in range(11):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise TransferError(f"GET {_redact(url)}: not an http(s) URL")
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                raise TransferError(f"GET {_redact(url)}: invalid port") from None
+            key = (parts.scheme, parts.hostname, port)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            headers = self._headers(offset, auth=_origin(url) == first_origin)
+            for fresh_try in (False, True):
+                conn, reused = self._connection(*key, fresh=fresh_try)
+                try:
+                    conn.request("GET", target, headers=headers)
+                    r = conn.getresponse()
+                    break
+                except (http.client.HTTPException, OSError) as e:
+                    conn.close()
+                    stale = reused and not fresh_try and not isinstance(e, TimeoutError)
+                    if stale:  # the server closed an idle kept-alive connection: once more on a new one
+                        continue
+                    raise TransientError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
+            if r.status in (301, 302, 303, 307, 308) and r.getheader("Location"):
+                _drain(r, conn, key, self)
+                url = urljoin(url, r.getheader("Location"))
+                continue
+            start, total, encoded = _check_response(r.status, r.headers, offset, url,
+                                                    conn.close, r)
+            if start < 0:
+                return self._open_direct(url, 0)
+            return _DirectStream(r, start, total, encoded, lambda c=conn, k=key: self._give_back(k, c),
+                                 conn.close)
+        raise TransferError(f"GET {_redact(url)}: too many redirects")
+
     def close(self) -> None:
-        """Close every session (the fetcher stays usable: new sessions are made on demand)."""
+        """Close every connection (the fetcher stays usable: new ones are made on demand)."""
         with self._lock:
             for s in self._sessions:
                 s.close()
             self._sessions.clear()
+            for pm in self._managers.values():
+                pm.clear()
+            self._managers.clear()
+            for conns in self._free.values():
+                for c in conns:
+                    c.close()
             self._free.clear()
         self._local = threading.local()
+
+
+def _discard(r: Any) -> None:
+    r.close()
+    r.release_conn()
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, cheaply (no parsing beyond splitting)."""
+    return "/".join(url.split("/", 3)[:3]).lower()
+
+
+def _check_response(status: int, headers: Any, offset: int, url: str, discard: Callable[[], None],
+                    response: Any) -> tuple[int, int | None, bool]:
+    """(start, total, encoded) of a download answer; start -1 means: ask again from zero. Raises for
+    failures (transient for 429 and 5xx)."""
+    if status == 416 and offset:  # the partial file is not a prefix of this one: start again
+        discard()
+        return -1, None, False
+    if status not in (200, 206):
+        discard()
+        raise http_error(response, f"GET {_redact(url)}")
+    start = 0
+    if status == 206:
+        m = re.match(r"bytes (\d+)-", headers.get("Content-Range", ""))
+        start = int(m.group(1)) if m else -1
+        if start != offset:
+            discard()
+            if offset:
+                return -1, None, False
+            _fail(url)
+    length = headers.get("Content-Length")
+    encoded = (headers.get("Content-Encoding") or "identity").lower() not in ("", "identity")
+    total = start + int(length) if length and length.isdigit() and not encoded else None
+    return start, total, encoded
+
+
+def _drain(r: Any, conn: Any, key: tuple[str, str, int], fetcher: HTTPFetcher) -> None:
+    """Read a small redirect body so the connection can be reused."""
+    try:
+        r.read(1 << 16)
+    except Exception:  # noqa: BLE001 - the connection is simply not reused
+        conn.close()
+        return
+    if r.isclosed() and not r.will_close:
+        fetcher._give_back(key, conn)
+    else:
+        conn.close()
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """Connect with the connect timeout, then read with the read timeout."""
+
+    read_timeout: float = 60.0
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    read_timeout: float = 60.0
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _DirectStream:
+    """An open download over an ``http.client`` response on a kept-alive connection."""
+
+    def __init__(self, response: Any, offset: int, total: int | None, encoded: bool,
+                 give_back: Callable[[], None], drop: Callable[[], None]):
+        self.response = response
+        self.offset = offset
+        self.total = total
+        self.encoded = encoded
+        self.complete = False
+        self._give_back = give_back
+        self._drop = drop
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body as it arrives (``read1``): what was received before a cut is kept."""
+        r = self.response
+        decoder = _decoder(r.getheader("Content-Encoding")) if self.encoded else None
+        try:
+            while True:
+                b = r.read1(CHUNK)
+                if not b:
+                    break
+                yield decoder.decompress(b) if decoder is not None else b
+        except (http.client.HTTPException, OSError) as e:
+            raise TransientError(f"connection lost while reading: {type(e).__name__}: {_short(e)}") from None
+        if r.length:  # the connection closed before Content-Length bytes came
+            raise TransientError(f"connection closed with {r.length} bytes still to come")
+        r.close()  # read1 never marks a response finished: without this the connection refuses the next request
+        if decoder is not None:
+            yield decoder.flush()
+        self.complete = True
+
+    def close(self) -> None:
+        give_back, self._give_back = self._give_back, None
+        if give_back is None:
+            return
+        if self.complete and not self.response.will_close:
+            give_back()
+        else:
+            self._drop()
+
+
+def _decoder(encoding: str | None) -> Any:
+    import zlib
+
+    enc = (encoding or "").strip().lower()
+    if enc in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        return zlib.decompressobj()
+    raise TransferError(f"the server sent an unsupported Content-Encoding {encoding!r}")
 
 
 def _fail(url: str) -> Any:

@@ -423,3 +423,88 @@ def test_a_bug_in_a_fetcher_is_reported_per_file(files: Files, dest: Path) -> No
     assert report.downloaded == [ok]
     [(name, error)] = report.failed
     assert name == rel and "ValueError" in error and "boom" in error and rel in error
+
+
+# ------------------------------------------------------------------------------------------------
+# Connections
+# ------------------------------------------------------------------------------------------------
+def test_one_connection_is_reused_from_file_to_file(files: Files, server: FileServer, dest: Path) -> None:
+    for i in range(10):
+        files.add(f"obj{i}.attr.bin", 1000 + i)
+    fetcher = HTTPFetcher()
+    assert download(files.items(), dest, fetcher, jobs=1).ok
+    assert server.count() == 10 and len({r.client_port for r in server.requests}) == 1
+    # and across batches
+    assert download(files.items(), dest / "again", fetcher, jobs=1).ok
+    assert server.count() == 20 and len({r.client_port for r in server.requests}) == 1
+    fetcher.close()
+
+
+def test_servers_that_close_connections(tmp_path: Path, dest: Path) -> None:
+    srv = tmp_path / "srv2"
+    data = {f"{SESSION}/alf/obj{i}.attr.bin": os.urandom(3000) for i in range(6)}
+    for rel, b in data.items():
+        (srv / rel).parent.mkdir(parents=True, exist_ok=True)
+        (srv / rel).write_bytes(b)
+    with FileServer(srv, keep_alive=False) as server:
+        items = [TransferItem(r, server.url_for(r), len(b), hashlib.md5(b).hexdigest()) for r, b in data.items()]
+        assert download(items, dest, HTTPFetcher(), jobs=2).ok
+        assert server.count() == 6 and len({r.client_port for r in server.requests}) == 6
+
+
+def test_stale_kept_alive_connections_are_replaced_without_a_failed_request(tmp_path: Path, dest: Path) -> None:
+    srv = tmp_path / "srv2"
+    data = {f"{SESSION}/alf/obj{i}.attr.bin": os.urandom(3000) for i in range(8)}
+    for rel, b in data.items():
+        (srv / rel).parent.mkdir(parents=True, exist_ok=True)
+        (srv / rel).write_bytes(b)
+    fetcher = HTTPFetcher()
+    with FileServer(srv) as first:
+        port = first.port
+        items = [TransferItem(r, first.url_for(r), len(b), hashlib.md5(b).hexdigest()) for r, b in data.items()]
+        assert download(items, dest, fetcher, jobs=4).ok
+    sleeps = Sleeps()
+    with FileServer(srv, port=port) as second:  # the kept-alive connections to the first one are dead
+        report = download(items, dest / "b", fetcher, jobs=4,
+                          retry=RetryPolicy(attempts=2, base_delay=0.001, sleep=sleeps))
+        assert report.ok and second.count() == 8 and sleeps == []
+    fetcher.close()
+
+
+def test_redirects_are_followed_and_auth_is_not_sent_elsewhere(tmp_path: Path, dest: Path) -> None:
+    import http.server
+    import threading
+
+    data = os.urandom(5000)
+    (tmp_path / "srv2").mkdir()
+    (tmp_path / "srv2" / "real.bin").write_bytes(data)
+    with FileServer(tmp_path / "srv2") as target:
+        where = target.url_for("real.bin").replace("127.0.0.1", "localhost")  # another host name
+
+        class Redirect(http.server.BaseHTTPRequestHandler):
+            seen: list = []
+
+            def do_GET(self) -> None:  # noqa: N802
+                Redirect.seen.append(self.headers.get("Authorization"))
+                self.send_response(302)
+                self.send_header("Location", where)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}/file.bin"
+            rel = f"{SESSION}/alf/a.attr.bin"
+            item = TransferItem(rel, url, len(data), hashlib.md5(data).hexdigest())
+            assert download([item], dest, HTTPFetcher(auth=("u", "p"))).ok
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    assert (dest / rel).read_bytes() == data
+    assert Redirect.seen[0] is not None  # sent to the server it was configured for
+    assert not target.requests[0].authorized  # never to the host it redirected to

@@ -140,6 +140,21 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._connections_add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._connections_discard(self.connection)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        if not self.server.owner.keep_alive:
+            self.send_header("Connection", "close")
+
     def do_GET(self) -> None:  # noqa: N802
         self._serve(head=False)
 
@@ -325,17 +340,20 @@ class FileServer:
     """A threaded HTTP server on 127.0.0.1 (a free port) serving the folder ``root``.
 
     ``auth=(user, password)`` requires HTTP basic auth; ``ranges=False`` makes it ignore every
-    ``Range`` header (as a simple server would). Use as a context manager, or call :meth:`start`
-    and :meth:`stop`. Thread-safe; the request log and faults may be inspected and changed while it
-    serves.
+    ``Range`` header (as a simple server would); ``keep_alive=False`` closes the connection after
+    each answer; ``port`` binds a given port (0, the default: a free one; a restarted server can take
+    its predecessor's port). Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    Thread-safe: the request log and faults may be inspected and changed while it serves.
     """
 
     def __init__(self, root: str | os.PathLike, *, auth: tuple[str, str] | None = None, ranges: bool = True,
-                 host: str = "127.0.0.1"):
+                 keep_alive: bool = True, host: str = "127.0.0.1", port: int = 0):
         self.root = Path(root).resolve()
         self.auth = auth
         self.ranges = ranges
+        self.keep_alive = keep_alive
         self.host = host
+        self._port = port
         self.requests: list[RequestRecord] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -344,6 +362,7 @@ class FileServer:
         self._thread: threading.Thread | None = None
         self._active = 0
         self._idle = threading.Condition(self._lock)
+        self._conns: set[socket.socket] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> FileServer:
@@ -351,7 +370,7 @@ class FileServer:
         if self._httpd is not None:
             return self
         self._stopping.clear()
-        httpd = _Server((self.host, 0), _Handler)
+        httpd = _Server((self.host, self._port), _Handler)
         httpd.owner = self
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -367,6 +386,13 @@ class FileServer:
         self._stopping.set()
         httpd.shutdown()
         httpd.server_close()
+        with self._lock:  # kept-alive connections must not outlive the server
+            conns, self._conns = list(self._conns), set()
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
@@ -395,6 +421,14 @@ class FileServer:
     def url_for(self, rel: str) -> str:
         """The URL of a file given its path relative to the root (percent-encoded)."""
         return self.url + quote(rel.lstrip("/"), safe="/")
+
+    def _connections_add(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._conns.add(conn)
+
+    def _connections_discard(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._conns.discard(conn)
 
     # -- faults --------------------------------------------------------------------------------
     def inject(self, path: str, kind: str, *, times: int | None = 1, after: int | None = None,
