@@ -93,8 +93,8 @@ class _Joiner:
         if target.parent in self.safe_dirs and not os.path.islink(target):
             return target
         target = safe_join(self.base, rel)
-        if target.parent.is_dir():
-            self.safe_dirs.add(target.parent)
+        # Checked: it resolves inside, and what does not exist yet will be made by us as plain folders.
+        self.safe_dirs.add(target.parent)
         return target
 
 
@@ -790,8 +790,11 @@ class _FileLock:
         self.fd: int | None = None
 
     def __enter__(self) -> _FileLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             import fcntl
 
@@ -991,7 +994,8 @@ def _download_one(
             log.info("%s: present but fails verification (%s); removing it and downloading again",
                      item.rel_path, problem)
             target.unlink()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + PART_SUFFIX)
         if part.is_symlink():  # never write through a link planted in the cache
             part.unlink()
