@@ -508,3 +508,22 @@ def test_redirects_are_followed_and_auth_is_not_sent_elsewhere(tmp_path: Path, d
     assert (dest / rel).read_bytes() == data
     assert Redirect.seen[0] is not None  # sent to the server it was configured for
     assert not target.requests[0].authorized  # never to the host it redirected to
+
+
+def test_downloads_through_a_proxy_from_the_environment(files: Files, server: FileServer, dest: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured (the test server answers absolute-URI requests, as a forward proxy would)."""
+    for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("http_proxy", server.url)
+    good = files.add("a.attr.bin", 50_000)
+    cut = files.add("b.attr.bin", 50_000)
+    server.inject(cut, "short", after=20_000)
+    items = [TransferItem(rel, f"http://data.example.invalid/{rel}", len(files.data[rel]),
+                          hashlib.md5(files.data[rel]).hexdigest()) for rel in (good, cut)]
+    report = download(items, dest, HTTPFetcher(), retry=fast_policy()[0])
+    assert report.ok, report.failed
+    assert_identical(dest, files)
+    assert all(r.raw_path.startswith("http://data.example.invalid/") for r in server.requests)
+    assert server.requests_for(cut)[1].range == "bytes=20000-"
