@@ -26,11 +26,13 @@ test: venv
 lint: venv
 	$(BIN)/ruff check onecore plugins tests benchmarks examples
 
+# Wheel + sdist of onecore and of every plugins/*, in dist/. `python -m build` makes the sdist, then the
+# wheel from the sdist (so a file missing from the sdist fails here, not on a user's machine).
 dist: venv
 	rm -rf dist && mkdir -p dist
-	$(BIN)/python -m pip wheel -q --no-deps -w dist . $(PLUGIN_DIRS)
-	$(BIN)/python -m pip install -q build
-	$(BIN)/python -m build -q --sdist -o dist . $(foreach d,$(PLUGIN_DIRS),&& $(BIN)/python -m build -q --sdist -o dist $(d))
+	$(BIN)/python -m pip install -q --disable-pip-version-check build
+	set -e; for d in . $(PLUGIN_DIRS); do $(BIN)/python -m build -q --outdir dist $$d; done
+	@ls -1 dist
 
 bench: venv
 	$(BIN)/python benchmarks/run.py

@@ -10,7 +10,8 @@ any number of dotted extras; the extension is required; the revision folder is `
 
 Differences from ONE-api, by design: a path component ``..`` or ``.`` is refused anywhere (ONE-api's
 collection pattern would accept it); the date must be a real calendar date; backslashes are refused
-(index paths are POSIX).
+(index paths are POSIX); a namespace needs both underscores (``_ibl_wheel``) and an object starts
+with a letter or digit, so ``_iblwheel.position.npy`` is refused rather than read ambiguously.
 """
 
 from __future__ import annotations
@@ -57,20 +58,20 @@ class ALFError(OneError, ValueError):
 
 
 _FILE_RE = re.compile(
-    r"^_?(?P<namespace>(?<=_)[a-zA-Z0-9]+)?_?"
-    r"(?P<object>\w+)\."
+    r"^(?:_(?P<namespace>[a-zA-Z0-9]+)_)?"
+    r"(?P<object>[a-zA-Z0-9]\w*)\."
     r"(?P<attribute>(?:_[a-z]+_)?[a-zA-Z0-9]+(?:_times(?=[_.])|_intervals(?=[_.]))?)"
     r"(?:_(?P<timescale>\w+))?"
     r"(?P<extra>(?:\.[\w-]+)*)"
-    r"\.(?P<extension>\w+)$",
+    r"\.(?P<extension>\w+)\Z",
     re.ASCII,
 )
-_LAB_RE = re.compile(r"^\w+$", re.ASCII)
-_SUBJECT_RE = re.compile(r"^[\w.-]+$", re.ASCII)
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_NUMBER_RE = re.compile(r"^\d{1,3}$")
-_FOLDER_RE = re.compile(r"^[\w.-]+$", re.ASCII)
-_REVISION_RE = re.compile(r"^#([\w.-]+)#$", re.ASCII)
+_LAB_RE = re.compile(r"^\w+\Z", re.ASCII)
+_SUBJECT_RE = re.compile(r"^[\w.-]+\Z", re.ASCII)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+_NUMBER_RE = re.compile(r"^\d{1,3}\Z", re.ASCII)
+_FOLDER_RE = re.compile(r"^[\w.-]+\Z", re.ASCII)
+_REVISION_RE = re.compile(r"^#([\w.-]+)#\Z", re.ASCII)
 
 
 def _check_date(date: str, path: str) -> None:

@@ -46,7 +46,7 @@ CREATE INDEX IF NOT EXISTS sessions_order ON sessions (date DESC, number DESC);
 CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject);
 CREATE INDEX IF NOT EXISTS sessions_lab ON sessions (lab);
 """
-_SESSION_RE = re.compile(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)$")
+_SESSION_RE = re.compile(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)\Z", re.ASCII | re.DOTALL)
 
 
 @dataclass

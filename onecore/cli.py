@@ -7,6 +7,7 @@ usage errors exit with 2. Plugins add commands through the ``one_register_comman
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -68,17 +69,31 @@ def main() -> None:
     cli(prog_name="one")
 
 
+def _is_terminal() -> bool:
+    """Whether prompts can be shown (standard input is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-repo_option = click.option("--repo", "repo", metavar="NAME", help="Use this configured repository instead of the current one.")
+repo_option = click.option("--repo", "repo", metavar="NAME",
+                           help="Use this configured repository instead of the current one.")
 
 
 def _one(repo: str | None, **kwargs: Any) -> Any:
     from .api import One
 
     return One(repo=repo, **kwargs)
+
+
+def _repository(repo: str | None) -> Any:
+    """The configured repository alone, without its catalog (a fresh upload target has no index yet)."""
+    from .config import Config, home
+
+    rc = Config.load(home()).get(repo)
+    return _registry().repository_type(rc.type)(rc.name, rc.resolved(), home=home())
 
 
 class _Bar:
@@ -216,7 +231,6 @@ def index_cmd(root: Path, base_url: str) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, jobs: int, quiet: bool) -> None:
     """Upload the ALF datasets of a data root to a repository (incremental and resumable)."""
-    from .api import One
     from .scan import check, scan
 
     bad = list(check(root))
@@ -225,13 +239,13 @@ def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, j
     datasets = list(scan(root))
     if limit:
         datasets = datasets[:limit]
-    one = One(repo=repo, mode="local")
+    repository = _repository(repo)
     bar = _Bar(quiet, "uploading")
     try:
-        report = one.repository.upload(root.resolve(), datasets, dry_run=dry_run, jobs=jobs, progress=bar)
+        report = repository.upload(root.resolve(), datasets, dry_run=dry_run, jobs=jobs, progress=bar)
     finally:
         bar.done()
-        one.close()
+        repository.close()
     if dry_run:
         for p in report.downloaded:
             click.echo(f"would send {p}")
@@ -239,7 +253,7 @@ def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, j
         return
     for p, err in report.failed:
         click.echo(f"FAILED {p}: {err}", err=True)
-    click.echo(f"Upload to {one.repository.name!r}: {report.summary()}; {len(bad)} non-ALF file(s) skipped.")
+    click.echo(f"Upload to {repository.name!r}: {report.summary()}; {len(bad)} non-ALF file(s) skipped.")
     if report.failed:
         click.echo("Re-run the same command to retry: finished files are not sent again.", err=True)
         sys.exit(1)
@@ -249,8 +263,11 @@ def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, j
 @repo_option
 def publish_cmd(repo: str | None) -> None:
     """Publish what was uploaded (e.g. make a figshare article public)."""
-    one = _one(repo, mode="local")
-    click.echo(one.repository.publish())
+    repository = _repository(repo)
+    try:
+        click.echo(repository.publish())
+    finally:
+        repository.close()
 
 
 # -------------------------------------------------------------------------------------------------
@@ -284,7 +301,7 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
     reg = _registry()
     values = _parse_sets(sets)
     interactive = (name is None or type_ is None)
-    if interactive and not sys.stdin.isatty():
+    if interactive and not _is_terminal():
         raise ConfigError("give NAME and --type (and --set key=value for fields) when not in a terminal")
     config = Config.load()
     if name is None:
@@ -314,10 +331,12 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
                 v = click.prompt(label, default=default, hide_input=f.secret, show_default=not f.secret)
                 if v not in (None, ""):
                     values[f.name] = str(v)
-    repo_obj = cls(name, values, home=config.home)
+    repo_obj = cls(name, RepoConfig(name, type_, values).resolved(), home=config.home)  # ${VAR} -> value
     if not no_check:
         repo_obj.check()
     settings = {k: v for k, v in repo_obj.settings.items() if v is not None and (k in values or k != "index_format")}
+    for secret in repo_obj.secret_fields() - set(values):  # a secret from the environment stays there
+        settings.pop(secret, None)
     for f in cls.fields:  # keep ${VAR} references as written rather than their values
         if f.name in values and values[f.name].startswith("${"):
             settings[f.name] = values[f.name]
@@ -327,7 +346,9 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
     click.echo(f"Added repository {name!r} (type {type_}){' and made it current' if current else ''}.")
 
 
-cli.add_command(add_repo_cmd, "add_repo")
+_add_repo_alias = copy.copy(add_repo_cmd)
+_add_repo_alias.hidden = True  # ONE light's spelling: works, but is not listed twice in --help
+cli.add_command(_add_repo_alias, "add_repo")
 
 
 @cli.command("repo")

@@ -28,8 +28,8 @@ from .errors import IndexFormatError, UnsafePathError
 from .repository import Dataset
 from .transfer import check_relpath, url_join
 
-_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
-_URL = re.compile(r"^(https?|ftps?)://[^\s]+$")
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}\Z")
+_URL = re.compile(r"^(https?|ftps?)://[^\s]+\Z")
 MAX_LINE = 8192
 
 
@@ -144,28 +144,26 @@ def read_index_file(
     problems: list[IndexProblem] | None = None,
     strict: bool = False,
     fmt: IndexFormat = ONE_ROOT,
+    source: str | None = None,
 ) -> Iterator[Dataset]:
-    """Read an index file lazily; undecodable bytes are reported as problems, not crashes."""
-    with open(path, encoding="utf-8", errors="strict", newline="") as f:
-        lines = _decoded_lines(f, str(path), problems, strict)
-        yield from fmt.read(lines, base_url=base_url, source=str(path), problems=problems, strict=strict)
+    """Read an index file lazily; a line that is not UTF-8 is reported as a problem, not a crash."""
+    src = source or str(path)
+    with open(path, "rb") as f:
+        lines = _decoded_lines(f, src, problems, strict)
+        yield from fmt.read(lines, base_url=base_url, source=src, problems=problems, strict=strict)
 
 
-def _decoded_lines(f: IO[str], source: str, problems: list[IndexProblem] | None, strict: bool) -> Iterator[str]:
-    n = 0
-    while True:
+def _decoded_lines(f: IO[bytes], source: str, problems: list[IndexProblem] | None, strict: bool) -> Iterator[str]:
+    for n, raw in enumerate(f, 1):
         try:
-            line = f.readline(MAX_LINE * 4)
+            yield raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            msg = f"{source}:{n + 1}: the file is not UTF-8 text ({e.reason}); fix or regenerate the index"
-            if strict or problems is None:
-                raise IndexFormatError(msg) from None
-            problems.append(IndexProblem(source, n + 1, "", "not UTF-8 text; reading stopped here"))
-            return
-        if not line:
-            return
-        n += 1
-        yield line
+            problem = IndexProblem(source, n, raw[:120].decode("utf-8", "replace"), f"not UTF-8 text ({e.reason})")
+            if strict:
+                raise IndexFormatError(str(problem)) from None
+            if problems is not None:
+                problems.append(problem)
+            yield ""  # keeps line numbers right; blank lines are skipped
 
 
 def write_index_file(rows: Iterable[Dataset], path: str | os.PathLike, fmt: IndexFormat = ONE_ROOT) -> int:

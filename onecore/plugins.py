@@ -211,7 +211,7 @@ def _load_entrypoints(pm: pluggy.PluginManager, failures: list[PluginInfo]) -> N
 def _collect(registry: Registry, hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
     """Call each implementation of a hook on its own, so one broken plugin is reported by name."""
     caller = getattr(registry.pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # registration order
+    for impl in caller.get_hookimpls():  # registration order: built-ins first
         try:
             impl.function(register=make_register(impl.plugin_name))
         except PluginError:

@@ -39,7 +39,7 @@ DEFAULT_JOBS = 8
 #: Files at least this large are hashed in a helper thread, overlapping hashing with the network.
 THREADED_HASH_BYTES = 8 << 20
 PART_SUFFIX = ".part"
-_SAFE_REL = re.compile(r"^[A-Za-z0-9_.\-#/]+$")
+_SAFE_REL = re.compile(r"^[A-Za-z0-9_.\-#/]+\Z")
 T = TypeVar("T")
 
 

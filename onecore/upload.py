@@ -9,7 +9,8 @@ calls :func:`upload_tree`, which:
 - sends each changed dataset to ``<path>.part`` (resuming a partial one when the backend can) and
   renames it into place only when complete;
 - writes the index **last**, fully written to a temporary name then renamed, listing exactly what is
-  on the server (a failed file keeps its previous row only if its previous version is still there).
+  on the server (a failed file keeps its previous row only if its previous version is still there);
+  an index that would not change is not written again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .errors import OneError, TransferError, TransientError
 from .hashcache import HashCache
 from .index import ONE_ROOT, IndexProblem, read_one_root
 from .repository import Dataset
-from .transfer import Progress, RetryPolicy, TransferReport, _ProgressTracker, check_relpath
+from .transfer import Progress, RetryPolicy, TransferReport, _lock_for, _ProgressTracker, check_relpath
 
 log = logging.getLogger(__name__)
 INDEX_NAME = ONE_ROOT.filename
@@ -68,23 +69,30 @@ def upload_tree(
     retry = retry or RetryPolicy.from_env()
     report = TransferReport()
     t0 = time.monotonic()
-    local: dict[str, tuple[int, str]] = {}
+    sizes: dict[str, int] = {}
     for rel in datasets:
         check_relpath(rel)
-        path = root / rel
-        local[rel] = (path.stat().st_size, hashes.md5(path))
+        sizes[rel] = (root / rel).stat().st_size
     problems: list[IndexProblem] = []
     prev_text = retry.call(lambda: backend.read_text(INDEX_NAME), "reading the remote index")
     previous = {d.rel_path: d for d in read_one_root(io.StringIO(prev_text or ""), None, INDEX_NAME, problems)}
+    # Only a file that may be unchanged (same size as its previous row) is hashed before deciding; a new or
+    # resized file must be sent anyway, and is hashed while it is being sent (in parallel with the transfer).
+    local: dict[str, tuple[int, str | None]] = {}
     todo, present = [], {}
-    for rel, (size, md5) in local.items():
+    for rel, size in sizes.items():
         old = previous.get(rel)
-        if old is not None and old.size == size and old.md5 == md5:
-            remote = retry.call(lambda rel=rel: backend.size(rel), f"checking {rel}")
-            if remote == size:
-                report.skipped.append(rel)
-                present[rel] = (size, md5)
-                continue
+        if old is not None and old.size == size:
+            md5 = hashes.md5(root / rel)
+            local[rel] = (size, md5)
+            if old.md5 == md5:
+                remote = retry.call(lambda rel=rel: backend.size(rel), f"checking {rel}")
+                if remote == size:
+                    report.skipped.append(rel)
+                    present[rel] = (size, md5)
+                    continue
+        else:
+            local[rel] = (size, None)
         todo.append(rel)
     if dry_run:
         report.downloaded = todo  # "would send"
@@ -119,9 +127,18 @@ def upload_tree(
                 retry.sleep(retry.delay(attempt, e.retry_after))
                 tls.backend = be = backend.worker()
 
+    lock_dir = hashes.path.parent / "locks"  # two local processes never write one remote file at once
+
+    hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="one-md5")
+
     def run(rel: str) -> None:
+        size, md5 = local[rel]
+        digest = hash_pool.submit(hashes.md5, root / rel) if md5 is None else None
         try:
-            send(rel)
+            with _lock_for(lock_dir, rel):
+                send(rel)
+            if digest is not None:
+                local[rel] = (size, digest.result())
         except OneError as e:
             with lock:
                 report.failed.append((rel, str(e)))
@@ -143,6 +160,7 @@ def upload_tree(
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="one-up") as pool:
                 list(pool.map(run, todo))
     finally:
+        hash_pool.shutdown(wait=True)
         # The index is written last and lists exactly what is there, even after an interrupt.
         rows = {rel: Dataset(rel, backend.url_for(rel), s, m) for rel, (s, m) in present.items()}
         for rel, old in previous.items():
@@ -156,16 +174,19 @@ def upload_tree(
             f"{r.rel_path}\t{r.url or ''}\t{r.size}\t{r.md5 or ''}\n" for r in sorted(rows.values(),
                                                                                    key=lambda r: r.rel_path)
         )
-        write_index_remote(backend, text, retry)
+        if text != (prev_text or ""):  # an unchanged tree re-upload sends nothing, not even the index
+            write_index_remote(backend, text, retry, lock_dir)
     report.seconds = time.monotonic() - t0
     return report
 
 
-def write_index_remote(backend: TreeBackend, text: str, retry: RetryPolicy) -> None:
+def write_index_remote(backend: TreeBackend, text: str, retry: RetryPolicy, lock_dir: Path | None = None) -> None:
     """Write the index under a temporary name, fully closed, then rename it into place."""
+    import contextlib
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
+    lock = _lock_for(lock_dir, INDEX_NAME) if lock_dir is not None else contextlib.nullcontext()
+    with lock, tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / INDEX_NAME
         local.write_text(text, encoding="utf-8")
         tmp_name = INDEX_NAME + ".tmp"

@@ -132,7 +132,7 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
     if got is None:
         return None
     tmp, digest, resp_headers = got
-    new_state = {"etag": resp_headers.get("ETag"), "last_modified": resp_headers.get("Last-Modified"),
+    new_state = {"etag": resp_headers.get("ETag"), "last_modified": _strong_last_modified(resp_headers),
                  "sha256": digest}
     if state and state.get("sha256") == digest:
         os.unlink(tmp)
@@ -141,7 +141,7 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
 
     def rows() -> Iterator[Dataset]:
         try:
-            for row in read_index_file(tmp, base_url=base_url, problems=problems):
+            for row in read_index_file(tmp, base_url=base_url, problems=problems, source=url):
                 if row.url is None and base_url:
                     row.url = url_join(base_url, row.rel_path)
                 yield row
@@ -151,6 +151,22 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
                 p.source = url
 
     return IndexUpdate(rows=rows(), state=new_state, problems=problems)
+
+
+def _strong_last_modified(headers: Mapping[str, str]) -> str | None:
+    """``Last-Modified`` if usable as a validator: per RFC 7232 (2.2.2) only when the response's ``Date``
+    is at least one second later, since an index rewritten within the same second keeps the same value."""
+    from email.utils import parsedate_to_datetime
+
+    lm, date = headers.get("Last-Modified"), headers.get("Date")
+    if not lm or not date:
+        return None
+    try:
+        if (parsedate_to_datetime(date) - parsedate_to_datetime(lm)).total_seconds() >= 1:
+            return lm
+    except (TypeError, ValueError):
+        pass
+    return None
 
 
 @hookimpl

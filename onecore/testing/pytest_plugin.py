@@ -1,21 +1,13 @@
-"""pytest plugin (entry point ``pytest11: onecore``): fixtures for testing onecore and its plugins.
+"""The pytest plugin of onecore (entry point ``pytest11: onecore``), loaded by every pytest run in
+an environment where onecore is installed.
 
-- ``one_home``: an isolated ``$ONE_HOME`` in a temporary folder (never the real ``~/.one``), with
-  fast retries (``ONE_RETRY_BASE_DELAY=0.01``); returns its path.
+It only exposes the fixtures of :mod:`onecore.testing.fixtures` (``one_home``, ``plugin_registry``,
+``alf_data_root``); none is autouse, so it changes nothing for tests that do not ask for them.
+Imports stay light: no numpy, requests or sqlite until a fixture is used.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from onecore.testing.fixtures import alf_data_root, one_home, plugin_registry
 
-import pytest
-
-
-@pytest.fixture
-def one_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point ``$ONE_HOME`` at a fresh temporary folder and make retries fast."""
-    home = tmp_path / "one_home"
-    home.mkdir()
-    monkeypatch.setenv("ONE_HOME", str(home))
-    monkeypatch.setenv("ONE_RETRY_BASE_DELAY", "0.01")
-    return home
+__all__ = ["alf_data_root", "one_home", "plugin_registry"]

@@ -1,0 +1,1 @@
+"""onecore plugin: ONE on an Alyx database."""

@@ -1,0 +1,230 @@
+"""The upload side: :class:`FTPTreeBackend`, a :class:`onecore.upload.TreeBackend` over ``ftplib``.
+
+:func:`onecore.upload.upload_tree` does the planning (incremental skip, ``.part`` names, the index
+written last); this module only speaks FTP: ``SIZE`` (binary mode), ``MKD`` of missing folders
+(remembered), ``STOR``/``REST``+``STOR``/``APPE``, ``RNFR``/``RNTO`` (deleting the target first when
+the server will not replace it), ``RETR`` of the index. Each worker thread gets its own connection
+(:meth:`FTPTreeBackend.worker`).
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import posixpath
+import threading
+from pathlib import Path
+from typing import Callable
+
+from onecore.errors import TransferError
+
+from .session import Connection, Endpoint, store
+
+
+def remote_path(remote_root: str, rel: str) -> str:
+    """The server path of ``rel`` under ``remote_root`` (an absolute path)."""
+    return posixpath.join(remote_root, rel)
+
+
+class _Shared:
+    """State shared by a backend and its workers.
+
+    - ``dirs``: folders known to exist (no second ``MKD``);
+    - ``listings``: folder -> {file name: size} from one ``MLSD`` (or ``{}`` for a folder we created),
+      so that checking many files of a folder costs one listing instead of one ``SIZE`` each;
+      ``None`` means "cannot list, ask ``SIZE``";
+    - ``dirty``: paths this upload writes or renames; their sizes are always asked for (``SIZE``), so a
+      listing never answers for a file that changed since (paths are added *before* the change);
+    - ``connections``: every connection opened, to close them all at the end.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.dirs: set[str] = set()
+        self.listings: dict[str, dict[str, int] | None] = {}
+        self.dirty: set[str] = set()
+        self.mlsd = True
+        self.connections: list[Connection] = []
+
+    def mark_dirty(self, *paths: str) -> None:
+        with self.lock:
+            self.dirty.update(paths)
+
+
+class FTPTreeBackend:
+    """A remote file tree under ``remote_root`` on one FTP server; one connection per instance."""
+
+    def __init__(self, endpoint: Endpoint, remote_root: str, url_for: Callable[[str], str],
+                 shared: _Shared | None = None):
+        self.endpoint = endpoint
+        self.remote_root = remote_root
+        self._url_for = url_for
+        self.shared = shared or _Shared()
+        self.conn = Connection(endpoint)
+        with self.shared.lock:
+            self.shared.connections.append(self.conn)
+
+    def _path(self, rel: str) -> str:
+        return remote_path(self.remote_root, rel)
+
+    # -- TreeBackend ---------------------------------------------------------------------------
+    def size(self, rel: str) -> int | None:
+        """The remote size (from the folder's listing when it is known good, else ``SIZE`` in binary
+        mode); None when the file is absent."""
+        path = self._path(rel)
+        folder, name = posixpath.split(path)
+        listing = self._listing(folder, path)
+        if listing is not None:
+            with self.shared.lock:
+                if path not in self.shared.dirty:
+                    return listing.get(name)
+
+        def size(ftp: ftplib.FTP) -> int | None:
+            try:
+                return ftp.size(path)
+            except ftplib.error_perm as e:
+                code = str(e)[:3]
+                if code == "550":
+                    return None
+                if code in ("500", "502", "504"):
+                    return _mlst_size(ftp, path)
+                raise
+
+        return self.conn.run(size, f"checking the size of {rel}")  # type: ignore[return-value]
+
+    def put(self, local: Path, rel: str, offset: int, progress: Callable[[int], None]) -> None:
+        """Send ``local`` to ``rel``, resuming at ``offset``; creates the folders on the way."""
+        path = self._path(rel)
+        self._ensure_dir(posixpath.dirname(path), rel)
+        self.shared.mark_dirty(path)
+        what = f"uploading {rel}" + (f" (resuming at byte {offset})" if offset else "")
+        with open(local, "rb") as f:
+            self.conn.run(lambda ftp: store(ftp, path, f, offset, progress), what, write=True)
+
+    def rename(self, src: str, dst: str) -> None:
+        """``RNFR``/``RNTO``; when the server will not replace ``dst``, delete it and rename again."""
+        a, b = self._path(src), self._path(dst)
+        self.shared.mark_dirty(a, b)
+
+        def rename(ftp: ftplib.FTP) -> None:
+            try:
+                ftp.rename(a, b)
+                return
+            except ftplib.error_perm:
+                try:
+                    ftp.size(a)  # only replace the target when the source is really there
+                except ftplib.error_perm:
+                    raise TransferError(f"cannot rename {src}: it is not on the server") from None
+            try:
+                ftp.delete(b)
+            except ftplib.error_perm:
+                pass
+            ftp.rename(a, b)
+
+        self.conn.run(rename, f"renaming {src} to {dst}", write=True)
+
+    def read_text(self, rel: str) -> str | None:
+        """The remote text file ``rel`` (``RETR``), or None when it is absent."""
+        path = self._path(rel)
+
+        def read(ftp: ftplib.FTP) -> str | None:
+            buf = io.BytesIO()
+            try:
+                ftp.retrbinary(f"RETR {path}", buf.write)
+            except ftplib.error_perm as e:
+                if str(e)[:3] == "550":
+                    return None
+                raise
+            try:
+                return buf.getvalue().decode("utf-8")
+            except UnicodeDecodeError:
+                raise TransferError(f"the remote file {path} on {self.endpoint.where} is not UTF-8 text; "
+                                    "delete or fix it") from None
+
+        return self.conn.run(read, f"reading {rel}")  # type: ignore[return-value]
+
+    def url_for(self, rel: str) -> str:
+        return self._url_for(rel)
+
+    def worker(self) -> FTPTreeBackend:
+        """A backend with its own connection, sharing the known folders."""
+        return FTPTreeBackend(self.endpoint, self.remote_root, self._url_for, self.shared)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _ensure_dir(self, folder: str, rel: str) -> None:
+        """``MKD`` each missing folder of ``folder`` once (a refused MKD of an existing one is fine)."""
+        if folder in self.shared.dirs or folder in ("", "/"):
+            return
+        parts = [p for p in folder.split("/") if p]
+        prefix = "/" if folder.startswith("/") else ""
+        todo = []
+        for i in range(len(parts)):
+            d = prefix + "/".join(parts[: i + 1])
+            if d not in self.shared.dirs:
+                todo.append(d)
+
+        created = []
+
+        def mkdirs(ftp: ftplib.FTP) -> None:
+            for d in todo:
+                try:
+                    ftp.mkd(d)
+                    created.append(d)
+                except ftplib.error_perm:
+                    pass  # exists already, or may not be created: STOR will say which
+
+        self.conn.run(mkdirs, f"creating the folders of {rel}", write=True)
+        with self.shared.lock:
+            self.shared.dirs.update(todo)
+            for d in created:  # new, so empty but for what this upload writes (which is dirty)
+                self.shared.listings[d] = {}
+
+    def _listing(self, folder: str, path: str) -> dict[str, int] | None:
+        """The cached listing of ``folder`` (one ``MLSD`` the first time); None: ask ``SIZE``."""
+        sh = self.shared
+        with sh.lock:
+            if not sh.mlsd or path in sh.dirty:
+                return None
+            if folder in sh.listings:
+                return sh.listings[folder]
+
+        def mlsd(ftp: ftplib.FTP) -> dict[str, int] | None:
+            try:
+                return {name: int(facts["size"]) for name, facts in ftp.mlsd(folder, facts=["type", "size"])
+                        if facts.get("type", "file") == "file" and facts.get("size", "").isdigit()}
+            except ftplib.error_perm as e:
+                if str(e)[:3] in ("500", "501", "502", "504"):
+                    sh.mlsd = False  # the server cannot list: SIZE from now on
+                return None  # 550: missing or unlistable folder: SIZE says which, file by file
+            finally:
+                ftp.voidcmd("TYPE I")  # ftplib lists in ASCII mode: back to binary for SIZE and STOR
+
+        listing = self.conn.run(mlsd, f"listing {folder}")
+        with sh.lock:
+            sh.listings.setdefault(folder, listing)  # type: ignore[arg-type]
+            return sh.listings[folder]
+
+    def close_all(self) -> None:
+        """Close the connections of this backend and of all its workers."""
+        with self.shared.lock:
+            conns, self.shared.connections = list(self.shared.connections), []
+        for c in conns:
+            c.close()
+
+
+def _mlst_size(ftp: ftplib.FTP, path: str) -> int | None:
+    """The size from ``MLST`` facts, for servers without ``SIZE``."""
+    try:
+        resp = ftp.sendcmd(f"MLST {path}")
+    except ftplib.error_perm as e:
+        if str(e)[:3] == "550":
+            return None
+        raise TransferError(f"the FTP server supports neither SIZE nor MLST ({e}); it cannot be used for "
+                            "incremental uploads") from None
+    for line in resp.splitlines()[1:]:
+        facts = line.strip().split(" ", 1)[0]
+        for fact in facts.split(";"):
+            key, _, value = fact.partition("=")
+            if key.lower() == "size" and value.isdigit():
+                return int(value)
+    return None

@@ -1,0 +1,260 @@
+"""The ``ftp`` repository type: a data root uploaded to an FTP (or explicit FTPS) server.
+
+Uploading goes through :func:`onecore.upload.upload_tree` with :class:`~onelight_ftp.backend.FTPTreeBackend`
+(incremental, resumable, index written last). Reading goes over HTTP from ``base_url`` when it is set
+(as ONE light did: a web server publishes the FTP folder), else directly over FTP.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import quote
+
+from onecore.builtins.http import fetch_index_url, max_index_bytes
+from onecore.errors import ConfigError, TransferError
+from onecore.index import IndexProblem, read_index_file
+from onecore.repository import Dataset, Field, IndexUpdate, Repository
+from onecore.transfer import HTTPFetcher, Progress, RetryPolicy, TransferReport, url_join
+
+from .backend import FTPTreeBackend, remote_path
+from .fetcher import FTPFetcher
+from .session import Connection, Endpoint
+
+INDEX_NAME = ".one_root"
+
+
+class _NoIndex(TransferError):
+    """The server has no index yet."""
+
+
+class FTPRepository(Repository):
+    """A data root on an FTP server, read back over HTTP (``base_url``) or FTP."""
+
+    type = "ftp"
+    description = "a data root uploaded to an FTP/FTPS server (read over HTTP via base_url, or FTP)"
+    fields = (
+        Field("host", "the FTP server's host name or address", required=True),
+        Field("port", "the FTP control port", default=21, type=int),
+        Field("login", "the FTP user name", default="anonymous"),
+        Field("password", "the FTP password", secret=True),
+        Field("remote_root", "the folder on the server that holds the data root", default="/"),
+        Field("base_url", "public HTTP(S) URL serving remote_root (optional; else downloads use FTP)"),
+        Field("tls", "use explicit FTPS (AUTH TLS) for control and data connections", default=False,
+              type=bool),
+        Field("timeout", "connection and read timeout in seconds", default=30, type=int),
+    )
+    can_upload = True
+
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any], name: str) -> dict[str, Any]:
+        host = settings["host"].strip()
+        if "://" in host or "/" in host or not host:
+            raise ConfigError(
+                f"repository {name!r}: host {settings['host']!r} must be a host name or address such as "
+                "ftp.example.org (no ftp:// and no path: use remote_root for the folder)")
+        settings["host"] = host.strip("[]")
+        if not 0 < settings["port"] < 65536:
+            raise ConfigError(f"repository {name!r}: port {settings['port']} is not between 1 and 65535")
+        if settings["timeout"] <= 0:
+            raise ConfigError(f"repository {name!r}: timeout must be a positive number of seconds")
+        root = (settings.get("remote_root") or "/").strip()
+        parts = [p for p in root.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            raise ConfigError(f"repository {name!r}: remote_root {root!r} must not contain '.' or '..' parts")
+        settings["remote_root"] = "/" + "/".join(parts)
+        url = settings.get("base_url")
+        if url:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"repository {name!r}: base_url {url!r} must start with http:// or https://")
+            if not url.endswith("/"):
+                settings["base_url"] = url + "/"
+        else:
+            settings["base_url"] = None
+        return settings
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._fetcher: HTTPFetcher | FTPFetcher | None = None
+
+    # -- places --------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> Endpoint:
+        s = self.settings
+        return Endpoint(s["host"], s["port"], s["login"] or "anonymous", s.get("password") or "",
+                        tls=s["tls"], timeout=float(s["timeout"]))
+
+    @property
+    def base_url(self) -> str | None:
+        return self.settings.get("base_url")
+
+    def ftp_url(self, rel: str) -> str:
+        """``ftp://host:port/<remote_root>/<rel>``, percent-encoded, never with credentials."""
+        path = remote_path(self.settings["remote_root"], rel)
+        return f"ftp://{self.endpoint.where}{quote(path, safe='/')}"
+
+    def url_for(self, rel: str) -> str:
+        """The download URL written in the index: ``base_url`` + path when set, else the FTP URL."""
+        return url_join(self.base_url, rel) if self.base_url else self.ftp_url(rel)
+
+    # -- checking ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Log in and make sure ``remote_root`` is a folder the user can enter."""
+        conn = Connection(self.endpoint)
+        root = self.settings["remote_root"]
+        try:
+            def cwd(ftp: ftplib.FTP) -> None:
+                try:
+                    ftp.cwd(root)
+                except ftplib.error_perm as e:
+                    raise ConfigError(
+                        f"repository {self.name!r}: remote_root {root!r} is not a folder that user "
+                        f"{self.endpoint.login!r} can open on {self.endpoint.where} ({str(e).strip()}); "
+                        "create it on the server or fix remote_root") from None
+
+            RetryPolicy.from_env().call(lambda: conn.run(cwd, f"opening {root}"),
+                                        f"checking the FTP server {self.endpoint.where}")
+        finally:
+            conn.close()
+
+    # -- reading -------------------------------------------------------------------------------
+    def fetcher(self) -> HTTPFetcher | FTPFetcher:
+        """An :class:`HTTPFetcher` when ``base_url`` is set, else an :class:`FTPFetcher`."""
+        if self._fetcher is None:
+            timeout = float(self.settings["timeout"])
+            if self.base_url:
+                self._fetcher = HTTPFetcher(timeout=(10.0, timeout))
+            else:
+                self._fetcher = FTPFetcher(self.endpoint)
+        return self._fetcher
+
+    def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
+        """The index: conditional HTTP GET from ``base_url``, or ``RETR`` of ``.one_root``."""
+        try:
+            if self.base_url:
+                fetcher = self.fetcher()
+                assert isinstance(fetcher, HTTPFetcher)
+                update = fetch_index_url(fetcher, url_join(self.base_url, INDEX_NAME), state, self.home,
+                                         self.base_url)
+                if update is not None:
+                    update.rows = self._to_http(update.rows)
+                return update
+            return self._fetch_index_ftp(state)
+        except TransferError as e:
+            if not isinstance(e, _NoIndex) and not self._index_absent():
+                raise
+        # Nothing uploaded yet: an empty repository has an empty index (so a first upload works).
+        return None if state and state.get("sha256") == "empty" else IndexUpdate(rows=[], state={"sha256": "empty"})
+
+    def _index_absent(self) -> bool:
+        """True when the FTP server answers and has no index (e.g. base_url answered 404)."""
+        backend = self.backend()
+        try:
+            return backend.size(INDEX_NAME) is None
+        except Exception:
+            return False
+        finally:
+            backend.close_all()
+
+    def _to_http(self, rows: Any) -> Iterator[Dataset]:
+        """Rows uploaded before ``base_url`` was set hold FTP URLs: read them over HTTP instead."""
+        own = f"ftp://{self.endpoint.where}/"
+        for row in rows:
+            if row.url and row.url.startswith(own):
+                row.url = url_join(self.base_url or "", row.rel_path)
+            yield row
+
+    def _fetch_index_ftp(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
+        url = self.ftp_url(INDEX_NAME)
+        path = remote_path(self.settings["remote_root"], INDEX_NAME)
+        tmpdir = self.home / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        limit = max_index_bytes()
+        conn = Connection(self.endpoint)
+
+        def get() -> tuple[str, str]:
+            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
+            h = hashlib.sha256()
+            n = 0
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    def write(chunk: bytes) -> None:
+                        nonlocal n
+                        n += len(chunk)
+                        if n > limit:
+                            raise TransferError(f"the index {url} is larger than {limit} bytes; refusing it "
+                                                "(raise ONE_MAX_INDEX_BYTES if this is expected)")
+                        h.update(chunk)
+                        f.write(chunk)
+
+                    def retr(ftp: ftplib.FTP) -> None:
+                        try:
+                            ftp.retrbinary(f"RETR {path}", write, blocksize=1 << 20)
+                        except ftplib.error_perm as e:
+                            if str(e)[:3] != "550":
+                                raise
+                            raise _NoIndex(
+                                f"there is no index at {url} ({str(e).strip()}): upload a data root to "
+                                f"repository {self.name!r} first (one upload ROOT), or check remote_root"
+                            ) from None
+
+                    conn.run(retr, f"fetching the index {url}")
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            return tmp, h.hexdigest()
+
+        try:
+            tmp, digest = RetryPolicy.from_env().call(get, f"fetching the index {url}")
+        finally:
+            conn.close()
+        if state and state.get("sha256") == digest:
+            os.unlink(tmp)
+            return None
+        problems: list[IndexProblem] = []
+
+        def rows() -> Iterator[Dataset]:
+            try:
+                for row in read_index_file(tmp, base_url=None, problems=problems):
+                    if row.url is None:
+                        row.url = self.ftp_url(row.rel_path)
+                    yield row
+            finally:
+                os.unlink(tmp)
+
+        return IndexUpdate(rows=rows(), state={"sha256": digest}, problems=problems)
+
+    # -- writing -------------------------------------------------------------------------------
+    def backend(self) -> FTPTreeBackend:
+        """The :class:`onecore.upload.TreeBackend` for this server (close it with ``close_all``)."""
+        return FTPTreeBackend(self.endpoint, self.settings["remote_root"], self.url_for)
+
+    def upload(self, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
+               progress: Callable[[Progress], None] | None = None) -> TransferReport:
+        """Upload ``datasets`` of ``root`` into ``remote_root`` (incremental, resumable), index last."""
+        from onecore.hashcache import HashCache
+        from onecore.upload import upload_tree
+
+        backend = self.backend()
+        hashes = HashCache(self.home / "hashes.sqlite")
+        try:
+            return upload_tree(backend, Path(root), datasets, hashes=hashes, dry_run=dry_run, jobs=jobs,
+                               progress=progress)
+        finally:
+            backend.close_all()
+            hashes.close()
+
+    def publish(self) -> str:
+        """Nothing to do: what is uploaded is readable at once."""
+        where = self.base_url or self.ftp_url("")
+        return (f"repository {self.name!r}: uploads to an FTP server are readable as soon as they are sent "
+                f"({where})")
+
+    def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+            self._fetcher = None

@@ -1,0 +1,44 @@
+"""Shared fixtures of the core tests: every test gets its own $ONE_HOME (the real ~/.one is never touched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from onecore.plugins import set_registry
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "one_home"
+    monkeypatch.setenv("ONE_HOME", str(home))
+    monkeypatch.setenv("ONE_RETRY_BASE_DELAY", "0.01")
+    monkeypatch.delenv("ONE_PLUGINS", raising=False)
+    set_registry(None)
+    yield home
+    set_registry(None)
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    from onecore.testing import make_data_root
+
+    root = tmp_path / "root"
+    make_data_root(root, n=200)
+    return root
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+def run_cli(runner, *args: str, code: int = 0):  # noqa: ANN001
+    from onecore.cli import cli
+
+    result = runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == code, f"exit {result.exit_code}\n{result.output}"
+    return result
