@@ -380,9 +380,30 @@ class HTTPFetcher:
         per-request cost of urllib3 or requests, which matters for thousands of small files); through
         a proxy it uses ``urllib3``.
         """
+        if type(self).get is not HTTPFetcher.get:  # a subclass adds to get(): keep going through it
+            return self._open_requests(url, offset)
         if self._proxy_for(url):
             return self._open_urllib3(url, offset)
         return self._open_direct(url, offset)
+
+    def request_headers(self, url: str) -> dict[str, str]:
+        """Extra headers for a download request to ``url``; asked again for every redirect hop.
+
+        Subclasses override it to send a credential to some hosts only (say, a token to the API's
+        host); the base class adds none (basic ``auth`` is handled separately, first host only).
+        """
+        return {}
+
+    def _open_requests(self, url: str, offset: int) -> _HTTPStream:
+        """Download through :meth:`get` (for subclasses that customise it; slower per request)."""
+        headers = {"Accept-Encoding": "identity", **self.request_headers(url)}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        r = self.get(url, headers=headers, stream=True)
+        start, total, encoded = _check_response(r.status_code, r.headers, offset, url, r.close, r)
+        if start < 0:
+            return self._open_requests(url, 0)
+        return _HTTPStream(r.raw, start, total, encoded)
 
     def _proxy_for(self, url: str) -> str | None:
         origin = _origin(url)
@@ -401,7 +422,7 @@ class HTTPFetcher:
         return headers
 
     def _open_urllib3(self, url: str, offset: int) -> _HTTPStream:
-        r = self._request(url, self._headers(offset))
+        r = self._request(url, {**self._headers(offset), **self.request_headers(url)})
         start, total, encoded = _check_response(r.status, r.headers, offset, url, lambda: _discard(r), r)
         if start < 0:  # the range was not honoured as asked: start again from zero
             return self._open_urllib3(url, 0)
@@ -460,7 +481,7 @@ class HTTPFetcher:
                 raise TransferError(f"GET {_redact(url)}: invalid port") from None
             key = (parts.scheme, parts.hostname, port)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            headers = self._headers(offset, auth=_origin(url) == first_origin)
+            headers = {**self._headers(offset, auth=_origin(url) == first_origin), **self.request_headers(url)}
             for fresh_try in (False, True):
                 conn, reused = self._connection(*key, fresh=fresh_try)
                 try:

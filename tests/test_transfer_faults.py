@@ -527,3 +527,28 @@ def test_downloads_through_a_proxy_from_the_environment(files: Files, server: Fi
     assert_identical(dest, files)
     assert all(r.raw_path.startswith("http://data.example.invalid/") for r in server.requests)
     assert server.requests_for(cut)[1].range == "bytes=20000-"
+
+
+def test_subclasses_add_headers_per_url(files: Files, server: FileServer, dest: Path) -> None:
+    files.add("a.attr.bin", 40_000)
+    cut = files.add("b.attr.bin", 40_000)
+    server.inject(cut, "short", after=10_000)
+
+    class TokenFetcher(HTTPFetcher):  # the fast path's hook
+        def request_headers(self, url: str) -> dict[str, str]:
+            return {"X-Token": "t1"} if url.startswith(server.url) else {}
+
+    class LegacyFetcher(HTTPFetcher):  # a subclass that customises get(): downloads go through it
+        def get(self, url: str, **kwargs):  # noqa: ANN003, ANN201
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "X-Token": "t2"}
+            return super().get(url, **kwargs)
+
+    for fetcher, token in ((TokenFetcher(), "t1"), (LegacyFetcher(), "t2")):
+        server.clear_log()
+        out = dest / token
+        report = download(files.items(), out, fetcher, jobs=1, retry=fast_policy()[0])
+        assert report.ok, report.failed
+        assert_identical(out, files)
+        assert {r.header("X-Token") for r in server.requests} == {token}
+        server.inject(cut, "short", after=10_000)
+    assert [r.range for r in server.requests_for(cut)] == [None, "bytes=10000-"]
