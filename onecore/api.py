@@ -17,6 +17,8 @@ import datetime as _dt
 import fnmatch
 import hashlib
 import logging
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -27,7 +29,7 @@ from .config import home as default_home
 from .errors import AmbiguousError, ConfigError, LoaderError, NotFound, OneError, TransferError
 from .plugins import Registry, get_registry
 from .repository import Dataset, Repository
-from .transfer import DEFAULT_JOBS, Progress, TransferItem, TransferReport, download
+from .transfer import DEFAULT_JOBS, Progress, TransferItem, TransferReport, check_relpath, download
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class One:
         self.index_problems: list[Any] = []
         self.offline = False
         self._hashes: Any = None
+        self._safe_dirs: dict[str, Any] | None = None  # see _local_file
         if cache_dir is not None:
             root = Path(cache_dir).expanduser().resolve()
             name = "local-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
@@ -270,8 +273,10 @@ class One:
 
     # -- listing -------------------------------------------------------------------------------
     def _records(self, eid: str) -> list[DatasetRecord]:
-        eid = self.to_eid(eid)
-        recs = self.catalog.datasets(eid)
+        recs = self.catalog.datasets(eid)  # fast path: ``eid`` is already a session id
+        if not recs:
+            eid = self.to_eid(eid)
+            recs = self.catalog.datasets(eid)
         if self.mode != "local" and not self.offline:
             try:
                 fresh = self.repository.list_session(eid)
@@ -285,7 +290,12 @@ class One:
 
     def _select(self, recs: list[DatasetRecord], collection: Any = None, revision: str | None = None,
                 filename: Any = None) -> list[DatasetRecord]:
-        out = [r for r in recs if _match(r.collection or "", collection) and _match(r.filename, filename)]
+        if collection is None and filename is None:
+            if revision is None and not any(r.revision for r in recs):
+                return list(recs)  # no revisions: one record per (collection, file name) already
+            out = list(recs)
+        else:
+            out = [r for r in recs if _match(r.collection or "", collection) and _match(r.filename, filename)]
         return _pick_revisions(out, revision)
 
     def list_datasets(self, eid: str | Path | None = None, collection: Any = None, revision: str | None = None,
@@ -328,6 +338,10 @@ class One:
         if self.repository.is_local and dest is None:
             paths = []
             for r in recs:
+                p = self._local_file(r.full_path)
+                if p is not None:
+                    paths.append(p)
+                    continue
                 p = self.repository.local_path(Dataset(r.full_path))
                 if p is None or not p.exists():
                     raise NotFound(f"{r.full_path} is in the catalog but not on disk; refresh the catalog")
@@ -336,6 +350,37 @@ class One:
         report = self.fetch(recs, dest=dest, jobs=jobs)
         report.raise_for_failures()
         return [report.paths[r.full_path] for r in recs]
+
+    def _local_file(self, rel: str) -> Path | None:
+        """Fast path of the built-in ``local`` type's ``local_path`` for a regular file that exists.
+
+        Same safety as :func:`onecore.transfer.safe_join` (checked path, no symbolic link leading out
+        of the root) with one ``lstat`` per file and one ``realpath`` per folder (remembered by this
+        ``One``). None means "take the slow path" (a symbolic link, a missing file, another type).
+        """
+        safe = self._safe_dirs
+        if safe is None:
+            from .builtins.local import LocalRepository
+
+            if type(self.repository).local_path is not LocalRepository.local_path:
+                return None
+            root = os.path.realpath(self.repository.settings["root_dir"])
+            self._safe_dirs = safe = {"": root}
+        root = safe[""]
+        try:
+            check_relpath(rel)
+            folder, _, name = rel.rpartition("/")
+            path = f"{root}/{rel}"
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                return None
+        except (OneError, OSError):
+            return None
+        parent = safe.get(folder)
+        if parent is None:
+            if not os.path.realpath(f"{root}/{folder}").startswith(root + "/"):
+                return None
+            safe[folder] = parent = Path(root, folder)
+        return parent / name
 
     def fetch(self, recs: Sequence[DatasetRecord], dest: Path | None = None, jobs: int | None = None,
               progress: Callable[[Progress], None] | None = None) -> TransferReport:

@@ -108,6 +108,9 @@ class Catalog:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
+        self._names: dict[int, tuple] | None = None  # see _load_names
+        self._recent: dict[str, list[DatasetRecord]] = {}  # see datasets
+        self._recent_version: Any = None
 
     # -- connection ----------------------------------------------------------------------------
     @property
@@ -149,6 +152,8 @@ class Catalog:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self._names = None
+            self._recent.clear()
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -175,6 +180,9 @@ class Catalog:
         try:
             db.execute("PRAGMA journal_mode=OFF")
             db.execute("PRAGMA synchronous=OFF")
+            db.execute("PRAGMA cache_size=-262144")  # up to 256 MiB while building (indexes sort in it)
+            db.execute("PRAGMA temp_store=MEMORY")
+            db.execute("PRAGMA analysis_limit=2000")  # ANALYZE samples: enough for the planner
             db.executescript(_SCHEMA)
             db.execute("BEGIN")
             n = _Inserter(db).insert(rows, sessions)
@@ -201,6 +209,7 @@ class Catalog:
         with self._lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
+            self._recent.clear()
             try:
                 n = _Inserter(db, upsert=True).insert(rows, sessions)
                 db.execute("COMMIT")
@@ -319,17 +328,48 @@ class Catalog:
         return [_session_dict(r) for r in rows] if details else [r[0] for r in rows]
 
     def datasets(self, eid: str) -> list[DatasetRecord]:
-        """Every dataset of a session (all revisions)."""
-        rows = self._q(
-            "SELECT s.eid, s.path, n.collection, n.revision, n.filename, n.object, n.attribute, n.timescale, "
-            "n.extra, n.extension, n.namespace, d.url, d.size, d.md5, d.is_default, d.uuid "
-            "FROM datasets d JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name "
-            "WHERE s.eid = ? ORDER BY n.collection, n.filename, n.revision", (eid,))
-        return [
-            DatasetRecord(r[0], r[1], r[2] or None, r[3] or None, *r[4:8], r[8], r[9], r[10], r[11], r[12],
-                          r[13], None if r[14] is None else bool(r[14]), r[15])
-            for r in rows
-        ]
+        """Every dataset of a session (all revisions), ordered by collection, file name, revision.
+
+        The last few sessions asked for are remembered until the catalog changes (a write through
+        this object, or a commit by another connection: ``PRAGMA data_version``).
+        """
+        with self._lock:
+            db = self.db
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._recent_version:
+                self._recent.clear()
+                self._recent_version = version
+            recs = self._recent.get(eid)
+            if recs is not None:
+                return list(recs)
+            s = db.execute("SELECT id, path FROM sessions WHERE eid = ?", (eid,)).fetchone()
+            if s is None:
+                return []
+            rows = db.execute("SELECT name, url, size, md5, is_default, uuid FROM datasets WHERE session = ?",
+                              (s[0],)).fetchall()
+            names = self._names
+            if names is None or any(r[0] not in names for r in rows):
+                names = self._load_names()
+            path = s[1]
+            out = [(names[r[0]], r) for r in rows]
+            out.sort(key=_by_name)
+            recs = [DatasetRecord(eid, path, *n[1:], r[1], r[2], r[3], None if r[4] is None else bool(r[4]),
+                                  r[5]) for n, r in out]
+            if len(self._recent) >= 64:
+                del self._recent[next(iter(self._recent))]
+            self._recent[eid] = recs
+        return list(recs)
+
+    def _load_names(self) -> dict[int, tuple]:
+        """Dataset names by id (a few thousand rows), kept while the connection is open: name rows
+        are only ever added, and a rebuild replaces the file and closes the connection."""
+        self._names = {
+            i: ((c, f, r), c or None, r or None, f, o, a, ts, x, ext, ns)
+            for i, c, r, f, o, a, ts, x, ext, ns in self.db.execute(
+                "SELECT id, collection, revision, filename, object, attribute, timescale, extra, extension, "
+                "namespace FROM names")
+        }
+        return self._names
 
     def subjects(self) -> list[str]:
         return [r[0] for r in self._q("SELECT DISTINCT subject FROM sessions ORDER BY subject")]
@@ -347,6 +387,10 @@ class Catalog:
         for sp, coll, rev, fname, url, size, md5 in rows:
             parts = [sp] + [p for p in (coll, f"#{rev}#" if rev else "") if p] + [fname]
             yield Dataset("/".join(parts), url, size, md5)
+
+
+def _by_name(r: tuple) -> tuple[str, str, str]:
+    return r[0][0]  # (collection, filename, revision) as stored: binary order, no ties
 
 
 _SESSION_COLS = "s.eid, s.lab, s.subject, s.date, s.number, s.path, s.projects, s.task_protocol, s.extra"
@@ -416,9 +460,13 @@ class _Inserter:
                             "task_protocol=?, extra=? WHERE id=?",
                             (lab, subject, date, int(number), sp, projects, tp, extra, sid))
             return sid
-        cur = self.db.execute(
-            "INSERT INTO sessions (eid, lab, subject, date, number, path, projects, task_protocol, extra) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (eid, lab, subject, date, int(number), sp, projects, tp, extra))
+        if rec is None and lab is not None:  # the common case, without binding None (slow)
+            cur = self.db.execute("INSERT INTO sessions (eid, lab, subject, date, number, path) "
+                                  "VALUES (?, ?, ?, ?, ?, ?)", (eid, lab, subject, date, int(number), sp))
+        else:
+            cur = self.db.execute(
+                "INSERT INTO sessions (eid, lab, subject, date, number, path, projects, task_protocol, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (eid, lab, subject, date, int(number), sp, projects, tp, extra))
         self.sessions[eid] = sid = cur.lastrowid
         return sid
 
@@ -446,26 +494,80 @@ class _Inserter:
         return nid
 
     def insert(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord]) -> int:
+        """Insert rows in order (``INSERT OR IGNORE``: the first of duplicates wins; upsert: the last).
+
+        Speed: a dataset's folder is parsed once (its session id and the offset of its collection
+        part are remembered), and rows go in as multi-row ``INSERT`` statements naming only the
+        columns the rows fill (binding ``None`` is slow in the sqlite3 module); a change of filled
+        columns flushes the batch, so the order is kept.
+        """
         for rec in sessions:
             sp = alf.session_path(rec.lab, rec.subject, rec.date, rec.number)
             self._session(rec.eid, sp, rec.lab, rec.subject, rec.date, str(rec.number), rec)
-        verb = "INSERT OR REPLACE" if self.upsert else "INSERT OR IGNORE"
-        sql = f"{verb} INTO datasets (session, name, url, size, md5, is_default, uuid) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        folders: dict[str, tuple[int, int]] = {}  # folder -> (session id, where `rest` starts)
+        names = self.names
         n = 0
-        batch = []
+        batch: list[Any] = []
+        shape: tuple[bool, ...] = ()
         for row in rows:
-            parts = _split(row.rel_path)
-            if parts is None:
-                raise OneError(f"catalog: {row.rel_path!r} is not an ALF dataset path")
-            sp, lab, subject, date, number, rest = parts
-            sid = self._session(row.eid or sp, sp, lab, subject, date, number)
-            nid = self._name(rest, row.rel_path)
-            batch.append((sid, nid, row.url, row.size, row.md5,
-                          None if row.default is None else int(row.default), row.id))
+            rel = row.rel_path
+            eid = row.eid
+            hit = folders.get(rel[:rel.rfind("/")]) if eid is None else None
+            if hit is None:
+                parts = _split(rel)
+                if parts is None:
+                    raise OneError(f"catalog: {rel!r} is not an ALF dataset path")
+                sp, lab, subject, date, number, rest = parts
+                sid = self._session(eid or sp, sp, lab, subject, date, number)
+                nid = self._name(rest, rel)
+                if eid is None:
+                    folders[rel[:rel.rfind("/")]] = (sid, len(rel) - len(rest))
+            else:
+                sid, cut = hit
+                nid = names.get(rel[cut:])
+                if nid is None:
+                    nid = self._name(rel[cut:], rel)
+            url, size, md5, default, uuid = row.url, row.size, row.md5, row.default, row.id
+            if url is None and size is None and md5 is None and default is None and uuid is None:
+                if shape:
+                    self._flush(shape, batch)
+                    shape = ()
+                batch.append(sid)
+                batch.append(nid)
+            else:
+                vals = (url, size, md5, None if default is None else int(default), uuid)
+                this = tuple(v is not None for v in vals)
+                if this != shape:
+                    self._flush(shape, batch)
+                    shape = this
+                batch.append(sid)
+                batch.append(nid)
+                batch += [v for v in vals if v is not None]
             n += 1
-            if len(batch) >= 10000:
-                self.db.executemany(sql, batch)
-                batch.clear()
-        if batch:
-            self.db.executemany(sql, batch)
+            if len(batch) >= 70000:
+                self._flush(shape, batch)
+        self._flush(shape, batch)
         return n
+
+    def _flush(self, shape: tuple[bool, ...], batch: list[Any]) -> None:
+        """Insert ``batch`` (flat values of the columns ``shape`` marks as filled) and empty it."""
+        if not batch:
+            return
+        cols = ["session", "name", *(c for c, filled in zip(_DATASET_COLS, shape) if filled)]
+        width = len(cols)
+        one = "(" + ",".join("?" * width) + ")"
+        verb = "INSERT OR REPLACE" if self.upsert else "INSERT OR IGNORE"
+        head = f"{verb} INTO datasets ({', '.join(cols)}) VALUES "
+        step = _ROWS_PER_INSERT * width
+        full = len(batch) - len(batch) % step
+        if full:
+            sql = head + ",".join([one] * _ROWS_PER_INSERT)
+            for i in range(0, full, step):
+                self.db.execute(sql, batch[i:i + step])
+        if full < len(batch):
+            self.db.execute(head + ",".join([one] * ((len(batch) - full) // width)), batch[full:])
+        batch.clear()
+
+
+_DATASET_COLS = ("url", "size", "md5", "is_default", "uuid")
+_ROWS_PER_INSERT = 100  # at most 700 parameters: under SQLite's oldest limit (999)

@@ -17,25 +17,40 @@ from . import alf
 from .transfer import PART_SUFFIX
 
 
-def _walk(root: Path) -> Iterator[tuple[str, str]]:
-    """(relative folder, file name) for every non-hidden file, folders in sorted order."""
+def _walk(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """(relative folder, its non-hidden file names sorted) for every folder, folders in sorted order.
+
+    One ``scandir`` per folder and no ``stat`` call (``DirEntry.is_dir`` uses the entry's type
+    except for symbolic links, which are followed).
+    """
     stack = [""]
     base = str(root)
+    sep = os.sep
     while stack:
         rel_dir = stack.pop()
-        folder = os.path.join(base, rel_dir) if rel_dir else base
+        folder = f"{base}{sep}{rel_dir.replace('/', sep)}" if rel_dir else base
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+            it = os.scandir(folder)
         except (PermissionError, FileNotFoundError, NotADirectoryError):
             continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=True):
-                stack.append(f"{rel_dir}/{name}" if rel_dir else name)
-            elif not name.endswith(PART_SUFFIX):
-                yield rel_dir, name
+        files: list[str] = []
+        dirs: list[str] = []
+        with it:
+            for entry in it:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=True):
+                    dirs.append(name)
+                elif not name.endswith(PART_SUFFIX):
+                    files.append(name)
+        if files:
+            files.sort()
+            yield rel_dir, files
+        if dirs:
+            dirs.sort(reverse=True)  # popped in ascending order
+            prefix = f"{rel_dir}/" if rel_dir else ""
+            stack.extend([prefix + d for d in dirs])
 
 
 @lru_cache(maxsize=65536)
@@ -57,14 +72,29 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
+_GOOD_NAMES: set[str] = set()  # ALF file names already seen (a data root repeats a few hundred names)
+
+
+def _good_name(name: str) -> bool:
+    if _name_problem(name) is not None:
+        return False
+    if len(_GOOD_NAMES) >= 65536:
+        _GOOD_NAMES.clear()
+    _GOOD_NAMES.add(name)
+    return True
+
+
 def scan(root: str | os.PathLike) -> Iterator[str]:
-    """Yield the relative path of every ALF dataset under ``root``, sorted by folder then name."""
+    """Yield the relative path of every ALF dataset under ``root``: folder by folder in sorted order
+    (a folder's files, sorted, before its subfolders)."""
     root = Path(root)
     if not root.is_dir():
         raise alf.ALFError(f"{str(root)!r} is not a folder")
-    for rel_dir, name in _walk(root):
-        if _dir_problem(rel_dir) is None and _name_problem(name) is None:
-            yield f"{rel_dir}/{name}"
+    for rel_dir, names in _walk(root):
+        if _dir_problem(rel_dir) is not None:
+            continue
+        prefix = f"{rel_dir}/"
+        yield from [prefix + n for n in names if n in _GOOD_NAMES or _good_name(n)]
 
 
 def check(root: str | os.PathLike) -> Iterator[tuple[str, str]]:
@@ -72,7 +102,7 @@ def check(root: str | os.PathLike) -> Iterator[tuple[str, str]]:
     root = Path(root)
     if not root.is_dir():
         raise alf.ALFError(f"{str(root)!r} is not a folder")
-    for rel_dir, name in _walk(root):
+    for rel_dir, name in ((d, n) for d, names in _walk(root) for n in names):
         rel = f"{rel_dir}/{name}" if rel_dir else name
         if _dir_problem(rel_dir) is None and _name_problem(name) is None:
             continue

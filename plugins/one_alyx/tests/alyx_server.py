@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from onecore.testing.secrets import DATA_PASSWORD
+
 ALYX_LOCAL = "alyx-local==3.1.8"
 ADMIN = ("admin", "admin")
-DATA_LOGIN = ("fileuser", "filepass")
+DATA_LOGIN = ("fileuser", DATA_PASSWORD)  # the suite-wide leak check greps for it
 STARTUP_TIMEOUT = float(os.environ.get("ONE_ALYX_STARTUP_TIMEOUT", "180"))
 
 

@@ -17,6 +17,7 @@ from onecore.cli import cli
 from onecore.config import Config
 from onecore.errors import OneError
 from onecore.repository import md5_file
+from onecore.testing.secrets import DATA_PASSWORD
 
 S1_PATH = "mainlab/Subjects/SWC_001/2021-03-04/001"
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-l
 @pytest.fixture
 def data_auth(monkeypatch):
     monkeypatch.setenv("ONE_ALYX_DATA_LOGIN", "fileuser")
-    monkeypatch.setenv("ONE_ALYX_DATA_PASSWORD", "filepass")
+    monkeypatch.setenv("ONE_ALYX_DATA_PASSWORD", DATA_PASSWORD)
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ def _make_root(alyx, root: Path, date: str, files: dict[str, bytes]) -> list[str
 def _add_alyx_repo(name: str, alyx, *sets: str) -> None:
     args = ["add-repo", name, "--type", "alyx", "--set", f"base_url={alyx.base_url}", "--set", "username=admin",
             "--set", "password=admin", "--set", f"data_repository={seed_alyx.REPOSITORY}",
-            "--set", "data_login=fileuser", "--set", "data_password=filepass"]
+            "--set", "data_login=fileuser", "--set", "data_password=" + DATA_PASSWORD]
     for s in sets:
         args += ["--set", s]
     r = CliRunner().invoke(cli, args)

@@ -12,6 +12,7 @@ from one_alyx.client import token_path, write_token
 from one_alyx.repository import AlyxRepository
 
 from onecore.errors import AuthError, ConfigError, OneError, TransferError
+from onecore.testing.secrets import DATA_PASSWORD
 from onecore.transfer import TransferItem, download
 
 pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-local)
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-l
 
 def make_repo(alyx, home: Path, base_url: str | None = None, **extra) -> AlyxRepository:
     settings = {"base_url": base_url or alyx.base_url, "username": "admin", "password": "admin",
-                "data_login": "fileuser", "data_password": "filepass", **extra}
+                "data_login": "fileuser", "data_password": DATA_PASSWORD, **extra}
     return AlyxRepository("alyxtest", settings, home=home)
 
 
@@ -68,7 +69,7 @@ def test_alyx_wrong_base_url_is_explained(alyx, one_home):
 
 def test_alyx_repr_hides_secrets(alyx, one_home):
     repo = make_repo(alyx, one_home)
-    assert "filepass" not in repr(repo) and "'admin'" in repr(repo) and "****" in repr(repo)
+    assert DATA_PASSWORD not in repr(repo) and "'admin'" in repr(repo) and "****" in repr(repo)
 
 
 # -- searching ------------------------------------------------------------------------------------

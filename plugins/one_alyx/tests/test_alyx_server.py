@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from onecore.testing.secrets import DATA_PASSWORD
+
 pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-local)
 
 
@@ -21,5 +23,5 @@ def test_alyx_file_server_needs_auth(alyx):
     rel = next(p for p in alyx.seeded["files"] if "#" in p)
     url = alyx.files_url + rel.split("/", 2)[2].replace("#", "%23")
     assert requests.get(url, timeout=10).status_code == 401
-    r = requests.get(url, auth=("fileuser", "filepass"), timeout=10)
+    r = requests.get(url, auth=("fileuser", DATA_PASSWORD), timeout=10)
     assert r.status_code == 200 and r.content == alyx.seeded["files"][rel]
