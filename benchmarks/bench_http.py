@@ -17,7 +17,7 @@ skipped when that is missing. Each measurement is repeated ``BENCH_HTTP_REPEAT``
 interleaved, and the best is kept (the machine may be shared). Files go to a temporary folder
 (``BENCH_HTTP_TMP`` to choose where) deleted at the end.
 
-Run: ``.venv/bin/python benchmarks/bench_http.py`` (``main()`` returns the figures as a dict).
+Run: ``.venv/bin/python benchmarks/bench_http.py [--quick]`` (``main()`` returns the figures as a dict).
 """
 
 from __future__ import annotations
@@ -198,13 +198,14 @@ def _measure(contenders: dict[str, Callable[[Path], float | None]], work: Path, 
     return {k: _best(v) for k, v in times.items()}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark, print a table and return the figures."""
+def main(argv: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
+    """Run the benchmark, print a table and return the figures (``quick``: 200 files, 64 MiB, once)."""
     from onecore.transfer import DEFAULT_JOBS
 
-    small_n = _env_int("BENCH_HTTP_SMALL_N", 2000)
-    big_mb = _env_int("BENCH_HTTP_BIG_MB", 1024)
-    repeat = max(1, _env_int("BENCH_HTTP_REPEAT", 2))
+    quick = quick or "--quick" in (argv or [])
+    small_n = _env_int("BENCH_HTTP_SMALL_N", 200 if quick else 2000)
+    big_mb = _env_int("BENCH_HTTP_BIG_MB", 64 if quick else 1024)
+    repeat = max(1, _env_int("BENCH_HTTP_REPEAT", 1 if quick else 2))
     tmp = Path(tempfile.mkdtemp(prefix="bench_http_", dir=os.environ.get("BENCH_HTTP_TMP") or None))
     server = None
     try:
