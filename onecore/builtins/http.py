@@ -147,6 +147,8 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
                 yield row
         finally:
             os.unlink(tmp)
+            for p in problems:  # found while reading: name the index's URL, not the temporary copy
+                p.source = url
 
     return IndexUpdate(rows=rows(), state=new_state, problems=problems)
 
