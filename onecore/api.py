@@ -159,6 +159,9 @@ class One:
         self.offline = False
         if update is None:
             return False
+        if update.unchanged and self.catalog.exists():
+            self.catalog.set_meta("state", update.state)
+            return False
         self.catalog.rebuild(update.rows, update.sessions, state=update.state)
         self.index_problems = list(update.problems)
         for p in self.index_problems:

@@ -104,12 +104,17 @@ class SessionRecord:
 
 @dataclass
 class IndexUpdate:
-    """A fresh index: rows (iterated once, streamed into the catalog) and the validator to store."""
+    """A fresh index: rows (iterated once, streamed into the catalog) and the validator to store.
+
+    ``unchanged=True`` means the content is the same as before but the validator moved (e.g. a new
+    ETag on identical bytes): the catalog is kept and only ``state`` is stored.
+    """
 
     rows: Iterable[Dataset]
     state: dict[str, Any]
     sessions: Iterable[SessionRecord] = ()
     problems: list[Any] = field(default_factory=list)
+    unchanged: bool = False
 
 
 def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

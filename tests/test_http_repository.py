@@ -17,9 +17,8 @@ from onecore.catalog import Catalog
 from onecore.cli import _Bar, cli
 from onecore.errors import TransferError
 from onecore.testing import make_data_root
+from onecore.testing.secrets import PASSWORD as SECRET  # noqa: E402  (checked by the leak check)
 from onecore.testing.servers import FileServer
-
-SECRET = "pa55-w0rd-xyz"
 
 
 @pytest.fixture(autouse=True)
@@ -159,6 +158,9 @@ def test_catalog_rebuilt_only_when_the_index_changes(served: FileServer, root: P
         os.utime(root / ".one_root", (1, 1))
         assert one.refresh(force=False) is False and len(rebuilds) == 1
         assert served.requests_for(".one_root")[-1].status == 200
+        # ... and its new validator was stored: the next check is a 304 again, not a new download
+        assert one.refresh(force=False) is False
+        assert served.requests_for(".one_root")[-1].status == 304
         # a new dataset: rebuilt
         eid = first_session(one)
         (root / eid / "alf" / "licks.times.npy").parent.mkdir(exist_ok=True)

@@ -136,7 +136,9 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
                  "sha256": digest}
     if state and state.get("sha256") == digest:
         os.unlink(tmp)
-        return None
+        if all(state.get(k) == new_state.get(k) for k in ("etag", "last_modified")):
+            return None
+        return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
     problems: list[IndexProblem] = []
 
     def rows() -> Iterator[Dataset]:
