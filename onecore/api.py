@@ -483,8 +483,7 @@ class One:
             return paths
         out = Bunch()
         for r, p in zip(found, paths):
-            key = r.attribute + (f"_{r.timescale}" if r.timescale else "") + (f".{r.extra}" if r.extra else "")
-            out[key] = self._load_file(p, mmap=mmap)
+            out[_key(r)] = self._load_file(p, mmap=mmap)
         return out
 
     def _find_dataset(self, recs: list[DatasetRecord], dataset: str, eid: Any, collection: Any,
@@ -544,8 +543,7 @@ class One:
             return paths
         out = Bunch()
         for r, p in zip(recs, paths):
-            key = r.attribute + (f"_{r.timescale}" if r.timescale else "") + (f".{r.extra}" if r.extra else "")
-            out.setdefault(r.object, Bunch())[key] = self._load_file(p, mmap=mmap)
+            out.setdefault(r.object, Bunch())[_key(r)] = self._load_file(p, mmap=mmap)
         return out
 
 
@@ -648,6 +646,11 @@ def _match(value: str, wanted: Any) -> bool:
         if value == w or (any(c in w for c in "*?[") and fnmatch.fnmatchcase(value, w)):
             return True
     return False
+
+
+def _key(r: DatasetRecord) -> str:
+    """The key of a dataset in a loaded object: attribute, then ``_timescale`` and ``.extra`` if any."""
+    return r.attribute + (f"_{r.timescale}" if r.timescale else "") + (f".{r.extra}" if r.extra else "")
 
 
 def _object_match(r: DatasetRecord, obj: str) -> bool:

@@ -313,26 +313,9 @@ class Catalog:
             else:
                 where.append(f"s.id IN (SELECT session FROM datasets WHERE name IN ({','.join('?' * len(ids))}))")
                 params.extend(ids)
-        for col, values in (("lab", lab), ("subject", subject)):
-            if values:
-                clause, p = _text_filter(f"s.{col}", values)
-                where.append(clause)
-                params.extend(p)
-        for col, values in (("projects", projects), ("task_protocol", task_protocol)):
-            if values:
-                where.append("(" + " OR ".join(f"s.{col} LIKE ? ESCAPE '\\'" for _ in values) + ")")
-                params.extend(f"%{_like_escape(v)}%" for v in values)
-        if date_range:
-            start, end = date_range
-            if start:
-                where.append("s.date >= ?")
-                params.append(start)
-            if end:
-                where.append("s.date <= ?")
-                params.append(end)
-        if number is not None:
-            where.append("s.number = ?")
-            params.append(int(number))
+        w, p = _session_filters(lab, subject, date_range, number, projects, task_protocol)
+        where += w
+        params += p
         cols = _SESSION_COLS if details else "s.eid"
         sql = f"SELECT {cols} FROM sessions s"
         if where:
@@ -385,27 +368,7 @@ class Catalog:
                     m |= np.frombuffer(b, dtype=np.uint8)
                 mask = m if mask is None else mask & m
             selected = np.unpackbits(mask, count=n).astype(bool)
-            where, params = [], []
-            for col, values in (("lab", lab), ("subject", subject)):
-                if values:
-                    clause, p = _text_filter(f"s.{col}", values)
-                    where.append(clause)
-                    params.extend(p)
-            for col, values in (("projects", projects), ("task_protocol", task_protocol)):
-                if values:
-                    where.append("(" + " OR ".join(f"s.{col} LIKE ? ESCAPE '\\'" for _ in values) + ")")
-                    params.extend(f"%{_like_escape(v)}%" for v in values)
-            if date_range:
-                start, end = date_range
-                if start:
-                    where.append("s.date >= ?")
-                    params.append(start)
-                if end:
-                    where.append("s.date <= ?")
-                    params.append(end)
-            if number is not None:
-                where.append("s.number = ?")
-                params.append(int(number))
+            where, params = _session_filters(lab, subject, date_range, number, projects, task_protocol)
             if where:
                 ids = np.fromiter((r[0] for r in self.db.execute(
                     "SELECT s.id FROM sessions s WHERE " + " AND ".join(where), params)), dtype=np.int64)
@@ -505,6 +468,34 @@ def _match_opt(value: str, wanted: Any) -> bool:
         if value == w:
             return True
     return False
+
+
+def _session_filters(lab: Any, subject: Any, date_range: Any, number: Any, projects: Any,
+                     task_protocol: Any) -> tuple[list[str], list[Any]]:
+    """SQL conditions (on ``sessions s``) and parameters for the session-level search filters."""
+    where: list[str] = []
+    params: list[Any] = []
+    for col, values in (("lab", lab), ("subject", subject)):
+        if values:
+            clause, p = _text_filter(f"s.{col}", values)
+            where.append(clause)
+            params.extend(p)
+    for col, values in (("projects", projects), ("task_protocol", task_protocol)):
+        if values:
+            where.append("(" + " OR ".join(f"s.{col} LIKE ? ESCAPE '\\'" for _ in values) + ")")
+            params.extend(f"%{_like_escape(v)}%" for v in values)
+    if date_range:
+        start, end = date_range
+        if start:
+            where.append("s.date >= ?")
+            params.append(start)
+        if end:
+            where.append("s.date <= ?")
+            params.append(end)
+    if number is not None:
+        where.append("s.number = ?")
+        params.append(int(number))
+    return where, params
 
 
 def _like_escape(s: str) -> str:
