@@ -123,14 +123,21 @@ def raw_upload(server, root: Path, rels: list[str], prefix: str) -> float:
     return time.perf_counter() - t0
 
 
-def raw_download(server, rels: list[str], prefix: str, dest: Path) -> float:
+def raw_download(server, rels: list[str], prefix: str, dest: Path, md5: bool = False) -> float:
+    import hashlib
+
     t0 = time.perf_counter()
     ftp = _connect(server)
     for rel in rels:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        h = hashlib.md5(usedforsecurity=False)
         with open(target, "wb") as f:
-            ftp.retrbinary(f"RETR /{prefix}/{rel}", f.write, blocksize=BLOCK)
+            def write(b: bytes, f=f, h=h) -> None:  # noqa: ANN001
+                f.write(b)
+                if md5:
+                    h.update(b)
+            ftp.retrbinary(f"RETR /{prefix}/{rel}", write, blocksize=BLOCK)
     ftp.quit()
     return time.perf_counter() - t0
 
@@ -162,15 +169,16 @@ def _wipe(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def main() -> None:
+def main(quick: bool = False) -> dict:
+    """Run the FTP benchmark; returns the figures (``quick``: 32 MiB and 300 small files)."""
     try:
         import onelight_ftp.testing  # noqa: F401  (needs pyftpdlib)
         from onelight_ftp import FTPRepository
     except ImportError as e:  # pragma: no cover
         sys.exit(f"bench_ftp needs the onelight-ftp plugin and pyftpdlib ({e}); run `make venv` first")
 
-    big_mb = _env_int("BENCH_FTP_BIG_MB", 256)
-    small_n = _env_int("BENCH_FTP_SMALL_N", 2000)
+    big_mb = _env_int("BENCH_FTP_BIG_MB", 32 if quick else 256)
+    small_n = _env_int("BENCH_FTP_SMALL_N", 300 if quick else 2000)
     small_kb = _env_int("BENCH_FTP_SMALL_KB", 16)
     with tempfile.TemporaryDirectory(prefix="bench_ftp_") as tmp:
         work = Path(tmp)
@@ -198,6 +206,10 @@ def main() -> None:
             r.close()
             rows.append((f"upload {big_mb} MiB file", mbps(big_bytes, t_raw_up), mbps(big_bytes, t_up), 0))
             rows.append((f"download {big_mb} MiB file", mbps(big_bytes, t_raw_dn), mbps(big_bytes, t_dn), 0))
+            _wipe(work / "dl_raw")
+            t_raw_dn_md5 = raw_download(server, big, "raw", work / "dl_raw", md5=True)
+            rows.append((f"download {big_mb} MiB file vs raw+md5", mbps(big_bytes, t_raw_dn_md5),
+                         mbps(big_bytes, t_dn), 0))
             _wipe(work / "dl_raw")
             _wipe(work / "dl_one")
 
@@ -234,6 +246,10 @@ def main() -> None:
         print(f"full upload of everything ({len(everything)} files): {t_full:.2f} s")
         print(f"unchanged re-upload: {t_again:.2f} s = {t_again / t_full:.1%} of the full upload "
               f"({len(again.skipped)} skipped, {len(again.downloaded)} sent)")
+    out: dict = {f"{name}: onecore/raw": f"{ours / raw:.0%} ({ours:.1f} vs {raw:.1f} MB/s)"
+                 for name, raw, ours, _ in rows}
+    out["unchanged re-upload / full upload"] = f"{t_again / t_full:.1%} ({t_again:.2f} s / {t_full:.2f} s)"
+    return out
 
 
 if __name__ == "__main__":

@@ -35,11 +35,10 @@ def discover(only: list[str] | None = None) -> list[Path]:
 
 
 def run_one(path: Path, quick: bool) -> dict[str, Any]:
-    spec = importlib.util.spec_from_file_location(f"onecore_bench_{path.stem}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # Imported under its own name from benchmarks/ so that worker processes it spawns can import it too.
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    module = importlib.import_module(path.stem)
     main = getattr(module, "main", None)
     if main is None:
         raise RuntimeError(f"{path.name} has no main() -> dict")
