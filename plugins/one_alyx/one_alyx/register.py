@@ -19,8 +19,10 @@ With the ``lab`` setting, datasets of other labs are refused (each one reported 
 
 from __future__ import annotations
 
+import functools
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
@@ -76,13 +78,19 @@ class _Registrar:
         self.data_repository = data_repository
         self.register_file = True  # until the server says it has no /register-file
         self.formats: dict[str, str] | None = None
-        self.types: set[str] = set()
+        self.types: set[str] | None = None
         self.revisions: dict[str, str] = {}
 
     def register(self, eid: str, lab: str, subject: str, date: str, number: int,
-                 files: list[tuple[str, str, int, str, str | None]]) -> list[tuple[str, str | None]]:
+                 files: list[tuple[str, str, int, str, str | None]], jobs: int = 1) -> list[tuple[str, str | None]]:
         """Register ``files`` ((full path, path in session, size, md5, id of the dataset registered with
-        other content or None)); returns (full path, error or None)."""
+        other content or None)); returns (full path, error or None).
+
+        On alyx-local the datasets are sent by ``jobs`` threads; the revisions of one dataset (same
+        collection and type) go in order, by one thread, so that the last one is the default.
+        """
+        if not files:
+            return []
         if self.register_file:
             body = {
                 "created_by": self.client.username, "name": self.data_repository,
@@ -94,19 +102,40 @@ class _Registrar:
             if r.status_code != 404:
                 return [(f[0], None) for f in files]
             self.register_file = False  # alyx-local: create the datasets one by one
-        out = []
+        out: list[tuple[str, str | None]] = []
+        groups: dict[tuple[str, str], list[tuple[str, Callable[[], Any]]]] = {}
         for full, rel, size, md5, existing in files:
             try:
                 if existing:
-                    self._update_dataset(existing, size, md5)
+                    key = ("", existing)
+                    send = functools.partial(self._update_dataset, existing, size, md5)
                 else:
-                    self._create_dataset(eid, rel, size, md5)
-                out.append((full, None))
+                    body = self._dataset_body(eid, rel, size, md5)  # types, formats, revisions: created here
+                    key = (body["collection"], body["dataset_type"])
+                    send = functools.partial(self.client.post, "datasets", body)
             except OneError as e:
                 out.append((full, str(e)))
+                continue
+            groups.setdefault(key, []).append((full, send))
+
+        def run(group: list[tuple[str, Callable[[], Any]]]) -> list[tuple[str, str | None]]:
+            done: list[tuple[str, str | None]] = []
+            for full, send in group:
+                try:
+                    send()
+                    done.append((full, None))
+                except OneError as e:
+                    done.append((full, str(e)))
+            return done
+
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(groups) or 1))) as pool:
+            for done in pool.map(run, groups.values()):
+                out.extend(done)
         return out
 
     def _ensure_type(self, name: str, obj: str, attr: str) -> None:
+        if self.types is None:  # one listing (a few pages) rather than a request per type
+            self.types = {str(t.get("name")) for t in self.client.paginate("dataset-types")}
         if name in self.types:
             return
         try:
@@ -144,7 +173,7 @@ class _Registrar:
         if r.status_code == 404:
             raise NotFound(f"dataset {dataset_id} disappeared from the Alyx server while registering")
 
-    def _create_dataset(self, eid: str, rel: str, size: int, md5: str) -> None:
+    def _dataset_body(self, eid: str, rel: str, size: int, md5: str) -> dict[str, Any]:
         *folders, fname = rel.split("/")
         revision = ""
         if folders and folders[-1].startswith("#") and folders[-1].endswith("#"):
@@ -162,7 +191,7 @@ class _Registrar:
         }
         if revision:
             body["revision_pk"] = self._ensure_revision(revision)
-        self.client.post("datasets", body)
+        return body
 
 
 def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
@@ -235,7 +264,7 @@ def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: 
                 report.downloaded.extend(t[0] for t in todo)
                 continue
             assert eid is not None
-            for rel, err in registrar.register(eid, lab, subject, date, number, todo):
+            for rel, err in registrar.register(eid, lab, subject, date, number, todo, jobs=jobs):
                 if err:
                     report.failed.append((rel, err))
                 else:

@@ -9,9 +9,6 @@ through that transfer repository and register them (``create_sessions: true``).
 Like ``ONE(base_url=...)``, the repository authenticates with a cached token (no password in its
 settings: alyx-local's admin password is also its username, which would make the suite's "no secret in
 repr" check meaningless).
-
-alyx-local keeps a dataset per type, collection *and* revision, so the generated data root (with its
-``#revision#`` folder, namespaced and JSON datasets, two subjects) is used as is.
 """
 
 from __future__ import annotations
@@ -50,7 +47,9 @@ def alyx_lab(alyx: Any) -> str:
 
 
 class TestAlyxConformance(RepositoryConformance):
-    data_root_options = {"subjects": 2}
+    # two sessions (the CLI test needs one without revisions), dated after the seeded sessions and the
+    # registration tests' ones: the other tests search the shared server up to 2021 and in 2022
+    data_root_options = {"subjects": 2, "start": "2031-01-06"}
 
     @pytest.fixture
     def data_root_overrides(self, alyx_lab: str) -> dict[str, Any]:
