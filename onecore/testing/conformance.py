@@ -39,6 +39,13 @@ The contract, precisely:
     does not exist), or ``None`` (the default) to skip the test. Its ``fetch_index`` must raise
     :attr:`~RepositoryConformance.expected_unreachable_error` (``TransferError`` by default).
 
+``data_root_overrides`` (optional)
+    Returns a dict of keyword arguments of :func:`onecore.testing.make_data_root` merged over
+    ``data_root_options`` for one test (default ``{}``): names that must be fresh for each test,
+    e.g. ``{"labs": (lab,)}`` with a lab the fixture creates on a shared database server, so that
+    every test starts from an empty repository. The fixtures ``repository`` and ``data_root``
+    receive the same value within a test.
+
 Class attributes to adjust: ``expected_unreachable_error``; ``data_root_options`` (keyword
 arguments of :func:`onecore.testing.make_data_root`, e.g. ``{"n": 50}`` for a slow emulator);
 ``missing_url(url)`` (a method turning a dataset URL into one that the server does not have; the
@@ -189,6 +196,11 @@ class RepositoryConformance:
         return None
 
     @pytest.fixture
+    def data_root_overrides(self) -> dict[str, Any]:
+        """Per-test keyword arguments of ``make_data_root`` merged over ``data_root_options`` (default none)."""
+        return {}
+
+    @pytest.fixture
     def unreachable_repository(self) -> Repository | None:
         """A repository of the type that points at nothing, or None to skip that test."""
         return None
@@ -206,9 +218,9 @@ class RepositoryConformance:
         return one_home
 
     @pytest.fixture
-    def data_root(self, tmp_path: Path) -> Path:
+    def data_root(self, tmp_path: Path, data_root_overrides: dict[str, Any]) -> Path:
         """A fresh copy of a generated ALF data root (generated once per options and process)."""
-        options = {**_DEFAULT_ROOT_OPTIONS, **self.data_root_options}
+        options = {**_DEFAULT_ROOT_OPTIONS, **self.data_root_options, **data_root_overrides}
         key = json.dumps(options, sort_keys=True, default=str)
         pristine = _ROOT_CACHE.get(key)
         if pristine is None or not pristine.is_dir():
@@ -456,7 +468,10 @@ class RepositoryConformance:
         import numpy as np
 
         paths = _scan(published)
-        target = next(p for p in paths if p.endswith("/spikes.times.npy"))
+        by_session = _by_session(paths)
+        # a session without #revision# folders: there the default of each dataset is the file in place
+        plain = [p for p in paths if not any("#" in r for r in by_session[session_of(p)[0]])]
+        target = next(p for p in plain or paths if p.endswith("/spikes.times.npy"))
         session, inner = session_of(target)
         collection = inner.rsplit("/", 1)[0]
         eid = one.path2eid(session)

@@ -8,15 +8,21 @@ type that can upload, e.g. FTP). Then, per session:
   naming it, or is created when the repository has ``create_sessions: true``;
 - datasets already registered with the same size and md5 are skipped (a re-run registers nothing);
 - the rest are registered with ``POST /register-file`` (IBL's Alyx: path, filenames with collection
-  and ``#revision#`` folders, hashes, sizes, labs). alyx-local has no ``/register-file``; there each
-  dataset is created with ``POST /datasets`` and a file record (dataset types, data formats and
-  revisions are created when missing).
+  and ``#revision#`` folders, hashes, sizes, labs; a dataset registered again gets the new hash and
+  size). alyx-local has no ``/register-file``; there each new dataset is created with
+  ``POST /datasets`` and a file record (dataset types, data formats and revisions are created when
+  missing), and a dataset whose content changed is updated in place (``PATCH`` of its size and of
+  its file records' hash: the bytes at its path were replaced).
+
+With the ``lab`` setting, datasets of other labs are refused (each one reported as failed).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
@@ -72,12 +78,19 @@ class _Registrar:
         self.data_repository = data_repository
         self.register_file = True  # until the server says it has no /register-file
         self.formats: dict[str, str] | None = None
-        self.types: set[str] = set()
+        self.types: set[str] | None = None
         self.revisions: dict[str, str] = {}
 
     def register(self, eid: str, lab: str, subject: str, date: str, number: int,
-                 files: list[tuple[str, str, int, str]]) -> list[tuple[str, str | None]]:
-        """Register ``files`` ((full path, path in session, size, md5)); returns (full path, error or None)."""
+                 files: list[tuple[str, str, int, str, str | None]], jobs: int = 1) -> list[tuple[str, str | None]]:
+        """Register ``files`` ((full path, path in session, size, md5, id of the dataset registered with
+        other content or None)); returns (full path, error or None).
+
+        On alyx-local the datasets are sent by ``jobs`` threads; the revisions of one dataset (same
+        collection and type) go in order, by one thread, so that the last one is the default.
+        """
+        if not files:
+            return []
         if self.register_file:
             body = {
                 "created_by": self.client.username, "name": self.data_repository,
@@ -89,16 +102,40 @@ class _Registrar:
             if r.status_code != 404:
                 return [(f[0], None) for f in files]
             self.register_file = False  # alyx-local: create the datasets one by one
-        out = []
-        for full, rel, size, md5 in files:
+        out: list[tuple[str, str | None]] = []
+        groups: dict[tuple[str, str], list[tuple[str, Callable[[], Any]]]] = {}
+        for full, rel, size, md5, existing in files:
             try:
-                self._create_dataset(eid, rel, size, md5)
-                out.append((full, None))
+                if existing:
+                    key = ("", existing)
+                    send = functools.partial(self._update_dataset, existing, size, md5)
+                else:
+                    body = self._dataset_body(eid, rel, size, md5)  # types, formats, revisions: created here
+                    key = (body["collection"], body["dataset_type"])
+                    send = functools.partial(self.client.post, "datasets", body)
             except OneError as e:
                 out.append((full, str(e)))
+                continue
+            groups.setdefault(key, []).append((full, send))
+
+        def run(group: list[tuple[str, Callable[[], Any]]]) -> list[tuple[str, str | None]]:
+            done: list[tuple[str, str | None]] = []
+            for full, send in group:
+                try:
+                    send()
+                    done.append((full, None))
+                except OneError as e:
+                    done.append((full, str(e)))
+            return done
+
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(groups) or 1))) as pool:
+            for done in pool.map(run, groups.values()):
+                out.extend(done)
         return out
 
     def _ensure_type(self, name: str, obj: str, attr: str) -> None:
+        if self.types is None:  # one listing (a few pages) rather than a request per type
+            self.types = {str(t.get("name")) for t in self.client.paginate("dataset-types")}
         if name in self.types:
             return
         try:
@@ -126,7 +163,17 @@ class _Registrar:
             self.revisions[name] = rec["id"]
         return self.revisions[name]
 
-    def _create_dataset(self, eid: str, rel: str, size: int, md5: str) -> None:
+    def _update_dataset(self, dataset_id: str, size: int, md5: str) -> None:
+        """New content at the same path: the file records' hash, then the dataset's size (and time)."""
+        ds = self.client.get(f"datasets/{quote(dataset_id, safe='')}")
+        for fr in ds.get("file_records") or []:
+            if fr.get("id"):
+                self.client.request("PATCH", f"files/{quote(str(fr['id']), safe='')}", json_body={"hash": md5})
+        r = self.client.request("PATCH", f"datasets/{quote(dataset_id, safe='')}", json_body={"file_size": size})
+        if r.status_code == 404:
+            raise NotFound(f"dataset {dataset_id} disappeared from the Alyx server while registering")
+
+    def _dataset_body(self, eid: str, rel: str, size: int, md5: str) -> dict[str, Any]:
         *folders, fname = rel.split("/")
         revision = ""
         if folders and folders[-1].startswith("#") and folders[-1].endswith("#"):
@@ -144,7 +191,7 @@ class _Registrar:
         }
         if revision:
             body["revision_pk"] = self._ensure_revision(revision)
-        self.client.post("datasets", body)
+        return body
 
 
 def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
@@ -169,6 +216,9 @@ def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: 
             report.failed.append((rel, "not under lab/Subjects/subject/yyyy-mm-dd/NNN/"))
             continue
         lab, subject, date, number, rest = m.groups()
+        if repo.lab and lab != repo.lab:
+            report.failed.append((rel, f"lab {lab!r} is not the lab {repo.lab!r} of repository {repo.name!r}"))
+            continue
         sessions.setdefault((lab, subject, date, int(number)), []).append((rel, rest))
     transfer = repo.settings.get("transfer_repo")
     failed_transfer: set[str] = set()
@@ -200,7 +250,7 @@ def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: 
                 report.failed.extend((rel, msg) for rel, _ in files)
                 continue
             existing = {d.rel_path: d for d in repo.list_session(eid)} if eid else {}
-            todo: list[tuple[str, str, int, str]] = []
+            todo: list[tuple[str, str, int, str, str | None]] = []
             for rel, rest in files:
                 path = root / rel
                 size = path.stat().st_size
@@ -208,17 +258,13 @@ def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: 
                 ex = existing.get(rel)
                 if ex is not None and ex.md5 == md5 and ex.size in (None, size):
                     report.skipped.append(rel)
-                elif ex is not None and not registrar.register_file and not dry_run:
-                    report.failed.append((rel, "already registered with other content; alyx-local keeps one "
-                                               "dataset per type and collection: register it in a new "
-                                               "#revision# folder"))
                 else:
-                    todo.append((rel, rest, size, md5))
+                    todo.append((rel, rest, size, md5, ex.id if ex is not None else None))
             if dry_run:
                 report.downloaded.extend(t[0] for t in todo)
                 continue
             assert eid is not None
-            for rel, err in registrar.register(eid, lab, subject, date, number, todo):
+            for rel, err in registrar.register(eid, lab, subject, date, number, todo, jobs=jobs):
                 if err:
                     report.failed.append((rel, err))
                 else:

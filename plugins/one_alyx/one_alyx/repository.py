@@ -8,6 +8,10 @@
   of a dataset is the ``data_url`` of its first existing file record (IBL's Alyx); alyx-local gives
   only the record's ``relative_path``, which is joined to the data repository's file server URL
   (the ``data_url`` setting, else ``data_url`` or ``json.data_url`` of the ``/data-repository`` record).
+- **A lab's view** (the ``lab`` setting): searches, listings and registrations see only that lab's
+  sessions, and :meth:`AlyxRepository.fetch_index` lists all its datasets (``/datasets?lab=``), so the
+  catalog is filled in one go and searches work offline. Without ``lab`` the catalog fills lazily
+  (a whole Alyx database is too big to list on every connection).
 - **Registering**: :meth:`AlyxRepository.upload` (see :mod:`one_alyx.register`).
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
@@ -31,6 +36,16 @@ log = logging.getLogger(__name__)
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def _timestamp(value: Any) -> tuple[Any, str] | None:
+    """(datetime, text) of an ISO 8601 time as Alyx writes it, or None."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value)), str(value)
+    except ValueError:
+        return None
 
 
 def is_uuid(text: str) -> bool:
@@ -66,6 +81,8 @@ class AlyxRepository(Repository):
         Field("transfer_repo", "configured repository that uploads the bytes before registration"),
         Field("create_sessions", "create sessions missing on the server when registering", default=False,
               type=bool),
+        Field("lab", "only this lab's sessions: searches, listings and registrations are restricted to it, "
+                     "and the whole lab is indexed into the local catalog (offline search)"),
     )
     extra_search_terms = EXTRA_TERMS
     can_upload = True
@@ -142,11 +159,64 @@ class AlyxRepository(Repository):
         self.client.close()
 
     # -- index ---------------------------------------------------------------------------------
+    @property
+    def lab(self) -> str | None:
+        """The lab this repository is restricted to (the ``lab`` setting), or None (the whole database)."""
+        return self.settings.get("lab") or None
+
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
-        """Nothing to download: the catalog fills lazily from searches and listings."""
-        if state and state.get("alyx"):
+        """The lab's datasets (with ``lab`` set), else nothing: the catalog fills lazily.
+
+        With a lab, the validator is the number of the lab's datasets and the newest ``auto_datetime``
+        among them: two small requests (``limit=1``) tell whether anything was added, removed or changed
+        since, and ``None`` is returned when nothing was.
+        """
+        lab = self.lab
+        if not lab:
+            if state and state.get("alyx"):
+                return None
+            return IndexUpdate(rows=(), state={"alyx": True})
+        if state and state.get("lab") == lab and (state.get("modified") or state.get("count") == 0) \
+                and self._unchanged(lab, state):
             return None
-        return IndexUpdate(rows=(), state={"alyx": True})
+        sessions: dict[str, SessionRecord] = {}
+        for item in self.client.paginate("sessions", {"lab": lab}):
+            rec = self._record(item, lab)
+            sessions[rec.eid] = rec
+        rows: list[Dataset] = []
+        count = 0
+        newest: tuple[Any, str] | None = None
+        known = True  # every dataset has a modification time
+        for ds in self.client.paginate("datasets", {"lab": lab}):
+            count += 1
+            stamp = _timestamp(ds.get("auto_datetime"))
+            if stamp is None:
+                known = False
+            elif newest is None or stamp > newest:
+                newest = stamp
+            eid = str(ds.get("session_pk") or "")
+            session = sessions.get(eid) or (self.resolve_session(eid) if eid else None)
+            if session is None:
+                log.warning("dataset %s of lab %s: its session %r is not found; skipped", ds.get("id"), lab, eid)
+                continue
+            sessions[session.eid] = session
+            d = self._dataset(ds, session)
+            if d.rel_path.rsplit("/", 1)[-1]:
+                rows.append(d)
+        return IndexUpdate(rows=rows, sessions=list(sessions.values()),
+                           state={"alyx": True, "lab": lab, "count": count,
+                                  "modified": newest[1] if newest and known else None})
+
+    def _unchanged(self, lab: str, state: Mapping[str, Any]) -> bool:
+        """Whether the lab still has ``state['count']`` datasets, none modified after ``state['modified']``."""
+        page = self.client.get("datasets", {"lab": lab, "limit": 1})
+        if not isinstance(page, dict) or page.get("count") != state.get("count"):
+            return False
+        if not state.get("modified"):
+            return True  # an empty lab
+        page = self.client.get("datasets", {"lab": lab, "limit": 1,
+                                            "django": f"auto_datetime__gt,{state['modified']}"})
+        return isinstance(page, dict) and page.get("count") == 0
 
     def fetcher(self) -> HTTPFetcher:
         login = self.settings.get("data_login")
@@ -178,6 +248,12 @@ class AlyxRepository(Repository):
 
     def search(self, filters: Mapping[str, Any]) -> list[SessionRecord]:
         """Sessions matching ``filters`` (canonical ONE terms), newest first, every page read."""
+        lab = self.lab
+        if lab:  # a lab's view: other labs have nothing
+            wanted = filters.get("lab")
+            if wanted is not None and lab not in ([wanted] if isinstance(wanted, str) else list(wanted)):
+                return []
+            filters = {**filters, "lab": [lab]}
         groups = build_queries(filters)
         labs = filters.get("lab")
         lab_hint = labs[0] if isinstance(labs, (list, tuple)) and len(labs) == 1 else (
@@ -194,16 +270,20 @@ class AlyxRepository(Repository):
         return [self._record(i, lab_hint) for i in items]
 
     def resolve_session(self, eid: str) -> SessionRecord | None:
-        """The session ``eid`` (a UUID) from ``/sessions/<eid>``; None if it is not one or not found."""
+        """The session ``eid`` (a UUID) from ``/sessions/<eid>``; None if it is not one, not found, or
+        of another lab than the ``lab`` setting."""
         if not is_uuid(eid):
             return None
-        if eid in self._sessions and self._sessions[eid].lab is not None:
-            return self._sessions[eid]
-        try:
-            item = self.client.get(f"sessions/{eid}")
-        except NotFound:
+        rec = self._sessions.get(eid)
+        if rec is None or rec.lab is None:
+            try:
+                item = self.client.get(f"sessions/{eid}")
+            except NotFound:
+                return None
+            rec = self._record(item)
+        if self.lab and rec.lab != self.lab:
             return None
-        return self._record(item)
+        return rec
 
     # -- datasets ------------------------------------------------------------------------------
     def _repository_url(self, name: str | None) -> str | None:
@@ -259,7 +339,8 @@ class AlyxRepository(Repository):
         """Every dataset of a session (``/datasets?session=<eid>``, all pages)."""
         session = self.resolve_session(eid)
         if session is None:
-            raise NotFound(f"no session {eid!r} on the Alyx server {self.settings['base_url']}")
+            where = f" in lab {self.lab!r}" if self.lab else ""
+            raise NotFound(f"no session {eid!r}{where} on the Alyx server {self.settings['base_url']}")
         out = []
         for ds in self.client.paginate("datasets", {"session": eid}):
             d = self._dataset(ds, session)

@@ -224,3 +224,38 @@ def test_alyx_setup_keeps_other_settings_of_the_server(alyx, one_home):
     config.save()
     again = AlyxRepository.setup(alyx.base_url, username="admin", home=one_home)
     assert again.settings == {"base_url": alyx.base_url, "username": "admin", "data_login": "fileuser"}
+
+
+# -- a lab's view ---------------------------------------------------------------------------------
+def test_alyx_lab_scope_search_list_index(alyx, one_home, tmp_path):
+    from onecore.errors import NotFound
+
+    repo = make_repo(alyx, one_home, lab="otherlab", data_repository=alyx.seeded["repository"])
+    s1, s4 = eids(alyx, "s1", "s4")
+    assert found(repo) == [s4]
+    assert found(repo, lab=["mainlab"]) == [] and found(repo, subject=["SWC_001"]) == []
+    assert found(repo, lab=["otherlab", "mainlab"]) == [s4]
+    assert repo.resolve_session(s1) is None
+    with pytest.raises(NotFound, match="otherlab"):
+        repo.list_session(s1)
+    update = repo.fetch_index(None)
+    rows = list(update.rows)
+    assert {r.rel_path for r in rows} == {p for p in alyx.seeded["files"] if p.startswith("otherlab/")}
+    assert all(r.url and r.md5 and r.size and r.eid == s4 for r in rows)
+    assert [s.eid for s in update.sessions] == [s4]
+    assert repo.fetch_index(update.state) is None  # unchanged: two small requests, no listing
+    ds = alyx.seeded["datasets"][rows[0].rel_path]
+    alyx.request("PATCH", f"datasets/{ds}", {"file_size": rows[0].size})  # touched: modified later
+    again = repo.fetch_index(update.state)
+    assert again is not None and [r.rel_path for r in again.rows] == [r.rel_path for r in rows]
+    report = repo.upload(tmp_path, ["mainlab/Subjects/SWC_001/2021-03-04/001/alf/wheel.position.npy"])
+    assert [p for p, _ in report.failed] == ["mainlab/Subjects/SWC_001/2021-03-04/001/alf/wheel.position.npy"]
+    assert "not the lab 'otherlab'" in report.failed[0][1]
+
+
+def test_alyx_without_lab_the_index_is_lazy(alyx, one_home):
+    from alyx_server import free_port
+
+    repo = make_repo(alyx, one_home, base_url=f"http://127.0.0.1:{free_port()}/api")  # nothing is asked
+    update = repo.fetch_index(None)
+    assert list(update.rows) == [] and repo.fetch_index(update.state) is None
