@@ -155,7 +155,7 @@ class ArticleUploader:
             status = self.api.upload_status(_upload_url(info, name, self.api), name)
         except ArticleNotFound:
             return None
-        if status.get("status") not in ("PENDING", "COMPLETED") or int(status.get("size", -1)) != f.size:
+        if status.get("status") not in ("PENDING", "COMPLETED") or status["size"] != f.size:
             log.info("%s: the interrupted upload cannot be resumed (status %s); uploading again",
                      name, status.get("status"))
             return None
