@@ -216,7 +216,6 @@ class FigshareRepository(Repository):
 
     def publish(self) -> str:
         """Publish a new public version of the article; figshare's message is shown when it refuses."""
-
         self._need_token("publishing")
         try:
             got = self.api.publish() or {}
