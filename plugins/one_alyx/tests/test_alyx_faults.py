@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import unquote
 
 import pytest
 from one_alyx.repository import AlyxRepository
@@ -35,7 +36,8 @@ class World:
         self.rows = [d for d in self.repo.list_session(eid) if d.url]
         assert len(self.rows) >= 4
         self.source = alyx.seeded["files"]
-        self.big = max(self.rows, key=lambda d: d.size or 0)
+        # the largest file, in a '#revision#' folder when there is a tie (its URL holds %23)
+        self.big = max(self.rows, key=lambda d: (d.size or 0, "#" in d.rel_path))
 
     def make_repo(self) -> AlyxRepository:
         return AlyxRepository("alyx", {"base_url": self.alyx.base_url, "username": "admin", "password": "admin",
@@ -43,9 +45,9 @@ class World:
                                        "data_password": DATA_PASSWORD}, home=self.home)
 
     def path_of(self, rel: str) -> str:
-        """The file server's path of a dataset (its URL relative to data_url)."""
+        """The file server's path of a dataset (its URL relative to data_url, percent-decoded: ``#``)."""
         row = next(d for d in self.rows if d.rel_path == rel)
-        return row.url[len(self.server.url):]
+        return unquote(row.url[len(self.server.url):])
 
     def items(self) -> list[TransferItem]:
         return [TransferItem(d.rel_path, d.url, d.size, d.md5) for d in self.rows]
