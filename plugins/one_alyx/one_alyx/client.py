@@ -26,6 +26,132 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 250
 TIMEOUT = (10.0, 120.0)
+#: Largest answer (bytes) read from Alyx before refusing it (``ONE_MAX_ANSWER_BYTES``).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Longest time (seconds) spent reading one answer's body (``ONE_MAX_ANSWER_SECONDS``).
+MAX_ANSWER_SECONDS = 300.0
+#: Most pages followed for one listing (a ``next`` link that never ends is refused).
+MAX_PAGES = 100_000
+_MAX_INT = 2**63 - 1
+
+
+def _env_number(name: str, default: float) -> float:
+    import os
+
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def read_bounded(r: Any, where: str) -> bytes:
+    """The body of a streamed ``requests`` response, refused past ``ONE_MAX_ANSWER_BYTES`` bytes (64 MiB)
+    or ``ONE_MAX_ANSWER_SECONDS`` seconds (300): an endless or gigantic answer is a clear error."""
+    import time
+
+    import requests
+
+    limit = int(_env_number("ONE_MAX_ANSWER_BYTES", MAX_ANSWER_BYTES))
+    seconds = _env_number("ONE_MAX_ANSWER_SECONDS", MAX_ANSWER_SECONDS)
+    declared = r.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TransferError(f"{where}: the Alyx server's answer is {int(declared)} bytes, more than the limit "
+                            f"of {limit}; refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
+    deadline = time.monotonic() + seconds
+    buf = bytearray()
+    try:
+        for chunk in r.iter_content(1 << 16):
+            buf += chunk
+            if len(buf) > limit:
+                raise TransferError(f"{where}: the Alyx server's answer is larger than {limit} bytes (endless?); "
+                                    "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
+            if time.monotonic() > deadline:
+                raise TransferError(f"{where}: the Alyx server's answer took more than {seconds:g} s (endless?); "
+                                    "refusing it (raise ONE_MAX_ANSWER_SECONDS if this is expected)")
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+        raise TransientError(f"{where}: the answer was cut ({type(e).__name__})") from None
+    finally:
+        r.close()
+    return bytes(buf)
+
+
+# -- the shapes of the records the repository reads (checked here, where answers come in) -------------
+_TEXT, _INT, _LIST, _DICT, _BOOL = "text", "integer", "list", "object", "boolean"
+_FILE_RECORD = {"data_url": _TEXT, "relative_path": _TEXT, "file_name": _TEXT, "data_repository": _TEXT,
+                "hash": _TEXT}
+SHAPES: dict[str, dict[str, str]] = {
+    "sessions": {"id": _TEXT, "url": _TEXT, "subject": _TEXT, "lab": _TEXT, "start_time": _TEXT, "number": _INT,
+                 "projects": _LIST, "project": _TEXT, "task_protocol": _TEXT},
+    "datasets": {"id": _TEXT, "url": _TEXT, "name": _TEXT, "collection": _TEXT, "revision": _TEXT,
+                 "file_size": _INT, "hash": _TEXT, "md5": _TEXT, "data_repository": _TEXT, "file_records": _LIST},
+    "subjects": {"nickname": _TEXT, "lab": _TEXT},
+    "data-repository": {"data_url": _TEXT, "json": _DICT, "name": _TEXT},
+    "data-formats": {"file_extension": _TEXT, "name": _TEXT},
+}
+
+
+def _bad(where: str, key: str, value: Any, kind: str) -> OneError:
+    shown = json.dumps(value)[:60] if not isinstance(value, float) else repr(value)
+    return OneError(f"{where}: the Alyx server's {key!r} is {shown}, not {'an' if kind[0] in 'aeiou' else 'a'} "
+                    f"{kind}; is this an Alyx server, and a compatible version?")
+
+
+def _check_value(where: str, key: str, value: Any, kind: str) -> None:
+    if value is None:
+        return
+    if kind == _TEXT and not isinstance(value, str):
+        raise _bad(where, key, value, kind)
+    if kind == _INT and (isinstance(value, bool) or not isinstance(value, int) or abs(value) > _MAX_INT):
+        raise _bad(where, key, value, kind)
+    if kind == _LIST and not isinstance(value, list):
+        raise _bad(where, key, value, kind)
+    if kind == _DICT and not isinstance(value, dict):
+        raise _bad(where, key, value, kind)
+
+
+def check_record(kind: str, item: Any, where: str) -> dict[str, Any]:
+    """``item`` if it is a record of ``kind`` (an endpoint: ``sessions``, ``datasets``...) with the fields
+    the repository reads of the right types (null allowed); a clear :class:`OneError` otherwise."""
+    if not isinstance(item, dict):
+        raise OneError(f"{where}: the Alyx server answered {type(item).__name__} where a record was expected")
+    for key, k in SHAPES.get(kind, {}).items():
+        _check_value(where, key, item.get(key), k)
+    if kind == "sessions":
+        for p in item.get("projects") or []:
+            _check_value(where, "projects", p, _TEXT)
+    elif kind == "datasets":
+        for fr in item.get("file_records") or []:
+            if not isinstance(fr, dict):
+                raise _bad(where, "file_records", fr, _DICT)
+            for key, k in _FILE_RECORD.items():
+                _check_value(where, key, fr.get(key), k)
+    elif kind == "data-repository" and isinstance(item.get("json"), dict):
+        _check_value(where, "json.data_url", item["json"].get("data_url"), _TEXT)
+    return item
+
+
+def parse_page(page: Any, kind: str, where: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The checked records of one page of a list endpoint, and the URL of the next page (None at the end).
+
+    A page is Django REST's ``{"count", "next", "previous", "results"}``, or a plain list (unpaginated)."""
+    if isinstance(page, list):
+        return [check_record(kind, item, where) for item in page], None
+    if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+        raise OneError(f"{where}: unexpected answer (not a paginated list)")
+    nxt = page.get("next")
+    if nxt is not None and not isinstance(nxt, str):
+        raise _bad(where, "next", nxt, _TEXT)
+    return [check_record(kind, item, where) for item in page["results"]], nxt or None
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint name of a path or URL (``sessions`` for ``http://h/api/sessions/<eid>?x=1``)."""
+    parts = [p for p in urlsplit(path).path.split("/") if p]
+    for part in parts:
+        if part in SHAPES:
+            return part
+    return parts[-1] if parts else ""
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -128,9 +254,11 @@ class AlyxClient:
 
         def once() -> Any:
             try:
-                r = self.session.request(method, url, headers=headers, timeout=TIMEOUT, **kw)
+                r = self.session.request(method, url, headers=headers, timeout=TIMEOUT, stream=True, **kw)
             except (requests.ConnectionError, requests.Timeout) as e:
                 raise TransientError(f"{what}: cannot reach the Alyx server ({type(e).__name__})") from None
+            # The body is read here, bounded (r.json() and r.text then use it): never an endless read.
+            r._content = read_bounded(r, what)
             if r.status_code == 429 or r.status_code >= 500:
                 detail = _detail(r)
                 r.close()
@@ -169,6 +297,8 @@ class AlyxClient:
             raise TransferError(f"POST {self.url('auth-token')}: HTTP {r.status_code} {_detail(r)}")
         try:
             token = r.json()["token"]
+            if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             raise OneError(f"{self.base_url}/auth-token did not answer with a token: is this an Alyx server?"
                            ) from None
@@ -219,7 +349,11 @@ class AlyxClient:
         r = self.request("GET", path, params=params)
         if r.status_code == 404:
             raise NotFound(f"GET {self.url(path)}: not found on the Alyx server")
-        return _json(r)
+        data = _json(r)
+        kind = endpoint_of(path)
+        if kind in SHAPES and isinstance(data, dict) and "results" not in data and not path.rstrip("/").endswith(kind):
+            check_record(kind, data, f"GET {self.url(path).split('?')[0]}")  # one record (sessions/<eid>...)
+        return data
 
     def post(self, path: str, body: Any) -> Any:
         r = self.request("POST", path, json_body=body)
@@ -231,18 +365,26 @@ class AlyxClient:
         """Every item of a list endpoint, following ``next`` links to the end."""
         p = dict(params or {})
         p.setdefault("limit", PAGE_SIZE)
+        kind, where = endpoint_of(path), f"GET {self.url(path).split('?')[0]}"
         page = self.get(path, p)
+        seen: set[str] = set()
         while True:
-            if isinstance(page, list):  # an unpaginated endpoint
-                yield from page
-                return
-            if not isinstance(page, dict) or "results" not in page:
-                raise OneError(f"GET {self.url(path)}: unexpected answer (not a paginated list)")
-            yield from page["results"]
-            nxt = page.get("next")
+            items, nxt = parse_page(page, kind, where)
+            yield from items
             if not nxt:
                 return
+            if not self._own(nxt):
+                raise OneError(f"{where}: the Alyx server's next page {str(nxt)[:100]!r} is not on "
+                               f"{self.base_url}; refusing to follow it (and to send the token there)")
+            if nxt in seen or len(seen) >= MAX_PAGES:
+                raise OneError(f"{where}: the Alyx server's pages never end (page {len(seen) + 1}: {nxt[:100]})")
+            seen.add(nxt)
             page = self.get(nxt)
+
+    def _own(self, url: str) -> bool:
+        """Whether ``url`` is on this server (same scheme, host and port as ``base_url``)."""
+        a, b = urlsplit(url), urlsplit(self.base_url)
+        return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
 
 def _json(r: Any) -> Any:

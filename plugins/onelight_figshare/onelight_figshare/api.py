@@ -24,6 +24,133 @@ class ArticleNotFound(NotFound, TransferError):
     """figshare answered 404 for the article or one of its files."""
 
 
+class BadAnswer(TransferError):
+    """figshare answered with JSON of an unexpected shape (a missing key, a wrong type, a huge number)."""
+
+
+#: Largest answer (bytes) read from the API before refusing it (``ONE_MAX_ANSWER_BYTES``).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Longest time (seconds) spent reading one answer's body (``ONE_MAX_ANSWER_SECONDS``).
+MAX_ANSWER_SECONDS = 300.0
+_MAX_INT = 2**63 - 1
+
+
+def _env_number(name: str, default: float) -> float:
+    import os
+
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def max_answer_bytes() -> int:
+    return int(_env_number("ONE_MAX_ANSWER_BYTES", MAX_ANSWER_BYTES))
+
+
+def max_answer_seconds() -> float:
+    return _env_number("ONE_MAX_ANSWER_SECONDS", MAX_ANSWER_SECONDS)
+
+
+def read_bounded(r: Any, where: str) -> bytes:
+    """The body of a streamed ``requests`` response, refused past :func:`max_answer_bytes` bytes or
+    :func:`max_answer_seconds` seconds (an endless or gigantic answer), with a message saying which."""
+    import time
+
+    import requests
+
+    limit, seconds = max_answer_bytes(), max_answer_seconds()
+    declared = r.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TransferError(f"{where}: the answer is {int(declared)} bytes, more than the limit of {limit}; "
+                            "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
+    deadline = time.monotonic() + seconds
+    buf = bytearray()
+    try:
+        for chunk in r.iter_content(1 << 16):
+            buf += chunk
+            if len(buf) > limit:
+                raise TransferError(f"{where}: the answer is larger than {limit} bytes (endless?); refusing "
+                                    "it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
+            if time.monotonic() > deadline:
+                raise TransferError(f"{where}: the answer took more than {seconds:g} s to arrive (endless?); "
+                                    "refusing it (raise ONE_MAX_ANSWER_SECONDS if this is expected)")
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+        raise TransientError(f"the answer was cut ({type(e).__name__})") from None
+    return bytes(buf)
+
+
+def as_dict(value: Any, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadAnswer(f"{where}: figshare answered {type(value).__name__} where {what} was expected")
+    return value
+
+
+def as_list(value: Any, where: str, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadAnswer(f"{where}: figshare answered {type(value).__name__} where {what} was expected")
+    return value
+
+
+def int_field(d: dict[str, Any], key: str, where: str, *, required: bool = False, default: int = 0) -> int:
+    """``d[key]`` as a non-negative integer (JSON number or digits); :class:`BadAnswer` otherwise."""
+    value = d.get(key)
+    if value is None:
+        if required:
+            raise BadAnswer(f"{where}: figshare's answer has no {key!r}")
+        return default
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
+        raise BadAnswer(f"{where}: figshare's {key!r} is {str(value)[:40]!r}, not a non-negative integer")
+    return value
+
+
+def text_field(d: dict[str, Any], key: str, where: str) -> str:
+    """``d[key]`` as text ('' when missing or null); :class:`BadAnswer` for lists, objects..."""
+    value = d.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise BadAnswer(f"{where}: figshare's {key!r} is a {type(value).__name__}, not text")
+    return str(value)
+
+
+def parse_file_list(items: Any, where: str) -> list[RemoteFile]:
+    """The files of a listing (links-only entries left out)."""
+    return [RemoteFile.from_json(d, where) for d in as_list(items, where, "a list of files")
+            if not as_dict(d, where, "a file record").get("is_link_only")]
+
+
+def parse_file_info(info: Any, where: str) -> dict[str, Any]:
+    """A file record (``GET .../files/{id}``) with its text fields checked."""
+    info = as_dict(info, where, "a file record")
+    for key in ("status", "upload_url", "computed_md5", "supplied_md5", "name"):
+        text_field(info, key, where)
+    return info
+
+
+def parse_upload_status(status: Any, where: str) -> dict[str, Any]:
+    """The upload service's answer: ``status`` (text), ``size`` and ``parts`` (checked: numbers, order,
+    offsets inside the file)."""
+    status = as_dict(status, where, "an upload status")
+    size = int_field(status, "size", where, required=True)
+    parts = []
+    for p in as_list(status.get("parts") or [], where, "a list of parts"):
+        p = as_dict(p, where, "an upload part")
+        no, start = int_field(p, "partNo", where, required=True), int_field(p, "startOffset", where, required=True)
+        end = int_field(p, "endOffset", where, required=True)
+        if no < 1 or start > end or end >= size:
+            raise BadAnswer(f"{where}: figshare's part {no} has offsets {start}-{end}, outside a file of "
+                            f"{size} bytes")
+        parts.append({**p, "partNo": no, "startOffset": start, "endOffset": end,
+                      "status": text_field(p, "status", where)})
+    return {**status, "status": text_field(status, "status", where), "size": size, "parts": parts}
+
+
 @dataclass
 class RemoteFile:
     """A file of the article as figshare lists it."""
@@ -37,11 +164,13 @@ class RemoteFile:
     upload_url: str = ""
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> RemoteFile:
-        md5 = str(d.get("computed_md5") or d.get("supplied_md5") or "").lower()
-        return cls(int(d["id"]), str(d.get("name") or ""), int(d.get("size") or 0),
-                   str(d.get("download_url") or ""), md5, str(d.get("status") or ""),
-                   str(d.get("upload_url") or ""))
+    def from_json(cls, d: Any, where: str = "figshare") -> RemoteFile:
+        """A file record of figshare's answer; :class:`BadAnswer` when it is not one."""
+        d = as_dict(d, where, "a file record")
+        md5 = text_field(d, "computed_md5", where) or text_field(d, "supplied_md5", where)
+        return cls(int_field(d, "id", where, required=True), text_field(d, "name", where),
+                   int_field(d, "size", where), text_field(d, "download_url", where), md5.lower(),
+                   text_field(d, "status", where), text_field(d, "upload_url", where))
 
     @property
     def complete(self) -> bool:
@@ -120,29 +249,36 @@ class FigshareAPI:
         def once() -> Any:
             try:
                 r = self._session().request(method, url, data=body, params=params, headers=headers,
-                                            timeout=self.timeout)
+                                            timeout=self.timeout, stream=True)
             except (requests.ConnectionError, requests.Timeout) as e:
                 raise TransientError(f"{type(e).__name__} ({_short(e)})") from None
             try:
                 if 200 <= r.status_code < 300:
-                    if not r.content:
+                    content = read_bounded(r, f"{self.label}: {what}")
+                    if not content:
                         return None
                     try:
-                        return r.json()
+                        import json
+
+                        return json.loads(content)
                     except ValueError:
                         raise TransferError(f"{self.label}: {what}: figshare answered with something that is "
                                             f"not JSON (HTTP {r.status_code})") from None
+                try:
+                    content = read_bounded(r, f"{self.label}: {what}")  # for the error's message
+                except TransferError:
+                    content = b""
                 if r.status_code == 429 or r.status_code >= 500 or r.status_code in transient:
-                    raise TransientError(f"HTTP {r.status_code}{_msg(r, ': ')}",
+                    raise TransientError(f"HTTP {r.status_code}{_msg(content, ': ')}",
                                          parse_retry_after(r.headers.get("Retry-After")))
-                raise self._error(r, what)
+                raise self._error(r.status_code, content, what)
             finally:
                 r.close()
 
         return self.retry.call(once, f"{self.label}: {what}")
 
-    def _error(self, r: Any, what: str) -> Exception:
-        code, msg = r.status_code, _msg(r, ": ")
+    def _error(self, code: int, content: bytes, what: str) -> Exception:
+        msg = _msg(content, ": ")
         where = f"{self.label}: {what}"
         if code == 401:
             return AuthError(f"{where}: figshare refused the token (HTTP 401{msg}); {TOKEN_HELP}")
@@ -161,7 +297,7 @@ class FigshareAPI:
             items = self.call("GET", path, f"{what} (page {page})", auth=auth,
                               params={"page": page, "page_size": self.page_size})
             if not isinstance(items, list):
-                raise TransferError(f"{self.label}: {what}: figshare did not answer with a list")
+                raise BadAnswer(f"{self.label}: {what}: figshare did not answer with a list")
             out.extend(items)
             if len(items) < self.page_size:
                 return out
@@ -184,7 +320,7 @@ class FigshareAPI:
             items = self.paged(f"articles/{self.article_id}/files", "listing the public files", auth=False)
         else:
             items = self.paged(f"{self._private}/files", "listing the files")
-        return [RemoteFile.from_json(d) for d in items if not d.get("is_link_only")]
+        return parse_file_list(items, f"{self.label}: listing the files")
 
     def publish(self) -> dict[str, Any] | None:
         return self.call("POST", f"{self._private}/publish", "publishing")
@@ -201,7 +337,8 @@ class FigshareAPI:
                                 "location") from None
 
     def get_file(self, file_id: int, name: str) -> dict[str, Any]:
-        return self.call("GET", f"{self._private}/files/{file_id}", f"reading the file {name}")
+        what = f"reading the file {name}"
+        return parse_file_info(self.call("GET", f"{self._private}/files/{file_id}", what), f"{self.label}: {what}")
 
     def complete_file(self, file_id: int, name: str) -> None:
         self.call("POST", f"{self._private}/files/{file_id}", f"completing the upload of {name}")
@@ -211,20 +348,25 @@ class FigshareAPI:
 
     def upload_status(self, upload_url: str, name: str) -> dict[str, Any]:
         """The upload service's view of a file: ``status`` and ``parts`` (offsets inclusive)."""
-        return self.call("GET", upload_url, f"reading the upload parts of {name}", auth=False)
+        what = f"reading the upload parts of {name}"
+        return parse_upload_status(self.call("GET", upload_url, what, auth=False), f"{self.label}: {what}")
 
     def put_part(self, upload_url: str, part_no: int, data: bytes, name: str) -> None:
         self.call("PUT", f"{upload_url}/{part_no}", f"sending part {part_no} of {name}", data=data,
                   auth=False, transient=(409,))
 
 
-def _msg(r: Any, sep: str) -> str:
-    """figshare's error message from a response, prefixed by ``sep`` (empty if none)."""
+def _msg(content: bytes, sep: str) -> str:
+    """figshare's error message from an answer's body, prefixed by ``sep`` (empty if none)."""
+    import json
+
+    text = content.decode("utf-8", "replace")
     try:
-        body = r.json()
+        body = json.loads(text)
         text = body.get("message") if isinstance(body, dict) else None
     except ValueError:
-        text = (r.text or "").strip()[:200] or None
+        pass
+    text = str(text or "").strip()[:200]
     return f"{sep}{text}" if text else ""
 
 

@@ -13,7 +13,10 @@ figshare cannot be reached from tests, so this reproduces the documented behavio
 - pagination (``page``/``page_size``, default 10, max 1000, or ``limit``/``offset``; mixing is 422);
 - auth by ``Authorization: token X`` or ``?access_token=X``; JSON errors ``{"message", "code"}``;
 - injectable faults: the next N requests whose path matches a pattern answer 429 (with
-  ``Retry-After``) or 5xx, see :meth:`FigshareEmulator.fail`.
+  ``Retry-After``) or 5xx, or first wait (a server that hangs), see :meth:`FigshareEmulator.fail`; the
+  next N upload parts stored with their bytes inverted (:meth:`FigshareEmulator.corrupt_parts`);
+- downloads answered by a redirect to another server (as figshare's ``ndownloader`` redirects to its
+  storage): set :attr:`FigshareEmulator.download_redirect` to a base URL, the file id is appended.
 
 Every request is logged in :attr:`FigshareEmulator.log` as ``(method, path)`` so tests can assert what
 a client sent. Usage::
@@ -100,6 +103,7 @@ class _Fault:
     remaining: int
     method: str | None
     retry_after: str | None
+    seconds: float = 0.0
 
 
 class FigshareEmulator:
@@ -118,6 +122,8 @@ class FigshareEmulator:
         self.articles: dict[int, _Article] = {}
         self.files: dict[int, _File] = {}
         self.log: list[tuple[str, str]] = []
+        self.download_redirect: str | None = None
+        self._corrupt = 0
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
         self._ids = itertools.count(10_000_001)
@@ -200,12 +206,18 @@ class FigshareEmulator:
             return bytes(self.files[file_id].data)
 
     def fail(self, path_pattern: str, status: int = 500, times: int = 1, method: str | None = None,
-             retry_after: float | None = None) -> None:
+             retry_after: float | None = None, seconds: float = 0.0) -> None:
         """Make the next ``times`` requests whose path matches ``path_pattern`` (a regex searched in the
-        path) answer ``status``; 429 answers carry ``Retry-After`` when given."""
+        path) answer ``status``; 429 answers carry ``Retry-After`` when given. With ``seconds``, wait that
+        long first (a hanging server: clients with a shorter read timeout give up)."""
         with self._lock:
             self._faults.append(_Fault(re.compile(path_pattern), status, times, method,
-                                       None if retry_after is None else str(retry_after)))
+                                       None if retry_after is None else str(retry_after), seconds))
+
+    def corrupt_parts(self, times: int = 1) -> None:
+        """Store the next ``times`` upload parts with every byte inverted (bytes damaged on the way)."""
+        with self._lock:
+            self._corrupt += times
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -240,7 +252,15 @@ class FigshareEmulator:
                     headers = None
                     if fault.status == 429 and fault.retry_after:
                         headers = {"Retry-After": fault.retry_after}
-                    raise _Error(fault.status, "injected fault", headers=headers)
+                    break
+            else:
+                fault = None
+        if fault is not None:
+            if fault.seconds:
+                import time
+
+                time.sleep(fault.seconds)
+            raise _Error(fault.status, "injected fault", headers=headers)
         adapter = self._map.bind_to_environ(request.environ)
         endpoint, args = adapter.match()
         with self._lock:
@@ -460,6 +480,9 @@ class FigshareEmulator:
                          "InvalidPartSize")
         if len(f.data) < f.size:
             f.data.extend(b"\0" * (f.size - len(f.data)))
+        if self._corrupt > 0:
+            self._corrupt -= 1
+            body = bytes(b ^ 0xFF for b in body)
         f.data[p["startOffset"]:p["endOffset"] + 1] = body
         f.parts_done.add(part)
         return Response(status=200)
@@ -476,6 +499,8 @@ class FigshareEmulator:
                 raise _Error(403, "This file is private; a token is required", "Forbidden")
             if user != art.owner or fid not in art.files:
                 raise _Error(403 if fid in art.files else 404, "File not found or not yours")
+        if self.download_redirect:
+            return Response(status=302, headers={"Location": f"{self.download_redirect}{fid}"})
         data = bytes(f.data[:f.size])
         m = re.match(r"^bytes=(\d+)-$", request.headers.get("Range", ""))
         if m and int(m.group(1)) < len(data):

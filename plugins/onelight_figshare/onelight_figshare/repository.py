@@ -9,11 +9,12 @@ with the token. Uploads and publishing always use the token.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
-from onecore.errors import ConfigError, NotFound
+from onecore.errors import ConfigError, NotFound, TransferError
 from onecore.index import IndexProblem
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
 from onecore.transfer import HTTPFetcher, Progress, TransferReport
@@ -199,6 +200,13 @@ class FigshareRepository(Repository):
         from onecore.hashcache import HashCache
 
         self._need_token("uploading")
+        try:  # the hash cache and the index's temporary file live there: say so once, clearly
+            (self.home / "tmp").mkdir(parents=True, exist_ok=True)
+            HashCache(self.home / "hashes.sqlite").close()
+        except (OSError, sqlite3.Error) as e:
+            raise TransferError(f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME {self.home} "
+                                f"({getattr(e, 'strerror', None) or e}); make it writable or set ONE_HOME to a "
+                                "writable folder") from None
         hashes = HashCache(self.home / "hashes.sqlite")
         try:
             up = ArticleUploader(self.api, hashes, self.home / "tmp", jobs=jobs, progress=progress)
@@ -208,8 +216,6 @@ class FigshareRepository(Repository):
 
     def publish(self) -> str:
         """Publish a new public version of the article; figshare's message is shown when it refuses."""
-        from onecore.errors import TransferError
-
         self._need_token("publishing")
         try:
             got = self.api.publish() or {}

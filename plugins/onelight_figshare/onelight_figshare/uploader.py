@@ -98,7 +98,7 @@ class ArticleUploader:
                 _, sent = self.send(root / rel, name, size, md5, by_name.get(name, []))
             except OneError as e:
                 with lock:
-                    report.failed.append((rel, str(e)))
+                    report.failed.append((rel, f"{rel}: {e}"))
                 return
             except OSError as e:
                 with lock:
@@ -121,7 +121,7 @@ class ArticleUploader:
             # nothing changed: the first listing is still the truth
             self.update_index(None if todo or leftovers else listing)
         except OneError as e:
-            report.failed.append((INDEX_NAME, f"the index was not updated: {e}"))
+            report.failed.append((INDEX_NAME, f"{INDEX_NAME}: the index was not updated: {e}"))
         report.seconds = time.monotonic() - t0
         return report
 
@@ -142,7 +142,15 @@ class ArticleUploader:
             info = self.api.get_file(file_id, name)
             status = self.api.upload_status(_upload_url(info, name, self.api), name)
             sent = self._put_parts(str(info["upload_url"]), status.get("parts") or [], path, name, size)
-        self._complete(file_id, name, md5)
+        try:
+            self._complete(file_id, name, md5)
+        except TransferError as e:
+            if "HTTP 422" not in str(e) and "computed md5" not in str(e):
+                raise
+            # figshare received other bytes than ours: this upload can never complete; start afresh next time
+            self._delete_quietly(RemoteFile(file_id, name, size, "", md5, "created"), "damaged upload")
+            raise TransferError(f"{e}; the bytes figshare received were damaged on the way, so that upload "
+                                "was deleted: run the upload again") from None
         for f in existing:
             if f.id != file_id:
                 self._delete_quietly(f, f"replaced by file {file_id}")
@@ -155,7 +163,7 @@ class ArticleUploader:
             status = self.api.upload_status(_upload_url(info, name, self.api), name)
         except ArticleNotFound:
             return None
-        if status.get("status") not in ("PENDING", "COMPLETED") or int(status.get("size", -1)) != f.size:
+        if status.get("status") not in ("PENDING", "COMPLETED") or status["size"] != f.size:
             log.info("%s: the interrupted upload cannot be resumed (status %s); uploading again",
                      name, status.get("status"))
             return None

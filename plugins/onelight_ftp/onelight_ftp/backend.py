@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ftplib
 import io
+import logging
 import posixpath
 import threading
 from pathlib import Path
@@ -19,6 +20,10 @@ from typing import Callable
 from onecore.errors import TransferError
 
 from .session import Connection, Endpoint, store
+
+log = logging.getLogger(__name__)
+#: Bytes compared at the start and at the end of a partial upload before resuming it.
+CHECK_WINDOW = 64 * 1024
 
 
 def remote_path(remote_root: str, rel: str) -> str:
@@ -97,8 +102,12 @@ class FTPTreeBackend:
         path = self._path(rel)
         self._ensure_dir(posixpath.dirname(path), rel)
         self.shared.mark_dirty(path)
-        what = f"uploading {rel}" + (f" (resuming at byte {offset})" if offset else "")
         with open(local, "rb") as f:
+            if offset and not self.conn.run(lambda ftp: _same_start(ftp, path, f, offset),
+                                             f"checking the partial upload of {rel}"):
+                log.info("%s: the partial upload on the server is of another version; sending it whole", rel)
+                offset = 0
+            what = f"uploading {rel}" + (f" (resuming at byte {offset})" if offset else "")
             self.conn.run(lambda ftp: store(ftp, path, f, offset, progress), what, write=True)
 
     def rename(self, src: str, dst: str) -> None:
@@ -210,6 +219,36 @@ class FTPTreeBackend:
             conns, self.shared.connections = list(self.shared.connections), []
         for c in conns:
             c.close()
+
+
+def _read_range(ftp: ftplib.FTP, path: str, start: int, length: int) -> bytes:
+    """``length`` bytes of the remote file ``path`` from ``start`` (``REST`` + ``RETR``, closed early)."""
+    out = bytearray()
+    with ftp.transfercmd(f"RETR {path}", rest=start or None) as conn:
+        while len(out) < length:
+            block = conn.recv(min(1 << 16, length - len(out)))
+            if not block:
+                break
+            out += block
+    try:
+        ftp.voidresp()  # "226" when it was all sent, "426"/"451" when we closed before the end
+    except (ftplib.error_temp, ftplib.error_perm):
+        pass
+    return bytes(out)
+
+
+def _same_start(ftp: ftplib.FTP, path: str, f: io.BufferedReader, offset: int) -> bool:
+    """Whether the ``offset`` bytes already on the server (a partial upload) are the start of ``f``.
+
+    Compares the first and the last :data:`CHECK_WINDOW` bytes of the partial file: a ``.part`` left by an
+    interrupted upload of *another version* of the file must not be completed with this version's end.
+    """
+    windows = {(0, min(offset, CHECK_WINDOW)), (max(0, offset - CHECK_WINDOW), min(offset, CHECK_WINDOW))}
+    for start, length in sorted(windows):
+        f.seek(start)
+        if _read_range(ftp, path, start, length) != f.read(length):
+            return False
+    return True
 
 
 def _mlst_size(ftp: ftplib.FTP, path: str) -> int | None:

@@ -239,6 +239,13 @@ class FTPRepository(Repository):
         from onecore.hashcache import HashCache
         from onecore.upload import upload_tree
 
+        if not dry_run:
+            try:  # upload_tree keeps lock files there: say so once, not once per file
+                (self.home / "locks").mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise TransferError(f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME "
+                                    f"{self.home} ({e.strerror or e}); make it writable or set ONE_HOME to a "
+                                    "writable folder") from None
         backend = self.backend()
         hashes = HashCache(self.home / "hashes.sqlite")
         try:

@@ -3,7 +3,10 @@
 :class:`FTPTestServer` runs ``pyftpdlib`` in a thread on ``127.0.0.1`` and a port picked by the OS,
 with two users (``user``/``secret`` may write, ``reader``/``readpw`` may only read), counts the
 transfer commands it serves (:class:`ServerStats`), and can misbehave on request: drop the connection
-part way through an upload or a download (once), or answer "disk full" for a file.
+part way through an upload or a download (once), close only the data connection early (once; a download
+is then reported complete with ``226``, as a lying server would), answer a transfer command with an error
+reply such as ``421``/``451`` (N times), not answer it at all (N times: the client times out), or answer
+"disk full" for a file.
 :func:`self_signed_cert` makes a certificate for ``127.0.0.1`` at run time.
 """
 
@@ -60,6 +63,10 @@ class ServerStats:
     kill_upload: tuple[str, int] | None = None  # (name part, after bytes): drop once
     kill_download: tuple[str, int] | None = None
     disk_full: tuple[str, int] | None = None  # (name part, after bytes): ENOSPC on write
+    short_download: tuple[str, int] | None = None  # (name part, after bytes): data closed early, "226", once
+    short_upload: tuple[str, int] | None = None  # (name part, after bytes): data closed early, once
+    refuse: tuple[str, str, int] | None = None  # (name part, reply, times): RETR/STOR answered with reply
+    hang: tuple[str, int] | None = None  # (name part, times): RETR/STOR never answered
     no_replace: bool = False  # RNTO refuses to replace an existing file (as some servers do)
     no_mlsd: bool = False  # MLSD is not implemented (as on old servers)
     killed: list[str] = field(default_factory=list)
@@ -130,6 +137,12 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
                     and self.tot_bytes_received >= k[1] and not self._closed):
                 stats.kill_upload = None
                 self._kill(str(self.file_obj.name))
+            s = stats.short_upload
+            if (s and self.file_obj is not None and s[0] in str(self.file_obj.name)
+                    and self.tot_bytes_received >= s[1] and not self._closed):
+                stats.short_upload = None
+                stats.killed.append(str(self.file_obj.name))
+                self.handle_close()  # only the data connection: the control one goes on
 
         def handle_error(self) -> None:
             exc = sys.exc_info()[1]
@@ -149,6 +162,14 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
                 if self._sent >= k[1]:
                     stats.kill_download = None
                     self._kill(str(self.file_obj.name))
+            s = stats.short_download
+            if s and self.file_obj is not None and s[0] in str(self.file_obj.name):
+                self._sent += n
+                if self._sent >= s[1]:
+                    stats.short_download = None
+                    stats.killed.append(str(self.file_obj.name))
+                    self.producer_fifo.clear()  # nothing left to send: "226 Transfer complete"
+                    self.handle_close()
             return n
 
     attrs: dict[str, Any] = {"dtp_handler": DTP, "abstracted_fs": FS, "banner": "onecore test FTP server"}
@@ -156,9 +177,24 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
         attrs.update(certfile=certfile, keyfile=certfile, ssl_context=None)
 
     class Handler(base_handler):  # type: ignore[valid-type,misc]
+        def _misbehave(self, file: str) -> bool:
+            """Apply a ``refuse`` or ``hang`` fault to a transfer command; True when one was applied."""
+            with stats.lock:
+                if stats.refuse and stats.refuse[0] in file and stats.refuse[2] > 0:
+                    part, reply, times = stats.refuse
+                    stats.refuse = (part, reply, times - 1)
+                    self.respond(reply)
+                    return True
+                if stats.hang and stats.hang[0] in file and stats.hang[1] > 0:
+                    stats.hang = (stats.hang[0], stats.hang[1] - 1)
+                    return True  # no answer at all: the client times out
+            return False
+
         def ftp_STOR(self, file: str, mode: str = "w") -> Any:
             with stats.lock:
                 stats.stor.append(("APPE" if "a" in mode else "STOR", file, self._restart_position))
+            if self._misbehave(file):
+                return None
             return super().ftp_STOR(file, mode)
 
         def ftp_MLSD(self, path: str) -> Any:
@@ -170,7 +206,9 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
         def ftp_RETR(self, file: str) -> Any:
             with stats.lock:
                 stats.retr.append((file, self._restart_position))
-            if stats.kill_download and stats.kill_download[0] in file:
+            if self._misbehave(file):
+                return None
+            if any(k and k[0] in file for k in (stats.kill_download, stats.short_download)):
                 self.use_sendfile = False  # the fault is injected in send()
             return super().ftp_RETR(file)
 
@@ -182,7 +220,7 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
 class FTPTestServer:
     """``pyftpdlib`` serving ``home`` on 127.0.0.1 in a thread; use as a context manager."""
 
-    def __init__(self, home: Path, *, tls: bool = False, certfile: str | Path | None = None):
+    def __init__(self, home: Path, *, tls: bool = False, certfile: str | Path | None = None, port: int = 0):
         from pyftpdlib.authorizers import DummyAuthorizer
         from pyftpdlib.servers import FTPServer
 
@@ -202,7 +240,7 @@ class FTPTestServer:
         handler.auth_failed_timeout = 0.01  # pyftpdlib waits 3 s before answering a bad password
         handler.passive_ports = None
         handler.masquerade_address = None
-        self._server = FTPServer(("127.0.0.1", 0), handler)
+        self._server = FTPServer(("127.0.0.1", port), handler)  # port: 0 for a free one, or a stopped server's
         self._server.max_cons = 256
         self.host, self.port = self._server.address[:2]
         self._stop = threading.Event()
