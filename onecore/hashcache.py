@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from .errors import OneError
 from .repository import md5_file
 
 
@@ -24,14 +25,21 @@ class HashCache:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per remembered hash
-            db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
-                       "mtime_ns INTEGER, md5 TEXT)")
-            self._db = db
+            try:
+                self._db = self._open()
+            except (sqlite3.Error, OSError) as e:
+                raise OneError(f"cannot use the hash cache {self.path} ({e}); check that $ONE_HOME "
+                               f"({self.path.parent}) is a writable folder") from None
         return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per remembered hash
+        db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
+                   "mtime_ns INTEGER, md5 TEXT)")
+        return db
 
     def lookup(self, path: Path) -> str | None:
         """The remembered md5 of ``path`` if its size and mtime are unchanged, else None."""
@@ -49,8 +57,12 @@ class HashCache:
     def remember(self, path: Path, md5: str) -> None:
         st = path.stat()
         with self._lock:
-            self._conn().execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)",
-                                 (str(path), st.st_size, st.st_mtime_ns, md5))
+            try:
+                self._conn().execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)",
+                                     (str(path), st.st_size, st.st_mtime_ns, md5))
+            except sqlite3.Error as e:
+                raise OneError(f"cannot write to the hash cache {self.path} ({e}); check that $ONE_HOME "
+                               f"({self.path.parent}) is writable and not full") from None
 
     def md5(self, path: Path) -> str:
         """The md5 of ``path``, from the cache when the file is unchanged."""

@@ -43,3 +43,17 @@ def test_leak_check_detects_a_leak(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*SECRET LEAK CHECK FAILED*", "*test_leaky*"])
     assert result.ret == 1
+
+
+def test_read_only_home_is_one_clear_error(tmp_path):
+    import pytest
+
+    from onecore.errors import OneError
+    from onecore.hashcache import HashCache
+    from onecore.testing.disk import read_only_dir
+
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"abc")
+    with read_only_dir(tmp_path / "home") as home:
+        with pytest.raises(OneError, match="hash cache .*writable"):
+            HashCache(home / "hashes.sqlite").md5(f)
