@@ -20,60 +20,15 @@ from urllib.parse import urlsplit
 
 from onecore.config import write_private
 from onecore.errors import AuthError, NotFound, OneError, TransferError, TransientError
-from onecore.transfer import RetryPolicy, parse_retry_after
+from onecore.transfer import RetryPolicy, parse_retry_after, read_capped
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 250
 TIMEOUT = (10.0, 120.0)
-#: Largest answer (bytes) read from Alyx before refusing it (``ONE_MAX_ANSWER_BYTES``).
-MAX_ANSWER_BYTES = 64 * 1024 * 1024
-#: Longest time (seconds) spent reading one answer's body (``ONE_MAX_ANSWER_SECONDS``).
-MAX_ANSWER_SECONDS = 300.0
 #: Most pages followed for one listing (a ``next`` link that never ends is refused).
 MAX_PAGES = 100_000
 _MAX_INT = 2**63 - 1
-
-
-def _env_number(name: str, default: float) -> float:
-    import os
-
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def read_bounded(r: Any, where: str) -> bytes:
-    """The body of a streamed ``requests`` response, refused past ``ONE_MAX_ANSWER_BYTES`` bytes (64 MiB)
-    or ``ONE_MAX_ANSWER_SECONDS`` seconds (300): an endless or gigantic answer is a clear error."""
-    import time
-
-    import requests
-
-    limit = int(_env_number("ONE_MAX_ANSWER_BYTES", MAX_ANSWER_BYTES))
-    seconds = _env_number("ONE_MAX_ANSWER_SECONDS", MAX_ANSWER_SECONDS)
-    declared = r.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TransferError(f"{where}: the Alyx server's answer is {int(declared)} bytes, more than the limit "
-                            f"of {limit}; refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
-    deadline = time.monotonic() + seconds
-    buf = bytearray()
-    try:
-        for chunk in r.iter_content(1 << 16):
-            buf += chunk
-            if len(buf) > limit:
-                raise TransferError(f"{where}: the Alyx server's answer is larger than {limit} bytes (endless?); "
-                                    "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
-            if time.monotonic() > deadline:
-                raise TransferError(f"{where}: the Alyx server's answer took more than {seconds:g} s (endless?); "
-                                    "refusing it (raise ONE_MAX_ANSWER_SECONDS if this is expected)")
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-        raise TransientError(f"{where}: the answer was cut ({type(e).__name__})") from None
-    finally:
-        r.close()
-    return bytes(buf)
 
 
 # -- the shapes of the records the repository reads (checked here, where answers come in) -------------
@@ -258,7 +213,7 @@ class AlyxClient:
             except (requests.ConnectionError, requests.Timeout) as e:
                 raise TransientError(f"{what}: cannot reach the Alyx server ({type(e).__name__})") from None
             # The body is read here, bounded (r.json() and r.text then use it): never an endless read.
-            r._content = read_bounded(r, what)
+            r._content = read_capped(r, what, "the Alyx server")
             if r.status_code == 429 or r.status_code >= 500:
                 detail = _detail(r)
                 r.close()

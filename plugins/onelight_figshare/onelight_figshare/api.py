@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onecore.errors import AuthError, NotFound, TransferError, TransientError
-from onecore.transfer import RetryPolicy, parse_retry_after
+from onecore.transfer import RetryPolicy, parse_retry_after, read_capped
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
 TOKEN_HELP = ("create a personal token at https://figshare.com/account/applications and set it with "
@@ -28,58 +28,7 @@ class BadAnswer(TransferError):
     """figshare answered with JSON of an unexpected shape (a missing key, a wrong type, a huge number)."""
 
 
-#: Largest answer (bytes) read from the API before refusing it (``ONE_MAX_ANSWER_BYTES``).
-MAX_ANSWER_BYTES = 64 * 1024 * 1024
-#: Longest time (seconds) spent reading one answer's body (``ONE_MAX_ANSWER_SECONDS``).
-MAX_ANSWER_SECONDS = 300.0
 _MAX_INT = 2**63 - 1
-
-
-def _env_number(name: str, default: float) -> float:
-    import os
-
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def max_answer_bytes() -> int:
-    return int(_env_number("ONE_MAX_ANSWER_BYTES", MAX_ANSWER_BYTES))
-
-
-def max_answer_seconds() -> float:
-    return _env_number("ONE_MAX_ANSWER_SECONDS", MAX_ANSWER_SECONDS)
-
-
-def read_bounded(r: Any, where: str) -> bytes:
-    """The body of a streamed ``requests`` response, refused past :func:`max_answer_bytes` bytes or
-    :func:`max_answer_seconds` seconds (an endless or gigantic answer), with a message saying which."""
-    import time
-
-    import requests
-
-    limit, seconds = max_answer_bytes(), max_answer_seconds()
-    declared = r.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TransferError(f"{where}: the answer is {int(declared)} bytes, more than the limit of {limit}; "
-                            "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
-    deadline = time.monotonic() + seconds
-    buf = bytearray()
-    try:
-        for chunk in r.iter_content(1 << 16):
-            buf += chunk
-            if len(buf) > limit:
-                raise TransferError(f"{where}: the answer is larger than {limit} bytes (endless?); refusing "
-                                    "it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
-            if time.monotonic() > deadline:
-                raise TransferError(f"{where}: the answer took more than {seconds:g} s to arrive (endless?); "
-                                    "refusing it (raise ONE_MAX_ANSWER_SECONDS if this is expected)")
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-        raise TransientError(f"the answer was cut ({type(e).__name__})") from None
-    return bytes(buf)
-
 
 def as_dict(value: Any, where: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
@@ -254,7 +203,7 @@ class FigshareAPI:
                 raise TransientError(f"{type(e).__name__} ({_short(e)})") from None
             try:
                 if 200 <= r.status_code < 300:
-                    content = read_bounded(r, f"{self.label}: {what}")
+                    content = read_capped(r, f"{self.label}: {what}")
                     if not content:
                         return None
                     try:
@@ -265,7 +214,7 @@ class FigshareAPI:
                         raise TransferError(f"{self.label}: {what}: figshare answered with something that is "
                                             f"not JSON (HTTP {r.status_code})") from None
                 try:
-                    content = read_bounded(r, f"{self.label}: {what}")  # for the error's message
+                    content = read_capped(r, f"{self.label}: {what}")  # for the error's message
                 except TransferError:
                     content = b""
                 if r.status_code == 429 or r.status_code >= 500 or r.status_code in transient:
