@@ -392,3 +392,112 @@ def test_upload_interrupted(world: World) -> None:
         w.repo().upload(w.root, w.rels, jobs=2, progress=progress)
     assert_article_consistent(w)
     upload_completes(w)
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 in front of the emulator that cuts the first ``PUT /upload/...`` (a part
+    upload) after ``after`` bytes: ``drop`` closes both sides (the client sees the connection reset),
+    ``short`` half-closes toward the server (figshare receives a part shorter than announced)."""
+
+    def __init__(self, upstream_port: int, kind: str, after: int = 20_000):
+        import socket
+        import threading
+
+        self.upstream_port, self.kind, self.after = upstream_port, kind, after
+        self.armed = True
+        self.cut = 0
+        self._lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._stop:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump(self, src: Any, dst: Any) -> None:
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def _pump_up(self, client: Any, upstream: Any) -> None:
+        import socket
+
+        sent, cutting = 0, False
+        try:
+            while True:
+                b = client.recv(65536)
+                if not b:
+                    break
+                if b.startswith(b"PUT /upload/"):  # a part upload starts (keep-alive connections too)
+                    cutting, sent = True, 0
+                elif b[:8] in (b"GET /v2/", b"POST /v2", b"GET /upl", b"DELETE /"):
+                    cutting = False
+                if cutting and sent + len(b) > self.after:
+                    with self._lock:  # only the first part long enough is cut
+                        first, self.armed = self.armed, False
+                    if not first:
+                        cutting = False
+                        upstream.sendall(b)
+                        sent += len(b)
+                        continue
+                    upstream.sendall(b[: max(0, self.after - sent)])
+                    self.cut += 1
+                    if self.kind == "short":
+                        upstream.shutdown(socket.SHUT_WR)  # the server sees the body end early
+                        client.close()
+                        return
+                    raise OSError("cut")
+                upstream.sendall(b)
+                sent += len(b)
+        except OSError:
+            for s in (client, upstream):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+@pytest.mark.parametrize("kind", ["drop", "short"])
+def test_upload_connection_cut_mid_part(world: World, kind: str) -> None:
+    """The connection is cut in the middle of a part's PUT (``drop``: reset; ``short``: figshare receives
+    fewer bytes than announced): the part is retried, no complete file has wrong bytes, the index lists
+    only complete files, and the upload completes byte-identical (re-run if needed)."""
+    w = world
+    upstream = int(w.emu.base_url.rsplit(":", 1)[1])
+    proxy = CuttingProxy(upstream, kind)
+    w.emu.base_url = f"http://127.0.0.1:{proxy.port}"  # API and upload service both through the proxy
+    try:
+        report = w.repo().upload(w.root, w.rels, jobs=1)
+        assert proxy.cut == 1, "the proxy did not cut a part upload"
+        for rel, message in report.failed:  # a failure (if retries ran out) names the dataset
+            assert rel in w.rels and message
+        assert_article_consistent(w)
+        upload_completes(w)
+    finally:
+        proxy.close()
