@@ -17,6 +17,7 @@ from one_alyx.client import AlyxClient, write_token
 from one_alyx.fuzz import _SESSION, _repository, parse_answer
 
 from onecore.errors import OneError, TransferError, UnsafePathError
+from onecore.testing.hostile import mutated_json
 from onecore.testing.secrets import TOKEN
 from onecore.transfer import RetryPolicy, check_relpath
 
@@ -41,29 +42,9 @@ PAGES = [{"count": 2, "next": "http://127.0.0.1:9/api/sessions?offset=1", "resul
          {"name": "r", "data_url": "http://h/data/", "json": {"data_url": "http://h/"}}]
 
 
-@st.composite
-def mutated(draw: Any) -> Any:
-    doc = json.loads(json.dumps(draw(st.sampled_from(PAGES))))
-
-    def visit(node: Any) -> Any:
-        if isinstance(node, dict):
-            for key in list(node):
-                action = draw(st.integers(0, 5))
-                if action == 0:
-                    del node[key]
-                elif action == 1:
-                    node[key] = draw(JSON)
-                else:
-                    node[key] = visit(node[key])
-            if draw(st.booleans()):
-                node[draw(st.sampled_from(KEYS))] = draw(JSON)
-        elif isinstance(node, list):
-            node = [visit(n) for n in node]
-            if draw(st.booleans()):
-                node.append(draw(JSON))
-        return node
-
-    return visit(doc)
+def mutated() -> Any:
+    """Real answer shapes, mutated (see :func:`onecore.testing.hostile.mutated_json`)."""
+    return mutated_json(PAGES, KEYS, JSON)
 
 
 def _only_one_errors(doc: Any) -> None:

@@ -23,9 +23,10 @@ from onelight_figshare.repository import FigshareFetcher, FigshareRepository
 from onecore.errors import OneError
 from onecore.index import read_one_root
 from onecore.testing.disk import full_dir, read_only_dir
+from onecore.testing.faults import assert_complete, assert_nothing_wrong
 from onecore.testing.secrets import TOKEN
 from onecore.testing.servers import FileServer
-from onecore.transfer import PART_SUFFIX, RetryPolicy, TransferItem, download
+from onecore.transfer import RetryPolicy, TransferItem, download
 
 BIG_NAME = "spikes.times.npy"
 
@@ -100,25 +101,6 @@ def uploaded(world: World) -> World:
     assert report.failed == []
     world.serve_downloads()
     return world
-
-
-def final_files(dest: Path) -> list[Path]:
-    if not dest.exists():
-        return []
-    return [p for p in dest.rglob("*") if p.is_file() and not p.name.endswith(PART_SUFFIX)
-            and not p.relative_to(dest).parts[0].startswith(".")]
-
-
-def assert_nothing_wrong(dest: Path, root: Path) -> None:
-    for p in final_files(dest):
-        rel = p.relative_to(dest).as_posix()
-        assert p.read_bytes() == (root / rel).read_bytes(), f"{rel} has wrong content under its final name"
-
-
-def assert_complete(dest: Path, root: Path, rels: list[str]) -> None:
-    for rel in rels:
-        assert (dest / rel).read_bytes() == (root / rel).read_bytes(), rel
-    assert not list(dest.rglob("*" + PART_SUFFIX))
 
 
 def failed_names(report: Any) -> list[str]:

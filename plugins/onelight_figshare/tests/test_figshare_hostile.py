@@ -17,6 +17,7 @@ from onelight_figshare.fuzz import parse_answer
 from onelight_figshare.uploader import index_rows
 
 from onecore.errors import OneError, TransferError
+from onecore.testing.hostile import mutated_json
 from onecore.transfer import RetryPolicy
 
 NASTY_TEXT = st.sampled_from([
@@ -41,32 +42,9 @@ STATUS = {"token": "t", "size": 10, "status": "PENDING",
                     {"partNo": 2, "startOffset": 5, "endOffset": 9, "status": "PENDING"}]}
 
 
-@st.composite
-def mutated(draw: Any) -> Any:
-    """A real answer shape (a listing, a file record, an upload status, a location) with keys dropped,
-    values replaced by hostile ones, or nested in the wrong container."""
-    base = draw(st.sampled_from([[FILE, dict(FILE, id=6)], FILE, STATUS, {"location": "http://h/files/7"}]))
-    doc = json.loads(json.dumps(base))
-
-    def visit(node: Any) -> Any:
-        if isinstance(node, dict):
-            for key in list(node):
-                action = draw(st.integers(0, 5))
-                if action == 0:
-                    del node[key]
-                elif action == 1:
-                    node[key] = draw(JSON)
-                else:
-                    node[key] = visit(node[key])
-            if draw(st.booleans()):
-                node[draw(st.sampled_from(KEYS))] = draw(JSON)
-        elif isinstance(node, list):
-            node = [visit(n) for n in node]
-            if draw(st.booleans()):
-                node.append(draw(JSON))
-        return node
-
-    return visit(doc)
+def mutated() -> Any:
+    """Real answer shapes, mutated (see :func:`onecore.testing.hostile.mutated_json`)."""
+    return mutated_json([[FILE, dict(FILE, id=6)], FILE, STATUS, {"location": "http://h/files/7"}], KEYS, JSON)
 
 
 def _only_one_errors(doc: Any) -> None:

@@ -18,6 +18,8 @@ from onelight_ftp.testing import BIG, FTPTestServer
 from onecore.errors import OneError
 from onecore.index import read_one_root
 from onecore.testing.disk import full_dir, read_only_dir
+from onecore.testing.faults import assert_complete, assert_nothing_wrong
+from onecore.testing.faults import final_files as local_files
 from onecore.transfer import PART_SUFFIX, RetryPolicy, TransferItem, download
 
 
@@ -26,27 +28,6 @@ def policy(attempts: int = 3) -> RetryPolicy:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def local_files(dest: Path) -> list[Path]:
-    """Files under their final names (not ``.part``, not the engine's ``.one_locks``)."""
-    if not dest.exists():
-        return []
-    return [p for p in dest.rglob("*") if p.is_file() and not p.name.endswith(PART_SUFFIX)
-            and not p.relative_to(dest).parts[0].startswith(".")]
-
-
-def assert_nothing_wrong(dest: Path, root: Path) -> None:
-    """Every file under its final name has the source's bytes."""
-    for p in local_files(dest):
-        rel = p.relative_to(dest).as_posix()
-        assert p.read_bytes() == (root / rel).read_bytes(), f"{rel} has wrong content under its final name"
-
-
-def assert_complete(dest: Path, root: Path, rels: list[str]) -> None:
-    for rel in rels:
-        assert (dest / rel).read_bytes() == (root / rel).read_bytes(), rel
-    assert not list(dest.rglob("*" + PART_SUFFIX))
-
-
 def remote_index(home: Path) -> dict[str, object]:
     path = home / ".one_root"
     return {d.rel_path: d for d in read_one_root(path.read_text().splitlines())} if path.exists() else {}
