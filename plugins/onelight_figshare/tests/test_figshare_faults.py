@@ -376,6 +376,20 @@ def test_upload_interrupted(world: World) -> None:
     upload_completes(w)
 
 
+def _hang_up(sock: Any) -> None:
+    """Close a socket so that the peer sees it at once, even while another thread uses it."""
+    import socket
+
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 class CuttingProxy:
     """A TCP proxy on 127.0.0.1 in front of the emulator that cuts the first ``PUT /upload/...`` (a part
     upload) after ``after`` bytes: ``drop`` closes both sides (the client sees the connection reset),
@@ -448,17 +462,14 @@ class CuttingProxy:
                     self.cut += 1
                     if self.kind == "short":
                         upstream.shutdown(socket.SHUT_WR)  # the server sees the body end early
-                        client.close()
+                        _hang_up(client)
                         return
                     raise OSError("cut")
                 upstream.sendall(b)
                 sent += len(b)
         except OSError:
             for s in (client, upstream):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+                _hang_up(s)
 
     def close(self) -> None:
         self._stop = True
@@ -475,7 +486,9 @@ def test_upload_connection_cut_mid_part(world: World, kind: str) -> None:
     proxy = CuttingProxy(upstream, kind)
     w.emu.base_url = f"http://127.0.0.1:{proxy.port}"  # API and upload service both through the proxy
     try:
-        report = w.repo().upload(w.root, w.rels, jobs=1)
+        repo = w.repo()
+        repo.api.timeout = (5, 5)  # a cut the server never answers is retried within seconds
+        report = repo.upload(w.root, w.rels, jobs=1)
         assert proxy.cut == 1, "the proxy did not cut a part upload"
         for rel, message in report.failed:  # a failure (if retries ran out) names the dataset
             assert rel in w.rels and message
