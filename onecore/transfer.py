@@ -207,6 +207,39 @@ def read_capped(r: Any, where: str, who: str = "the server") -> bytes:
     return bytes(buf)
 
 
+class ThreadSessions:
+    """One ``requests.Session`` per thread (connection reuse without sharing a session across threads),
+    all closed together by :meth:`close`. ``configure(session)`` sets each new session up."""
+
+    def __init__(self, configure: Callable[[Any], None] | None = None):
+        self._configure = configure
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """This thread's session (made on first use)."""
+        s = getattr(self._local, "session", None)
+        if s is None:
+            import requests
+
+            s = requests.Session()
+            if self._configure is not None:
+                self._configure(s)
+            with self._lock:
+                self._all.append(s)
+            self._local.session = s
+        return s
+
+    def close(self) -> None:
+        """Close every session; new ones are made on demand afterwards."""
+        with self._lock:
+            for s in self._all:
+                s.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
 # --------------------------------------------------------------------------------------------------
 # Fetchers
 # --------------------------------------------------------------------------------------------------
@@ -302,8 +335,7 @@ class HTTPFetcher:
         self.timeout = timeout
         self.headers = headers or {}
         self.pool_size = pool_size
-        self._local = threading.local()
-        self._sessions: list[Any] = []
+        self._sessions = ThreadSessions(self._setup_session)
         self._managers: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._env: dict[str, dict[str, Any]] = {}
@@ -345,19 +377,13 @@ class HTTPFetcher:
     @property
     def session(self) -> Any:
         """This thread's ``requests.Session`` (for :meth:`get`)."""
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
+        return self._sessions.get()
 
-            s = requests.Session()
-            s.trust_env = False  # the environment's settings come from _env_for, looked up once per host
-            s.headers.update(self.headers)
-            if self.auth:
-                s.auth = self.auth
-            with self._lock:
-                self._sessions.append(s)
-            self._local.session = s
-        return s
+    def _setup_session(self, s: Any) -> None:
+        s.trust_env = False  # the environment's settings come from _env_for, looked up once per host
+        s.headers.update(self.headers)
+        if self.auth:
+            s.auth = self.auth
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """A ``requests`` GET with timeouts, mapping connection failures to :class:`TransientError`."""
@@ -552,10 +578,8 @@ class HTTPFetcher:
 
     def close(self) -> None:
         """Close every connection (the fetcher stays usable: new ones are made on demand)."""
+        self._sessions.close()
         with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
             for pm in self._managers.values():
                 pm.clear()
             self._managers.clear()
@@ -563,7 +587,6 @@ class HTTPFetcher:
                 for c in conns:
                     c.close()
             self._free.clear()
-        self._local = threading.local()
 
 
 def _discard(r: Any) -> None:

@@ -7,6 +7,7 @@ source); after the re-run: :func:`assert_complete` (every file there, byte-ident
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from onecore.transfer import PART_SUFFIX
 
@@ -31,3 +32,10 @@ def assert_complete(dest: Path, root: Path, rels: list[str]) -> None:
     for rel in rels:
         assert (dest / rel).read_bytes() == (root / rel).read_bytes(), rel
     assert not list(dest.rglob("*" + PART_SUFFIX))
+
+
+def failed_names(report: Any) -> list[str]:
+    """The dataset paths that failed in a transfer report, checking that each message names its file."""
+    for rel, msg in report.failed:
+        assert rel in msg, f"the message does not name the file: {msg}"
+    return sorted(rel for rel, _ in report.failed)

@@ -13,14 +13,13 @@ import json
 import logging
 import re
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from onecore.config import write_private
 from onecore.errors import AuthError, NotFound, OneError, TransferError, TransientError
-from onecore.transfer import RetryPolicy, parse_retry_after, read_capped
+from onecore.transfer import RetryPolicy, ThreadSessions, parse_retry_after, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +168,7 @@ class AlyxClient:
         self.retry = retry or RetryPolicy.from_env()
         self.password_prompt = password_prompt
         self._token: str | None = None
-        self._local = threading.local()
-        self._sessions: list[Any] = []
-        self._lock = threading.Lock()
+        self._sessions = ThreadSessions(lambda s: s.headers.update({"Accept": "application/json"}))
 
     def __repr__(self) -> str:
         return f"<AlyxClient {self.base_url} user={self.username!r}>"
@@ -179,23 +176,10 @@ class AlyxClient:
     # -- plumbing ------------------------------------------------------------------------------
     @property
     def session(self) -> Any:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
-
-            s = requests.Session()
-            s.headers["Accept"] = "application/json"
-            self._local.session = s
-            with self._lock:
-                self._sessions.append(s)
-        return s
+        return self._sessions.get()
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
-        self._local = threading.local()
+        self._sessions.close()
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"

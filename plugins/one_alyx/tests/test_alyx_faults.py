@@ -16,6 +16,7 @@ import pytest
 from one_alyx.repository import AlyxRepository
 
 from onecore.testing.disk import full_dir, read_only_dir
+from onecore.testing.faults import failed_names
 from onecore.testing.secrets import DATA_PASSWORD
 from onecore.testing.servers import FileServer
 from onecore.transfer import PART_SUFFIX, RetryPolicy, TransferItem, download
@@ -82,12 +83,6 @@ def w(alyx: Any, one_home: Path, tmp_path: Path) -> Iterator[World]:
     world = World(alyx, one_home, tmp_path)
     yield world
     world.close()
-
-
-def failed_names(report: Any) -> list[str]:
-    for rel, msg in report.failed:
-        assert rel in msg, f"the message does not name the file: {msg}"
-    return sorted(rel for rel, _ in report.failed)
 
 
 @pytest.mark.parametrize("kind", ["drop", "short"])

@@ -8,12 +8,11 @@ to the upload service, which authenticates by the token in its URL) and never ap
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from onecore.errors import AuthError, NotFound, TransferError, TransientError
-from onecore.transfer import RetryPolicy, parse_retry_after, read_capped
+from onecore.transfer import RetryPolicy, ThreadSessions, parse_retry_after, read_capped
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
 TOKEN_HELP = ("create a personal token at https://figshare.com/account/applications and set it with "
@@ -141,9 +140,7 @@ class FigshareAPI:
         self.retry = retry or RetryPolicy.from_env()
         self.timeout = timeout
         self.label = f"figshare article {article_id}"
-        self._local = threading.local()
-        self._sessions: list[Any] = []
-        self._lock = threading.Lock()
+        self._sessions = ThreadSessions()
 
     def __repr__(self) -> str:
         shown = "****" if self._token else None
@@ -155,21 +152,10 @@ class FigshareAPI:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _session(self) -> Any:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
-
-            s = self._local.session = requests.Session()
-            with self._lock:
-                self._sessions.append(s)
-        return s
+        return self._sessions.get()
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
-        self._local = threading.local()
+        self._sessions.close()
 
     def call(self, method: str, path: str, what: str, *, json_body: Any = None, data: bytes | None = None,
              params: dict[str, Any] | None = None, auth: bool = True, transient: tuple[int, ...] = ()) -> Any:

@@ -23,7 +23,7 @@ from onelight_figshare.repository import FigshareFetcher, FigshareRepository
 from onecore.errors import OneError
 from onecore.index import read_one_root
 from onecore.testing.disk import full_dir, read_only_dir
-from onecore.testing.faults import assert_complete, assert_nothing_wrong
+from onecore.testing.faults import assert_complete, assert_nothing_wrong, failed_names
 from onecore.testing.secrets import TOKEN
 from onecore.testing.servers import FileServer
 from onecore.transfer import RetryPolicy, TransferItem, download
@@ -101,12 +101,6 @@ def uploaded(world: World) -> World:
     assert report.failed == []
     world.serve_downloads()
     return world
-
-
-def failed_names(report: Any) -> list[str]:
-    for rel, msg in report.failed:
-        assert rel in msg, f"the message does not name the file: {msg}"
-    return sorted(rel for rel, _ in report.failed)
 
 
 # ================================================================================================

@@ -18,7 +18,7 @@ from onelight_ftp.testing import BIG, FTPTestServer
 from onecore.errors import OneError
 from onecore.index import read_one_root
 from onecore.testing.disk import full_dir, read_only_dir
-from onecore.testing.faults import assert_complete, assert_nothing_wrong
+from onecore.testing.faults import assert_complete, assert_nothing_wrong, failed_names
 from onecore.testing.faults import final_files as local_files
 from onecore.transfer import PART_SUFFIX, RetryPolicy, TransferItem, download
 
@@ -83,12 +83,6 @@ def ctx(tmp_path: Path, ftp_server: FTPTestServer, data_root: tuple[Path, list[s
     ftp_server.stats.reset()
     yield c
     c.close()
-
-
-def failed_names(report) -> list[str]:  # noqa: ANN001
-    for rel, msg in report.failed:
-        assert rel in msg, f"the message does not name the file: {msg}"
-    return sorted(rel for rel, _ in report.failed)
 
 
 # ================================================================================================
