@@ -39,4 +39,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
     if not _leaks and _checked["reports"]:
         terminalreporter.write_line(
             f"secret leak check: {len(SECRETS)} test secrets searched in the captured output of "
-            f"{_checked['reports']} test phases: none found")
+            f"{_checked['reports']} test phases: none found"
+        )

@@ -37,10 +37,16 @@ from onecore.repository import Dataset  # noqa: E402
 
 # -- the synthetic data root -------------------------------------------------------------------
 LABS = ("cortexlab", "churchlandlab")
-ALWAYS = ("spikes.times", "spikes.clusters", "spikes.amps", "clusters.depths", "trials.intervals",
-          "wheel.position", "wheel.timestamps")
-ROTATING = ("trials.choice", "trials.feedbackType", "licks.times", "clusters.amps", "eye.area",
-            "trials.goCue_times")
+ALWAYS = (
+    "spikes.times",
+    "spikes.clusters",
+    "spikes.amps",
+    "clusters.depths",
+    "trials.intervals",
+    "wheel.position",
+    "wheel.timestamps",
+)
+ROTATING = ("trials.choice", "trials.feedbackType", "licks.times", "clusters.amps", "eye.area", "trials.goCue_times")
 SIZES = {"spikes": 2000, "clusters": 200, "trials": 300, "wheel": 1000, "licks": 400, "eye": 500}
 
 
@@ -139,30 +145,69 @@ class Rows:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    def add(self, measure: str, value: float, unit: str = "s", vs: str = "", ratio: str = "",
-            target: str = "", ok: bool | None = None, **extra: Any) -> None:
+    def add(
+        self,
+        measure: str,
+        value: float,
+        unit: str = "s",
+        vs: str = "",
+        ratio: str = "",
+        target: str = "",
+        ok: bool | None = None,
+        **extra: Any,
+    ) -> None:
         shown = fmt_time(value) if unit == "s" else f"{value:,.1f} {unit}"
-        self.rows.append({"measure": measure, "value": value, "unit": unit, "shown": shown, "vs": vs,
-                          "ratio": ratio, "target": target, "ok": ok, **extra})
+        self.rows.append(
+            {
+                "measure": measure,
+                "value": value,
+                "unit": unit,
+                "shown": shown,
+                "vs": vs,
+                "ratio": ratio,
+                "target": target,
+                "ok": ok,
+                **extra,
+            }
+        )
         print(f"  {measure:<46} {shown:>12}  {vs:<28} {ratio:<22} {target}", file=sys.stderr)
 
 
-def faster(ours: float, theirs: float | None, target: float, rows: Rows, measure: str, who: str = "ONE-api",
-           **extra: Any) -> None:
+def faster(
+    ours: float, theirs: float | None, target: float, rows: Rows, measure: str, who: str = "ONE-api", **extra: Any
+) -> None:
     """A row comparing with a slower reference: ``theirs / ours`` must be >= ``target``."""
     if theirs is None:
         rows.add(measure, ours, vs=f"{who}: not run", target=f">= {target:g}x faster", **extra)
         return
     r = theirs / ours
-    rows.add(measure, ours, vs=f"{who} {fmt_time(theirs)}", ratio=f"{r:,.0f}x faster",
-             target=f">= {target:g}x faster", ok=r >= target, speedup=r, reference=theirs, **extra)
+    rows.add(
+        measure,
+        ours,
+        vs=f"{who} {fmt_time(theirs)}",
+        ratio=f"{r:,.0f}x faster",
+        target=f">= {target:g}x faster",
+        ok=r >= target,
+        speedup=r,
+        reference=theirs,
+        **extra,
+    )
 
 
 def within(ours: float, base: float, target: float, rows: Rows, measure: str, who: str, **extra: Any) -> None:
     """A row comparing with a raw baseline: ``ours / base`` must be <= ``target``."""
     r = ours / base
-    rows.add(measure, ours, vs=f"{who} {fmt_time(base)}", ratio=f"{r:.2f}x {who}",
-             target=f"<= {target:g}x {who}", ok=r <= target, slowdown=r, reference=base, **extra)
+    rows.add(
+        measure,
+        ours,
+        vs=f"{who} {fmt_time(base)}",
+        ratio=f"{r:.2f}x {who}",
+        target=f"<= {target:g}x {who}",
+        ok=r <= target,
+        slowdown=r,
+        reference=base,
+        **extra,
+    )
 
 
 # -- raw baselines -----------------------------------------------------------------------------
@@ -183,8 +228,10 @@ def raw_walk(root: Path) -> int:
 # -- ONE-api -----------------------------------------------------------------------------------
 def oneapi_python(allow_install: bool) -> Path | None:
     py = ONEAPI_VENV / "bin" / "python"
-    ok = py.exists() and subprocess.run([str(py), "-c", "import one.api, one.alf.cache"],
-                                        capture_output=True).returncode == 0
+    ok = (
+        py.exists()
+        and subprocess.run([str(py), "-c", "import one.api, one.alf.cache"], capture_output=True).returncode == 0
+    )
     if not ok and allow_install:
         print("creating benchmarks/.venv-oneapi (ONE-api from PyPI)...", file=sys.stderr)
         r = subprocess.run(["bash", str(HERE / "oneapi_venv.sh")], capture_output=True, text=True)
@@ -195,8 +242,7 @@ def oneapi_python(allow_install: bool) -> Path | None:
 
 
 def run_oneapi(py: Path, job: dict[str, Any]) -> dict[str, Any] | None:
-    r = subprocess.run([str(py), str(HERE / "oneapi_ops.py")], input=json.dumps(job), capture_output=True,
-                       text=True)
+    r = subprocess.run([str(py), str(HERE / "oneapi_ops.py")], input=json.dumps(job), capture_output=True, text=True)
     if r.returncode != 0:
         print(f"ONE-api run failed; skipping its columns:\n{r.stderr[-3000:]}", file=sys.stderr)
         return None
@@ -205,8 +251,18 @@ def run_oneapi(py: Path, job: dict[str, Any]) -> dict[str, Any] | None:
 
 # -- the 1M-dataset catalog --------------------------------------------------------------------
 BIG_COLLECTIONS = ("alf", "alf/probe00", "alf/probe01", "raw_ephys_data", "raw_behavior_data", "raw_video_data")
-BIG_NAMES = ("spikes.times", "spikes.clusters", "spikes.amps", "spikes.depths", "clusters.depths",
-             "clusters.channels", "trials.intervals", "trials.choice", "wheel.position", "wheel.timestamps")
+BIG_NAMES = (
+    "spikes.times",
+    "spikes.clusters",
+    "spikes.amps",
+    "spikes.depths",
+    "clusters.depths",
+    "clusters.channels",
+    "trials.intervals",
+    "trials.choice",
+    "wheel.position",
+    "wheel.timestamps",
+)
 BIG_TYPES = [f"{c}/{n}.npy" for c in BIG_COLLECTIONS for n in BIG_NAMES]  # 60 dataset types
 
 
@@ -264,8 +320,12 @@ def bench_big_catalog(rows: Rows, n_sessions: int, repeat: int) -> dict[str, Any
     cat.close()
     label = f"{n:,} datasets / {n_sessions:,} sessions"
     rows.add(f"big catalog build ({label})", build, vs=f"{n / build:,.0f} rows/s")
-    rows.add("big catalog file size", path.stat().st_size / 2**20, unit="MB",
-             vs=f"{path.stat().st_size / n:.0f} bytes/dataset")
+    rows.add(
+        "big catalog file size",
+        path.stat().st_size / 2**20,
+        unit="MB",
+        vs=f"{path.stat().st_size / n:.0f} bytes/dataset",
+    )
     gc.collect()
     rss0 = _rss_mb()
     t = time.perf_counter()
@@ -273,26 +333,38 @@ def bench_big_catalog(rows: Rows, n_sessions: int, repeat: int) -> dict[str, Any
     counts = cat.count()
     opened = time.perf_counter() - t
     rss = _rss_mb() - rss0
-    rows.add("big catalog open + count()", opened, vs=f"{counts[1]:,} datasets; RSS +{rss:.1f} MB",
-             target="no full load", ok=counts[1] == n and rss < 100)
+    rows.add(
+        "big catalog open + count()",
+        opened,
+        vs=f"{counts[1]:,} datasets; RSS +{rss:.1f} MB",
+        target="no full load",
+        ok=counts[1] == n and rss < 100,
+    )
 
     # How common each type is, to pick a rare one and a common one (outside the timed part).
-    freq = {r[0]: r[1] for r in cat.db.execute(
-        "SELECT n.collection || '/' || n.filename, count(*) FROM datasets d JOIN names n ON n.id = d.name "
-        "GROUP BY d.name")}
+    freq = {
+        r[0]: r[1]
+        for r in cat.db.execute(
+            "SELECT n.collection || '/' || n.filename, count(*) FROM datasets d JOIN names n ON n.id = d.name "
+            "GROUP BY d.name"
+        )
+    }
     rare = min(freq, key=freq.get)
     drawn = sorted((t for t in BIG_TYPES[4:] if t in freq), key=freq.get)
     common = drawn[-1]
     second = drawn[-2]
     some = cat.subjects()[len(cat.subjects()) // 2]
     searches = {
-        f"rare type {rare} ({freq[rare]:,} sessions)": dict(datasets=[rare.rsplit('/', 1)[1]],
-                                                             collection=rare.rsplit('/', 1)[0]),
-        f"common type {common} ({freq[common]:,} sessions)": dict(datasets=[common.rsplit('/', 1)[1]],
-                                                                   collection=common.rsplit('/', 1)[0]),
+        f"rare type {rare} ({freq[rare]:,} sessions)": dict(
+            datasets=[rare.rsplit("/", 1)[1]], collection=rare.rsplit("/", 1)[0]
+        ),
+        f"common type {common} ({freq[common]:,} sessions)": dict(
+            datasets=[common.rsplit("/", 1)[1]], collection=common.rsplit("/", 1)[0]
+        ),
         "AND of two (spikes.times + probe01)": dict(datasets=["spikes.times", "probe01"]),
-        f"AND of two common ({common.split('/')[-1]} + {second.split('/')[-1]})":
-            dict(datasets=[common.split("/")[-1], second.split("/")[-1]]),
+        f"AND of two common ({common.split('/')[-1]} + {second.split('/')[-1]})": dict(
+            datasets=[common.split("/")[-1], second.split("/")[-1]]
+        ),
         f"subject {some}": dict(subject=[some]),
         "date range 2016-03-01..2016-03-31": dict(date_range=("2016-03-01", "2016-03-31")),
     }
@@ -301,8 +373,13 @@ def bench_big_catalog(rows: Rows, n_sessions: int, repeat: int) -> dict[str, Any
         ts = times(lambda kw=kw: cat.search(**kw), repeat)
         hits = len(cat.search(**kw))
         is_dataset = "datasets" in kw
-        rows.add(f"big catalog search: {label}", med(ts), vs=f"{hits:,} sessions found",
-                 target="< 20 ms" if is_dataset else "", ok=med(ts) < 0.020 if is_dataset else None)
+        rows.add(
+            f"big catalog search: {label}",
+            med(ts),
+            vs=f"{hits:,} sessions found",
+            target="< 20 ms" if is_dataset else "",
+            ok=med(ts) < 0.020 if is_dataset else None,
+        )
         out[label] = med(ts)
     cat.close()
     return out
@@ -322,8 +399,10 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
     root = make_tree(subjects, sessions)
     created = time.perf_counter() - t
     nfiles = len(LABS) * subjects * sessions * len(session_datasets(0))
-    print(f"data root {root} ({nfiles:,} files; {'created in ' + fmt_time(created) if created > 1 else 'reused'})",
-          file=sys.stderr)
+    print(
+        f"data root {root} ({nfiles:,} files; {'created in ' + fmt_time(created) if created > 1 else 'reused'})",
+        file=sys.stderr,
+    )
 
     eid_path = f"{LABS[0]}/Subjects/{_subject(LABS[0], 3)}/{_date(3, 5)}/001"
     searches_ours = {
@@ -344,11 +423,19 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
     py = oneapi_python(install_oneapi) if oneapi else None
     if py is not None:
         print("timing ONE-api (separate venv)...", file=sys.stderr)
-        theirs = run_oneapi(py, {
-            "root": str(root), "build_repeat": 1 if quick else 3, "repeat": 3 if quick else 5,
-            "searches": searches_oneapi, "session": eid_path, "object": "spikes",
-            "dataset": "spikes.times.npy", "collection": None,
-        })
+        theirs = run_oneapi(
+            py,
+            {
+                "root": str(root),
+                "build_repeat": 1 if quick else 3,
+                "repeat": 3 if quick else 5,
+                "searches": searches_oneapi,
+                "session": eid_path,
+                "object": "spikes",
+                "dataset": "spikes.times.npy",
+                "collection": None,
+            },
+        )
 
     home = WORK / "home"
     os.environ["ONE_HOME"] = str(home)  # never the user's ~/.one
@@ -358,8 +445,9 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
 
     n_build = 3 if quick else 7
     walk, sc = paired(lambda: raw_walk(root), lambda: sum(1 for _ in scan(root)), n_build)
-    walk2, build = paired(lambda: raw_walk(root),
-                          lambda: One(cache_dir=root, mode="refresh", home=home).close(), n_build)
+    walk2, build = paired(
+        lambda: raw_walk(root), lambda: One(cache_dir=root, mode="refresh", home=home).close(), n_build
+    )
     print("index build:", file=sys.stderr)
     within(sc, walk, 2, rows, f"scan ({nfiles:,} files)", "raw walk")
     within(build, walk2, 2, rows, "One(mode='refresh') index build", "raw walk")
@@ -383,10 +471,8 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
     obj = one.load_object(eid_path, "spikes")
     assert sorted(obj) == ["amps", "clusters", "times"], sorted(obj)
     assert all(np.array_equal(obj[k], np.load(p)) for k, p in zip(("times", "clusters", "amps"), spikes))
-    raw_obj, lo = paired(lambda: [np.load(p) for p in spikes], lambda: one.load_object(eid_path, "spikes"),
-                         repeat * 20)
-    raw_ds, ld = paired(lambda: np.load(spikes[0]), lambda: one.load_dataset(eid_path, "spikes.times.npy"),
-                        repeat * 20)
+    raw_obj, lo = paired(lambda: [np.load(p) for p in spikes], lambda: one.load_object(eid_path, "spikes"), repeat * 20)
+    raw_ds, ld = paired(lambda: np.load(spikes[0]), lambda: one.load_dataset(eid_path, "spikes.times.npy"), repeat * 20)
     within(lo, raw_obj, 2, rows, "load_object(eid, 'spikes') vs np.load x3", "np.load")
     faster(lo, med(theirs["load_object"]) if theirs else None, 40, rows, "load_object(eid, 'spikes')")
     within(ld, raw_ds, 2, rows, "load_dataset(eid, 'spikes.times.npy')", "np.load")
@@ -409,8 +495,10 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
 def machine() -> str:
     import platform
 
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, SQLite {__import__('sqlite3').sqlite_version}")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, NumPy {np.__version__}, SQLite {__import__('sqlite3').sqlite_version}"
+    )
 
 
 if __name__ == "__main__":

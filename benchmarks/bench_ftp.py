@@ -43,7 +43,7 @@ def make_root(root: Path, big_mb: int, small_n: int, small_kb: int) -> tuple[lis
     chunk = os.urandom(BLOCK)
     with open(p, "wb") as f:
         for i in range(big_mb):
-            f.write(chunk[i % 7:] + chunk[: i % 7])  # cheap, not all-identical blocks
+            f.write(chunk[i % 7 :] + chunk[: i % 7])  # cheap, not all-identical blocks
     small = []
     for i in range(small_n):
         rel = f"benchlab/Subjects/mouse/2024-01-01/002/alf/c{i // 250:02d}/obj{i:05d}.times.npy"
@@ -133,10 +133,12 @@ def raw_download(server, rels: list[str], prefix: str, dest: Path, md5: bool = F
         target.parent.mkdir(parents=True, exist_ok=True)
         h = hashlib.md5(usedforsecurity=False)
         with open(target, "wb") as f:
+
             def write(b: bytes, f=f, h=h) -> None:  # noqa: ANN001
                 f.write(b)
                 if md5:
                     h.update(b)
+
             ftp.retrbinary(f"RETR /{prefix}/{rel}", write, blocksize=BLOCK)
     ftp.quit()
     return time.perf_counter() - t0
@@ -191,6 +193,7 @@ def main(quick: bool = False) -> dict:
         rows: list[tuple[str, float, float, float]] = []
 
         with _ServerProcess(work / "ftp_home") as server:
+
             def repo(name: str) -> FTPRepository:
                 return FTPRepository(name, server.settings(remote_root=f"/{name}", timeout=120))
 
@@ -208,8 +211,9 @@ def main(quick: bool = False) -> dict:
             rows.append((f"download {big_mb} MiB file", mbps(big_bytes, t_raw_dn), mbps(big_bytes, t_dn), 0))
             _wipe(work / "dl_raw")
             t_raw_dn_md5 = raw_download(server, big, "raw", work / "dl_raw", md5=True)
-            rows.append((f"download {big_mb} MiB file vs raw+md5", mbps(big_bytes, t_raw_dn_md5),
-                         mbps(big_bytes, t_dn), 0))
+            rows.append(
+                (f"download {big_mb} MiB file vs raw+md5", mbps(big_bytes, t_raw_dn_md5), mbps(big_bytes, t_dn), 0)
+            )
             _wipe(work / "dl_raw")
             _wipe(work / "dl_one")
 
@@ -228,8 +232,7 @@ def main(quick: bool = False) -> dict:
             rows.append((f"upload {files} (1 job)", mbps(small_bytes, t_raw_up_s), mbps(small_bytes, t_up_s1), 0))
             rows.append((f"upload {files} (4 jobs)", mbps(small_bytes, t_raw_up_s), mbps(small_bytes, t_up_s4), 0))
             rows.append((f"download {files} (1 job)", mbps(small_bytes, t_raw_dn_s), mbps(small_bytes, t_dn_s1), 0))
-            rows.append((f"download {files} (8 jobs)", mbps(small_bytes, t_raw_dn_s),
-                         mbps(small_bytes, t_dn_s8), 0))
+            rows.append((f"download {files} (8 jobs)", mbps(small_bytes, t_raw_dn_s), mbps(small_bytes, t_dn_s8), 0))
 
             # -- unchanged re-upload ----------------------------------------------------------
             everything = big + small
@@ -244,10 +247,13 @@ def main(quick: bool = False) -> dict:
             print(f"{name:40} {raw:16.1f} {ours:13.1f} {ours / raw:7.0%}")
         print()
         print(f"full upload of everything ({len(everything)} files): {t_full:.2f} s")
-        print(f"unchanged re-upload: {t_again:.2f} s = {t_again / t_full:.1%} of the full upload "
-              f"({len(again.skipped)} skipped, {len(again.downloaded)} sent)")
-    out: dict = {f"{name}: onecore/raw": f"{ours / raw:.0%} ({ours:.1f} vs {raw:.1f} MB/s)"
-                 for name, raw, ours, _ in rows}
+        print(
+            f"unchanged re-upload: {t_again:.2f} s = {t_again / t_full:.1%} of the full upload "
+            f"({len(again.skipped)} skipped, {len(again.downloaded)} sent)"
+        )
+    out: dict = {
+        f"{name}: onecore/raw": f"{ours / raw:.0%} ({ours:.1f} vs {raw:.1f} MB/s)" for name, raw, ours, _ in rows
+    }
     out["unchanged re-upload / full upload"] = f"{t_again / t_full:.1%} ({t_again:.2f} s / {t_full:.2f} s)"
     return out
 

@@ -69,7 +69,7 @@ def make_data(root: Path, small_n: int, big_mb: int) -> tuple[dict[str, tuple[in
     block = os.urandom(1 << 20)
     with open(p, "wb") as f:
         for i in range(big_mb):
-            b = block[i % 251:] + block[:i % 251]  # not the same MiB over and over
+            b = block[i % 251 :] + block[: i % 251]  # not the same MiB over and over
             f.write(b)
             h.update(b)
     files[big] = (big_mb << 20, h.hexdigest())
@@ -80,10 +80,13 @@ class ServerProcess:
     """A FileServer serving ``root`` in a child process."""
 
     def __init__(self, root: Path):
-        code = ("import sys\nfrom onecore.testing.servers import FileServer\n"
-                f"s = FileServer({str(root)!r}).start()\nprint(s.url, flush=True)\nsys.stdin.read()\ns.stop()\n")
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
+        code = (
+            "import sys\nfrom onecore.testing.servers import FileServer\n"
+            f"s = FileServer({str(root)!r}).start()\nprint(s.url, flush=True)\nsys.stdin.read()\ns.stop()\n"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
         if not self.url:
@@ -106,8 +109,9 @@ class ServerProcess:
 def run_engine(url: str, files: dict[str, tuple[int, str]], dest: Path, md5: bool = True) -> float:
     from onecore.transfer import HTTPFetcher, RetryPolicy, TransferItem, download, url_join
 
-    items = [TransferItem(rel, url_join(url, rel), size, digest if md5 else None)
-             for rel, (size, digest) in files.items()]
+    items = [
+        TransferItem(rel, url_join(url, rel), size, digest if md5 else None) for rel, (size, digest) in files.items()
+    ]
     fetcher = HTTPFetcher()
     t0 = time.perf_counter()
     report = download(items, dest, fetcher, retry=RetryPolicy(attempts=2))
@@ -170,8 +174,9 @@ def run_oneapi(url: str, files: dict[str, tuple[int, str]], dest: Path) -> float
     from onecore.transfer import url_join
 
     jobs = [[url_join(url, rel), str((dest / rel).parent)] for rel in files]
-    proc = subprocess.run([str(ONEAPI_PYTHON), "-c", _ONEAPI_CODE], input=json.dumps(jobs), capture_output=True,
-                          text=True, timeout=3600)
+    proc = subprocess.run(
+        [str(ONEAPI_PYTHON), "-c", _ONEAPI_CODE], input=json.dumps(jobs), capture_output=True, text=True, timeout=3600
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"ONE-api run failed: {proc.stderr[-2000:]}")
     got = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -212,8 +217,7 @@ def main(argv: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         root = tmp / "served"
         t0 = time.perf_counter()
         files, big = make_data(root, small_n, big_mb)
-        print(f"data: {small_n} x {SMALL_KB} KB + {big_mb} MiB in {tmp} ({time.perf_counter() - t0:.1f}s)",
-              flush=True)
+        print(f"data: {small_n} x {SMALL_KB} KB + {big_mb} MiB in {tmp} ({time.perf_counter() - t0:.1f}s)", flush=True)
         server = ServerProcess(root)
         small = {k: v for k, v in files.items() if k != big}
         large = {big: files[big]}
@@ -222,18 +226,26 @@ def main(argv: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         work = tmp / "work"
         url = server.url
 
-        s = _measure({
-            "engine": lambda d: run_engine(url, small, d),
-            "raw": lambda d: run_raw(url, small, d),
-            "oneapi": lambda d: run_oneapi(url, small, d),
-        }, work, repeat)
-        b = _measure({
-            "engine_md5": lambda d: run_engine(url, large, d, md5=True),
-            "engine_size_only": lambda d: run_engine(url, large, d, md5=False),
-            "raw": lambda d: run_raw(url, large, d),
-            "raw_md5": lambda d: run_raw(url, large, d, md5=True),
-            "oneapi": lambda d: run_oneapi(url, large, d),
-        }, work, repeat)
+        s = _measure(
+            {
+                "engine": lambda d: run_engine(url, small, d),
+                "raw": lambda d: run_raw(url, small, d),
+                "oneapi": lambda d: run_oneapi(url, small, d),
+            },
+            work,
+            repeat,
+        )
+        b = _measure(
+            {
+                "engine_md5": lambda d: run_engine(url, large, d, md5=True),
+                "engine_size_only": lambda d: run_engine(url, large, d, md5=False),
+                "raw": lambda d: run_raw(url, large, d),
+                "raw_md5": lambda d: run_raw(url, large, d, md5=True),
+                "oneapi": lambda d: run_oneapi(url, large, d),
+            },
+            work,
+            repeat,
+        )
     finally:
         if server is not None:
             server.stop()
@@ -246,7 +258,11 @@ def main(argv: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         return None if a is None or c is None or c == 0 else a / c
 
     fig: dict[str, Any] = {
-        "small_files": small_n, "small_kb": SMALL_KB, "big_mb": big_mb, "jobs": DEFAULT_JOBS, "repeat": repeat,
+        "small_files": small_n,
+        "small_kb": SMALL_KB,
+        "big_mb": big_mb,
+        "jobs": DEFAULT_JOBS,
+        "repeat": repeat,
         "small_engine_files_s": rate(small_n, s["engine"]),
         "small_raw_files_s": rate(small_n, s["raw"]),
         "small_oneapi_files_s": rate(small_n, s["oneapi"]),
@@ -265,10 +281,12 @@ def main(argv: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
     fig["ratio_big_engine_size_only_vs_raw"] = ratio(fig["big_engine_size_only_mb_s"], fig["big_raw_mb_s"])
     fig["ratio_big_engine_md5_vs_raw_md5"] = ratio(fig["big_engine_md5_mb_s"], fig["big_raw_md5_mb_s"])
     fig["ratio_big_engine_md5_vs_oneapi"] = ratio(fig["big_engine_md5_mb_s"], fig["big_oneapi_mb_s"])
-    fig["target_big_met"] = (fig["ratio_big_engine_size_only_vs_raw"] or 0) >= TARGET_BIG and \
-        (fig["ratio_big_engine_md5_vs_raw_md5"] or 0) >= TARGET_BIG
-    fig["target_small_met"] = None if fig["ratio_small_engine_vs_oneapi"] is None else \
-        fig["ratio_small_engine_vs_oneapi"] >= TARGET_SMALL
+    fig["target_big_met"] = (fig["ratio_big_engine_size_only_vs_raw"] or 0) >= TARGET_BIG and (
+        fig["ratio_big_engine_md5_vs_raw_md5"] or 0
+    ) >= TARGET_BIG
+    fig["target_small_met"] = (
+        None if fig["ratio_small_engine_vs_oneapi"] is None else fig["ratio_small_engine_vs_oneapi"] >= TARGET_SMALL
+    )
     _print(fig)
     return fig
 
@@ -287,8 +305,10 @@ def _print(fig: dict[str, Any]) -> None:
     for k, v in fig.items():
         if k.startswith("ratio_"):
             print(f"  {k[6:]:<34} {f(v, 'x')}")
-    print(f"targets: large file >= {TARGET_BIG:.0%} of raw: {fig['target_big_met']}; "
-          f"small files >= {TARGET_SMALL:.0f}x ONE-api: {f(fig['target_small_met'])}")
+    print(
+        f"targets: large file >= {TARGET_BIG:.0%} of raw: {fig['target_big_met']}; "
+        f"small files >= {TARGET_SMALL:.0f}x ONE-api: {f(fig['target_small_met'])}"
+    )
 
 
 if __name__ == "__main__":

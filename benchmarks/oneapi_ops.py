@@ -48,10 +48,12 @@ def main() -> None:
     eid = o.path2eid(root / job["session"])
     res["eid"] = str(eid)
     res["load_object"], obj = _times(
-        lambda: o.load_object(eid, job["object"], collection=job["collection"]), job["repeat"])
+        lambda: o.load_object(eid, job["object"], collection=job["collection"]), job["repeat"]
+    )
     res["load_keys"] = sorted(obj.keys())
     res["load_dataset"], _ = _times(
-        lambda: o.load_dataset(eid, job["dataset"], collection=job["collection"]), job["repeat"])
+        lambda: o.load_dataset(eid, job["dataset"], collection=job["collection"]), job["repeat"]
+    )
     json.dump(res, sys.stdout)
 
 

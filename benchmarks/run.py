@@ -65,8 +65,14 @@ def _row_cells(row: dict[str, Any]) -> list[str]:
     value = row.get("shown")
     if value is None:
         value = _cell(row.get("value")) + (f" {row['unit']}" if row.get("unit") else "")
-    return [_cell(row.get("measure", row.get("name", ""))), value, _cell(row.get("vs")), _cell(row.get("ratio")),
-            _cell(row.get("target")), _cell(row.get("ok"))]
+    return [
+        _cell(row.get("measure", row.get("name", ""))),
+        value,
+        _cell(row.get("vs")),
+        _cell(row.get("ratio")),
+        _cell(row.get("target")),
+        _cell(row.get("ok")),
+    ]
 
 
 HEADER = ["measure", "onecore", "compared with", "ratio", "target", "met"]

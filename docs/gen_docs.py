@@ -38,12 +38,22 @@ def cli_markdown() -> str:
 
     set_registry(_builtin_registry())  # plugin commands are not part of this page
     try:
-        root = click.Context(cli, info_name="one", terminal_width=WIDTH, max_content_width=WIDTH,
-                             **cli.context_settings)
-        out = [GENERATED, "", "# `one` command line reference", "",
-               "Every command accepts `-h`/`--help`. Errors print one line (`Error: ...`) and exit with 1;",
-               "usage errors exit with 2. Plugins may add commands (see `one --help` after installing them).",
-               "", "```text", cli.get_help(root), "```", ""]
+        root = click.Context(
+            cli, info_name="one", terminal_width=WIDTH, max_content_width=WIDTH, **cli.context_settings
+        )
+        out = [
+            GENERATED,
+            "",
+            "# `one` command line reference",
+            "",
+            "Every command accepts `-h`/`--help`. Errors print one line (`Error: ...`) and exit with 1;",
+            "usage errors exit with 2. Plugins may add commands (see `one --help` after installing them).",
+            "",
+            "```text",
+            cli.get_help(root),
+            "```",
+            "",
+        ]
         for name, cmd in sorted(cli.commands.items()):
             if name != cmd.name:  # an alias (e.g. add_repo for add-repo)
                 continue
@@ -86,13 +96,19 @@ def repositories_markdown() -> str:
         if dist not in skip:
             types[name] = (cls, dist)
     order = [t for t in ("local", "http") if t in types] + sorted(t for t in types if t not in ("local", "http"))
-    out = [GENERATED, "", "# Repository types and their fields", "",
-           "A repository is configured with a name, a type and the type's fields:",
-           "`one add-repo NAME --type TYPE --set field=value ...` (or interactively: `one add-repo`).",
-           "Settings are stored in `$ONE_HOME/config.yaml` (mode 0600). A value written `${VAR}` is read",
-           "from the environment variable `VAR` when used; a field with an *Environment* entry falls back to",
-           "that variable when it is not set in the config. Secret fields are prompted hidden and masked in",
-           "every output. Every type also accepts `index_format` (default `one_root`).", ""]
+    out = [
+        GENERATED,
+        "",
+        "# Repository types and their fields",
+        "",
+        "A repository is configured with a name, a type and the type's fields:",
+        "`one add-repo NAME --type TYPE --set field=value ...` (or interactively: `one add-repo`).",
+        "Settings are stored in `$ONE_HOME/config.yaml` (mode 0600). A value written `${VAR}` is read",
+        "from the environment variable `VAR` when used; a field with an *Environment* entry falls back to",
+        "that variable when it is not set in the config. Secret fields are prompted hidden and masked in",
+        "every output. Every type also accepts `index_format` (default `one_root`).",
+        "",
+    ]
     for name in order:
         cls, dist = types[name]
         text = cls.description or (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
@@ -100,25 +116,36 @@ def repositories_markdown() -> str:
         if text:
             out += [f"{text[0].upper()}{text[1:].rstrip('.')}.", ""]
         where = "onecore (built in)" if dist == "onecore" else f"the plugin `{dist}` (`pip install {dist}`)"
-        out += [f"- Provided by {where}.",
-                f"- Upload: {'yes (`one upload ROOT --repo NAME`)' if cls.can_upload else 'no (read-only)'}.",
-                f"- Files: {'read in place (nothing is copied)' if cls.is_local else 'downloaded into the cache'}."]
+        out += [
+            f"- Provided by {where}.",
+            f"- Upload: {'yes (`one upload ROOT --repo NAME`)' if cls.can_upload else 'no (read-only)'}.",
+            f"- Files: {'read in place (nothing is copied)' if cls.is_local else 'downloaded into the cache'}.",
+        ]
         if cls.extra_search_terms:
             out.append(f"- Extra search terms: {', '.join(f'`{t}`' for t in cls.extra_search_terms)}.")
-        out += ["", "| Field | Type | Required | Default | Secret | Environment | Description |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "| Field | Type | Required | Default | Secret | Environment | Description |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for f in cls.fields:
             default = "" if f.default in (None, "") else f"`{f.default}`"
-            out.append(f"| `{f.name}` | {f.type.__name__} | {'yes' if f.required else ''} | {_cell(default)} | "
-                       f"{'yes' if f.secret else ''} | {f'`{f.env}`' if f.env else ''} | {_cell(f.help)} |")
+            out.append(
+                f"| `{f.name}` | {f.type.__name__} | {'yes' if f.required else ''} | {_cell(default)} | "
+                f"{'yes' if f.secret else ''} | {f'`{f.env}`' if f.env else ''} | {_cell(f.help)} |"
+            )
         required = " ".join(f"--set {f.name}=..." for f in cls.fields if f.required)
         out += ["", "```console", f"$ one add-repo myrepo --type {name} {required}".rstrip(), "```", ""]
     missing = [t for t in sorted(KNOWN_TYPES) if t not in types]
     for name in missing:
         dist = KNOWN_TYPES[name]
-        out += [f"## `{name}`", "",
-                f"Provided by the plugin `{dist}` (`pip install {dist}`), which was not installed when this page",
-                "was generated: install it and run `python docs/gen_docs.py` to list its fields here.", ""]
+        out += [
+            f"## `{name}`",
+            "",
+            f"Provided by the plugin `{dist}` (`pip install {dist}`), which was not installed when this page",
+            "was generated: install it and run `python docs/gen_docs.py` to list its fields here.",
+            "",
+        ]
     return "\n".join(out)
 
 

@@ -97,8 +97,28 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
         elif op == 1:
             b.insert(pos, rng.randrange(256))
         elif op == 2:
-            b[pos:pos] = rng.choice([b"/", b"..", b"\t", b"\n", b"#", b"%2e", b"\\", b"\x00", b"\xff", b"{", b"}",
-                                     b":", b"- ", b"\r\n", "\u2024".encode(), b"Subjects", b"001", b"2021-02-30"])
+            b[pos:pos] = rng.choice(
+                [
+                    b"/",
+                    b"..",
+                    b"\t",
+                    b"\n",
+                    b"#",
+                    b"%2e",
+                    b"\\",
+                    b"\x00",
+                    b"\xff",
+                    b"{",
+                    b"}",
+                    b":",
+                    b"- ",
+                    b"\r\n",
+                    "\u2024".encode(),
+                    b"Subjects",
+                    b"001",
+                    b"2021-02-30",
+                ]
+            )
         elif op == 3 and b:
             b[pos % len(b)] = rng.randrange(256)
         elif op == 4:

@@ -127,9 +127,7 @@ def split_session(path: str) -> tuple[dict[str, str | None], list[str]]:
     elif len(parts) >= 3 and _DATE_RE.match(parts[1]):
         lab, rest = None, parts
     else:
-        raise ALFError(
-            f"{path!r}: expected lab/Subjects/subject/yyyy-mm-dd/NNN/... or subject/yyyy-mm-dd/NNN/..."
-        )
+        raise ALFError(f"{path!r}: expected lab/Subjects/subject/yyyy-mm-dd/NNN/... or subject/yyyy-mm-dd/NNN/...")
     subject, date, number, *tail = rest
     if not _SUBJECT_RE.match(subject):
         raise ALFError(f"{path!r}: {subject!r} is not a valid subject name")

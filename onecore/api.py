@@ -36,8 +36,7 @@ log = logging.getLogger(__name__)
 __all__ = ["One", "ONE", "Bunch"]
 
 #: Search terms every repository supports (``dataset`` and ``datasets`` are one term).
-CORE_TERMS = ("dataset", "datasets", "lab", "subject", "date_range", "number", "collection", "revision",
-              "namespace")
+CORE_TERMS = ("dataset", "datasets", "lab", "subject", "date_range", "number", "collection", "revision", "namespace")
 _ALIASES = {"dataset": "datasets", "project": "projects", "date": "date_range"}
 MODES = ("auto", "local", "refresh", "remote")
 
@@ -119,8 +118,9 @@ class One:
         setup = getattr(cls, "setup", None)
         if setup is None:
             raise ConfigError("the installed 'alyx' repository type has no setup(); upgrade one-alyx")
-        rc: RepoConfig = setup(base_url, username=username, password=password, home=self.home,
-                               interactive=sys.stdin.isatty())
+        rc: RepoConfig = setup(
+            base_url, username=username, password=password, home=self.home, interactive=sys.stdin.isatty()
+        )
         config = Config.load(self.home)
         config.add(rc, make_current=True)
         config.save()
@@ -192,9 +192,7 @@ class One:
                 hits = {c for t, c in terms.items() if t.startswith(key)}
                 if len(hits) != 1:
                     what = "ambiguous" if hits else "unknown"
-                    raise OneError(
-                        f"{what} search term {key!r}; valid terms: {', '.join(self.search_terms())}"
-                    )
+                    raise OneError(f"{what} search term {key!r}; valid terms: {', '.join(self.search_terms())}")
                 canon = hits.pop()
             if value is None:
                 continue
@@ -217,8 +215,7 @@ class One:
             try:
                 remote = self.repository.search(f)
             except TransferError as e:
-                log.warning("repository %r unreachable (%s); searching the cached catalog",
-                            self.repository.name, e)
+                log.warning("repository %r unreachable (%s); searching the cached catalog", self.repository.name, e)
                 self.offline = True
                 remote = None
             if remote is not None:
@@ -228,8 +225,10 @@ class One:
                 return [r.eid for r in remote]
         extra = set(f) - set(_CATALOG_ARGS)
         if extra:
-            raise OneError(f"search term(s) {', '.join(sorted(extra))} need the server; "
-                           f"the local catalog supports {', '.join(CORE_TERMS)}")
+            raise OneError(
+                f"search term(s) {', '.join(sorted(extra))} need the server; "
+                f"the local catalog supports {', '.join(CORE_TERMS)}"
+            )
         return self.catalog.search(details=details, **f)
 
     # -- sessions ------------------------------------------------------------------------------
@@ -243,8 +242,9 @@ class One:
         m = None
         import re
 
-        for m in re.finditer(r"(?:(?:^|/)([\w]+)/Subjects/)?(?:^|/)?([\w.-]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})(?=/|$)",
-                             text):
+        for m in re.finditer(
+            r"(?:(?:^|/)([\w]+)/Subjects/)?(?:^|/)?([\w.-]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})(?=/|$)", text
+        ):
             lab, subject, date, number = m.groups()
             eid = self.catalog.find_session(lab, subject, date, int(number))
             if eid is not None:
@@ -291,8 +291,9 @@ class One:
                 recs = self.catalog.datasets(eid)
         return recs
 
-    def _select(self, recs: list[DatasetRecord], collection: Any = None, revision: str | None = None,
-                filename: Any = None) -> list[DatasetRecord]:
+    def _select(
+        self, recs: list[DatasetRecord], collection: Any = None, revision: str | None = None, filename: Any = None
+    ) -> list[DatasetRecord]:
         if collection is None and filename is None:
             if revision is None and not any(r.revision for r in recs):
                 return list(recs)  # no revisions: one record per (collection, file name) already
@@ -301,8 +302,14 @@ class One:
             out = [r for r in recs if _match(r.collection or "", collection) and _match(r.filename, filename)]
         return _pick_revisions(out, revision)
 
-    def list_datasets(self, eid: str | Path | None = None, collection: Any = None, revision: str | None = None,
-                      filename: Any = None, details: bool = False) -> list[Any]:
+    def list_datasets(
+        self,
+        eid: str | Path | None = None,
+        collection: Any = None,
+        revision: str | None = None,
+        filename: Any = None,
+        details: bool = False,
+    ) -> list[Any]:
         """Datasets of a session, as paths relative to the session folder (``alf/spikes.times.npy``).
 
         Without ``revision`` only the default revision of each dataset is listed (the one the
@@ -336,8 +343,9 @@ class One:
             self._hashes = HashCache(self.home / "hashes.sqlite")
         return self._hashes
 
-    def _ensure_local(self, recs: Sequence[DatasetRecord], dest: Path | None = None,
-                      jobs: int | None = None) -> list[Path]:
+    def _ensure_local(
+        self, recs: Sequence[DatasetRecord], dest: Path | None = None, jobs: int | None = None
+    ) -> list[Path]:
         if self.repository.is_local and dest is None:
             paths = []
             for r in recs:
@@ -385,8 +393,13 @@ class One:
             safe[folder] = parent = Path(root, folder)
         return parent / name
 
-    def fetch(self, recs: Sequence[DatasetRecord], dest: Path | None = None, jobs: int | None = None,
-              progress: Callable[[Progress], None] | None = None) -> TransferReport:
+    def fetch(
+        self,
+        recs: Sequence[DatasetRecord],
+        dest: Path | None = None,
+        jobs: int | None = None,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> TransferReport:
         """Download dataset records into ``dest`` (default: the repository's cache) through the engine."""
         if self.repository.is_local and dest is None:  # already on disk: nothing to transfer
             rep = TransferReport()
@@ -422,21 +435,37 @@ class One:
             rep.paths = {i.rel_path: dest / i.rel_path for i in items}
             return rep
         fetcher = self.repository.fetcher() if not self.repository.is_local else _FileFetcher()
-        return download(items, dest, fetcher, jobs=jobs or self.jobs, progress=progress or self.progress,
-                        verified=verified, on_verified=on_verified)
+        return download(
+            items,
+            dest,
+            fetcher,
+            jobs=jobs or self.jobs,
+            progress=progress or self.progress,
+            verified=verified,
+            on_verified=on_verified,
+        )
 
-    def download(self, eid: str | Path, objects: Iterable[str] | None = None, *, collection: Any = None,
-                 revision: str | None = None, dest: str | Path | None = None, jobs: int | None = None,
-                 dry_run: bool = False, progress: Callable[[Progress], None] | None = None
-                 ) -> TransferReport | list[DatasetRecord]:
+    def download(
+        self,
+        eid: str | Path,
+        objects: Iterable[str] | None = None,
+        *,
+        collection: Any = None,
+        revision: str | None = None,
+        dest: str | Path | None = None,
+        jobs: int | None = None,
+        dry_run: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> TransferReport | list[DatasetRecord]:
         """Download a session's datasets (optionally only some objects); ``dry_run`` lists them."""
         recs = self._select(self._records(str(eid)), collection, revision)
         if objects:
             wanted = list(objects)
             recs = [r for r in recs if any(_object_match(r, o) or _match(r.filename, o) for o in wanted)]
             if not recs:
-                raise NotFound(f"none of {', '.join(wanted)} in session {eid}; objects: "
-                               f"{', '.join(self.list_objects(eid))}")
+                raise NotFound(
+                    f"none of {', '.join(wanted)} in session {eid}; objects: {', '.join(self.list_objects(eid))}"
+                )
         if dry_run:
             return recs
         return self.fetch(recs, dest=Path(dest) if dest else None, jobs=jobs, progress=progress)
@@ -447,8 +476,10 @@ class One:
         loader = self.registry.loader(ext)
         if loader is None:
             known = ", ".join(sorted(self.registry.loaders))
-            raise LoaderError(f"{path}: no loader for '.{ext}' files (loaders: {known}); "
-                              "use download_only=True to get the path, or install a plugin that reads them")
+            raise LoaderError(
+                f"{path}: no loader for '.{ext}' files (loaders: {known}); "
+                "use download_only=True to get the path, or install a plugin that reads them"
+            )
         try:
             return loader(path, **options)
         except OneError:
@@ -456,9 +487,17 @@ class One:
         except Exception as e:
             raise LoaderError(f"{path}: the '.{ext}' loader failed: {type(e).__name__}: {e}") from None
 
-    def load_object(self, eid: str | Path, obj: str, collection: Any = None, revision: str | None = None,
-                    attribute: Any = None, download_only: bool = False, mmap: bool = False,
-                    **kwargs: Any) -> Any:
+    def load_object(
+        self,
+        eid: str | Path,
+        obj: str,
+        collection: Any = None,
+        revision: str | None = None,
+        attribute: Any = None,
+        download_only: bool = False,
+        mmap: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Load all attributes of an ALF object as a :class:`Bunch` (``download_only``: their paths).
 
         Keys are attribute names, with ``_timescale`` and ``.extra`` appended when present.
@@ -472,12 +511,13 @@ class One:
         if not found:
             objects = sorted({r.object for r in self._select(recs, collection, revision)})
             where = f" in collection {collection!r}" if collection is not None else ""
-            raise NotFound(f"no object {obj!r}{where} in session {eid}; objects there: "
-                           f"{', '.join(objects) or 'none'}")
+            raise NotFound(f"no object {obj!r}{where} in session {eid}; objects there: {', '.join(objects) or 'none'}")
         collections = sorted({r.collection or "" for r in found})
         if len(collections) > 1:
-            raise AmbiguousError(f"object {obj!r} is in several collections of session {eid}: "
-                                 f"{', '.join(repr(c) for c in collections)}; pass collection=...")
+            raise AmbiguousError(
+                f"object {obj!r} is in several collections of session {eid}: "
+                f"{', '.join(repr(c) for c in collections)}; pass collection=..."
+            )
         paths = self._ensure_local(found)
         if download_only:
             return paths
@@ -486,36 +526,57 @@ class One:
             out[_key(r)] = self._load_file(p, mmap=mmap)
         return out
 
-    def _find_dataset(self, recs: list[DatasetRecord], dataset: str, eid: Any, collection: Any,
-                      revision: str | None) -> DatasetRecord:
+    def _find_dataset(
+        self, recs: list[DatasetRecord], dataset: str, eid: Any, collection: Any, revision: str | None
+    ) -> DatasetRecord:
         if "/" in dataset and collection is None:
             collection, dataset = dataset.rsplit("/", 1)
         sel = self._select(recs, collection, revision)
         found = [r for r in sel if r.filename == dataset]
         if not found:
-            found = [r for r in sel if r.filename.rsplit(".", 1)[0] == dataset
-                     or fnmatch.fnmatchcase(r.filename, dataset)]
+            found = [
+                r for r in sel if r.filename.rsplit(".", 1)[0] == dataset or fnmatch.fnmatchcase(r.filename, dataset)
+            ]
         if not found:
             names = sorted({r.rel_path for r in sel})
-            raise NotFound(f"no dataset {dataset!r} in session {eid}"
-                           + (f" (collection {collection!r})" if collection is not None else "")
-                           + f"; datasets there: {', '.join(names[:30]) or 'none'}"
-                           + (" ..." if len(names) > 30 else ""))
+            raise NotFound(
+                f"no dataset {dataset!r} in session {eid}"
+                + (f" (collection {collection!r})" if collection is not None else "")
+                + f"; datasets there: {', '.join(names[:30]) or 'none'}"
+                + (" ..." if len(names) > 30 else "")
+            )
         if len(found) > 1:
-            raise AmbiguousError(f"{dataset!r} matches several datasets in session {eid}: "
-                                 f"{', '.join(r.rel_path for r in found)}; pass collection=... or the full name")
+            raise AmbiguousError(
+                f"{dataset!r} matches several datasets in session {eid}: "
+                f"{', '.join(r.rel_path for r in found)}; pass collection=... or the full name"
+            )
         return found[0]
 
-    def load_dataset(self, eid: str | Path, dataset: str, collection: Any = None, revision: str | None = None,
-                     download_only: bool = False, mmap: bool = False, **kwargs: Any) -> Any:
+    def load_dataset(
+        self,
+        eid: str | Path,
+        dataset: str,
+        collection: Any = None,
+        revision: str | None = None,
+        download_only: bool = False,
+        mmap: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Load one dataset (the name may omit its extension); ``download_only`` returns its path."""
         rec = self._find_dataset(self._records(str(eid)), dataset, eid, collection, revision)
         path = self._ensure_local([rec])[0]
         return path if download_only else self._load_file(path, mmap=mmap)
 
-    def load_datasets(self, eid: str | Path, datasets: Sequence[str], collections: Any = None,
-                      revisions: Any = None, download_only: bool = False, mmap: bool = False,
-                      **kwargs: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+    def load_datasets(
+        self,
+        eid: str | Path,
+        datasets: Sequence[str],
+        collections: Any = None,
+        revisions: Any = None,
+        download_only: bool = False,
+        mmap: bool = False,
+        **kwargs: Any,
+    ) -> tuple[list[Any], list[dict[str, Any]]]:
         """Load several datasets; returns (data or paths, records), as ONE-api does."""
         recs = self._records(str(eid))
         n = len(datasets)
@@ -528,16 +589,29 @@ class One:
         data = paths if download_only else [self._load_file(p, mmap=mmap) for p in paths]
         return data, [r.as_dict() for r in found]
 
-    def load_collection(self, eid: str | Path, collection: str, object: Any = None, revision: str | None = None,
-                        download_only: bool = False, mmap: bool = False, **kwargs: Any) -> Any:
+    def load_collection(
+        self,
+        eid: str | Path,
+        collection: str,
+        object: Any = None,
+        revision: str | None = None,
+        download_only: bool = False,
+        mmap: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Load every object of a collection as ``{object: Bunch}`` (``download_only``: paths)."""
-        recs = [r for r in self._select(self._records(str(eid)), collection, revision)
-                if (r.collection or "") == collection or (collection and _match(r.collection or "", collection))]
+        recs = [
+            r
+            for r in self._select(self._records(str(eid)), collection, revision)
+            if (r.collection or "") == collection or (collection and _match(r.collection or "", collection))
+        ]
         if object is not None:
             recs = [r for r in recs if _match(r.object, object)]
         if not recs:
-            raise NotFound(f"no datasets in collection {collection!r} of session {eid}; collections: "
-                           f"{', '.join(self.list_collections(eid)) or 'none'}")
+            raise NotFound(
+                f"no datasets in collection {collection!r} of session {eid}; collections: "
+                f"{', '.join(self.list_collections(eid)) or 'none'}"
+            )
         paths = self._ensure_local(recs)
         if download_only:
             return paths
@@ -550,8 +624,18 @@ class One:
 ONE = One
 """``ONE(...)`` is :class:`One`: the name data users know from ONE-api."""
 
-_CATALOG_ARGS = ("datasets", "lab", "subject", "date_range", "number", "collection", "revision", "namespace",
-                 "projects", "task_protocol")
+_CATALOG_ARGS = (
+    "datasets",
+    "lab",
+    "subject",
+    "date_range",
+    "number",
+    "collection",
+    "revision",
+    "namespace",
+    "projects",
+    "task_protocol",
+)
 
 
 def safe_exists(dest: Path, item: TransferItem) -> bool:
@@ -674,4 +758,3 @@ def _pick_revisions(recs: list[DatasetRecord], revision: str | None) -> list[Dat
             pick = flagged[0] if flagged else max(group, key=lambda r: r.revision or "")
         out.append(pick)
     return out
-

@@ -85,11 +85,22 @@ class DatasetRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "rel_path": self.rel_path, "full_path": self.full_path, "eid": self.eid,
-            "collection": self.collection, "revision": self.revision, "object": self.object,
-            "attribute": self.attribute, "timescale": self.timescale, "extra": self.extra,
-            "extension": self.extension, "namespace": self.namespace, "url": self.url,
-            "size": self.size, "md5": self.md5, "default_revision": self.default, "id": self.uuid,
+            "rel_path": self.rel_path,
+            "full_path": self.full_path,
+            "eid": self.eid,
+            "collection": self.collection,
+            "revision": self.revision,
+            "object": self.object,
+            "attribute": self.attribute,
+            "timescale": self.timescale,
+            "extra": self.extra,
+            "extension": self.extension,
+            "namespace": self.namespace,
+            "url": self.url,
+            "size": self.size,
+            "md5": self.md5,
+            "default_revision": self.default,
+            "id": self.uuid,
         }
 
 
@@ -173,8 +184,7 @@ class Catalog:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     # -- building ------------------------------------------------------------------------------
-    def rebuild(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord] = (),
-                state: Any = None) -> int:
+    def rebuild(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord] = (), state: Any = None) -> int:
         """Replace the whole catalog with ``rows`` (streamed) atomically; returns the row count."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.building")
@@ -248,30 +258,37 @@ class Catalog:
         rows = self._q(sql, params)
         return rows[0][0] if len(rows) == 1 else None
 
-    def match_names(self, term: str, collection: Any = None, revision: Any = None,
-                    namespace: Any = None) -> list[int]:
+    def match_names(self, term: str, collection: Any = None, revision: Any = None, namespace: Any = None) -> list[int]:
         """Ids of dataset names that a search term matches.
 
         A term is an object (``spikes``), ``object.attribute``, a full file name, a collection folder
         (``probe00``), or a wildcard pattern (``*`` ``?``) on the file name or on ``collection/filename``.
         """
-        rows = self._q("SELECT id, collection, revision, filename, namespace, object, attribute, "
-                       "timescale, extension FROM names")
+        rows = self._q(
+            "SELECT id, collection, revision, filename, namespace, object, attribute, timescale, extension FROM names"
+        )
         out = []
         wild = any(c in term for c in "*?[")
         for nid, coll, rev, fname, ns, obj, attr, ts, _ext in rows:
-            if not _match_opt(coll, collection) or not _match_opt(rev, revision) \
-                    or not _match_opt(ns or "", namespace):
+            if not _match_opt(coll, collection) or not _match_opt(rev, revision) or not _match_opt(ns or "", namespace):
                 continue
             if wild:
-                ok = (fnmatch.fnmatchcase(fname, term) or fnmatch.fnmatchcase(f"{coll}/{fname}", term)
-                      or fnmatch.fnmatchcase(f"{obj}.{attr}", term))
+                ok = (
+                    fnmatch.fnmatchcase(fname, term)
+                    or fnmatch.fnmatchcase(f"{coll}/{fname}", term)
+                    or fnmatch.fnmatchcase(f"{obj}.{attr}", term)
+                )
             else:
-                ok = (term == obj or term == f"{obj}.{attr}" or term == fname
-                      or (ts is not None and term == f"{obj}.{attr}_{ts}")
-                      or fname.startswith(term + ".") or (coll and term in coll.split("/"))
-                      or term == coll
-                      or ("/" in term and (term == f"{coll}/{fname}" or f"{coll}/{fname}".startswith(term + "."))))
+                ok = (
+                    term == obj
+                    or term == f"{obj}.{attr}"
+                    or term == fname
+                    or (ts is not None and term == f"{obj}.{attr}_{ts}")
+                    or fname.startswith(term + ".")
+                    or (coll and term in coll.split("/"))
+                    or term == coll
+                    or ("/" in term and (term == f"{coll}/{fname}" or f"{coll}/{fname}".startswith(term + ".")))
+                )
             if ok:
                 out.append(nid)
         return out
@@ -343,8 +360,17 @@ class Catalog:
         self._order = (version, eids, rank_of)
         return eids, rank_of
 
-    def _bitmap_search(self, term_ids: list[list[int]], lab: Any, subject: Any, date_range: Any, number: Any,
-                       projects: Any, task_protocol: Any, limit: int | None) -> list[str] | None:
+    def _bitmap_search(
+        self,
+        term_ids: list[list[int]],
+        lab: Any,
+        subject: Any,
+        date_range: Any,
+        number: Any,
+        projects: Any,
+        task_protocol: Any,
+        limit: int | None,
+    ) -> list[str] | None:
         """Dataset-term search on the precomputed per-name session bitmaps (None: use SQL instead).
 
         A term is the OR of its names' bitmaps, terms are AND-ed, session filters are applied through
@@ -361,8 +387,9 @@ class Catalog:
             n = len(eids)
             mask = None
             for ids in term_ids:
-                blobs = self.db.execute(f"SELECT bits FROM name_bits WHERE name IN ({','.join('?' * len(ids))})",
-                                        ids).fetchall()
+                blobs = self.db.execute(
+                    f"SELECT bits FROM name_bits WHERE name IN ({','.join('?' * len(ids))})", ids
+                ).fetchall()
                 m = np.zeros((n + 7) // 8, dtype=np.uint8)
                 for (b,) in blobs:
                     m |= np.frombuffer(b, dtype=np.uint8)
@@ -370,8 +397,10 @@ class Catalog:
             selected = np.unpackbits(mask, count=n).astype(bool)
             where, params = _session_filters(lab, subject, date_range, number, projects, task_protocol)
             if where:
-                ids = np.fromiter((r[0] for r in self.db.execute(
-                    "SELECT s.id FROM sessions s WHERE " + " AND ".join(where), params)), dtype=np.int64)
+                ids = np.fromiter(
+                    (r[0] for r in self.db.execute("SELECT s.id FROM sessions s WHERE " + " AND ".join(where), params)),
+                    dtype=np.int64,
+                )
                 keep = np.zeros(n, dtype=bool)
                 keep[rank_of[ids]] = True
                 selected &= keep
@@ -398,16 +427,19 @@ class Catalog:
             s = db.execute("SELECT id, path FROM sessions WHERE eid = ?", (eid,)).fetchone()
             if s is None:
                 return []
-            rows = db.execute("SELECT name, url, size, md5, is_default, uuid FROM datasets WHERE session = ?",
-                              (s[0],)).fetchall()
+            rows = db.execute(
+                "SELECT name, url, size, md5, is_default, uuid FROM datasets WHERE session = ?", (s[0],)
+            ).fetchall()
             names = self._names
             if names is None or any(r[0] not in names for r in rows):
                 names = self._load_names()
             path = s[1]
             out = [(names[r[0]], r) for r in rows]
             out.sort(key=_by_name)
-            recs = [DatasetRecord(eid, path, *n[1:], r[1], r[2], r[3], None if r[4] is None else bool(r[4]),
-                                  r[5]) for n, r in out]
+            recs = [
+                DatasetRecord(eid, path, *n[1:], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), r[5])
+                for n, r in out
+            ]
             if len(self._recent) >= 64:
                 del self._recent[next(iter(self._recent))]
             self._recent[eid] = recs
@@ -420,7 +452,8 @@ class Catalog:
             i: ((c, f, r), c or None, r or None, f, o, a, ts, x, ext, ns)
             for i, c, r, f, o, a, ts, x, ext, ns in self.db.execute(
                 "SELECT id, collection, revision, filename, object, attribute, timescale, extra, extension, "
-                "namespace FROM names")
+                "namespace FROM names"
+            )
         }
         return self._names
 
@@ -435,7 +468,8 @@ class Catalog:
         with self._lock:
             cur = self.db.execute(
                 "SELECT s.path, n.collection, n.revision, n.filename, d.url, d.size, d.md5 FROM datasets d "
-                "JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name ORDER BY s.path")
+                "JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name ORDER BY s.path"
+            )
             rows = cur.fetchall()
         for sp, coll, rev, fname, url, size, md5 in rows:
             parts = [sp] + [p for p in (coll, f"#{rev}#" if rev else "") if p] + [fname]
@@ -450,8 +484,16 @@ _SESSION_COLS = "s.eid, s.lab, s.subject, s.date, s.number, s.path, s.projects, 
 
 
 def _session_dict(r: tuple) -> dict[str, Any]:
-    d = {"eid": r[0], "lab": r[1], "subject": r[2], "date": r[3], "number": r[4], "path": r[5],
-         "projects": json.loads(r[6]) if r[6] else [], "task_protocol": r[7]}
+    d = {
+        "eid": r[0],
+        "lab": r[1],
+        "subject": r[2],
+        "date": r[3],
+        "number": r[4],
+        "path": r[5],
+        "projects": json.loads(r[6]) if r[6] else [],
+        "task_protocol": r[7],
+    }
     if r[8]:
         d.update(json.loads(r[8]))
     return d
@@ -470,8 +512,9 @@ def _match_opt(value: str, wanted: Any) -> bool:
     return False
 
 
-def _session_filters(lab: Any, subject: Any, date_range: Any, number: Any, projects: Any,
-                     task_protocol: Any) -> tuple[list[str], list[Any]]:
+def _session_filters(
+    lab: Any, subject: Any, date_range: Any, number: Any, projects: Any, task_protocol: Any
+) -> tuple[list[str], list[Any]]:
     """SQL conditions (on ``sessions s``) and parameters for the session-level search filters."""
     where: list[str] = []
     params: list[Any] = []
@@ -552,8 +595,9 @@ class _Inserter:
             for i, c, r, f in db.execute("SELECT id, collection, revision, filename FROM names"):
                 self.names[f"{c}\0{r}\0{f}"] = i
 
-    def _session(self, eid: str, sp: str, lab: str | None, subject: str, date: str, number: str,
-                 rec: SessionRecord | None = None) -> int:
+    def _session(
+        self, eid: str, sp: str, lab: str | None, subject: str, date: str, number: str, rec: SessionRecord | None = None
+    ) -> int:
         sid = self.sessions.get(eid)
         if sid is not None and rec is None:
             return sid
@@ -561,17 +605,23 @@ class _Inserter:
         tp = rec.task_protocol if rec else None
         extra = json.dumps(rec.extra) if rec and rec.extra else None
         if sid is not None:
-            self.db.execute("UPDATE sessions SET lab=?, subject=?, date=?, number=?, path=?, projects=?, "
-                            "task_protocol=?, extra=? WHERE id=?",
-                            (lab, subject, date, int(number), sp, projects, tp, extra, sid))
+            self.db.execute(
+                "UPDATE sessions SET lab=?, subject=?, date=?, number=?, path=?, projects=?, "
+                "task_protocol=?, extra=? WHERE id=?",
+                (lab, subject, date, int(number), sp, projects, tp, extra, sid),
+            )
             return sid
         if rec is None and lab is not None:  # the common case, without binding None (slow)
-            cur = self.db.execute("INSERT INTO sessions (eid, lab, subject, date, number, path) "
-                                  "VALUES (?, ?, ?, ?, ?, ?)", (eid, lab, subject, date, int(number), sp))
+            cur = self.db.execute(
+                "INSERT INTO sessions (eid, lab, subject, date, number, path) VALUES (?, ?, ?, ?, ?, ?)",
+                (eid, lab, subject, date, int(number), sp),
+            )
         else:
             cur = self.db.execute(
                 "INSERT INTO sessions (eid, lab, subject, date, number, path, projects, task_protocol, extra) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (eid, lab, subject, date, int(number), sp, projects, tp, extra))
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (eid, lab, subject, date, int(number), sp, projects, tp, extra),
+            )
         self.sessions[eid] = sid = cur.lastrowid
         return sid
 
@@ -591,8 +641,18 @@ class _Inserter:
             cur = self.db.execute(
                 "INSERT INTO names (collection, revision, filename, namespace, object, attribute, timescale, "
                 "extra, extension) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (coll, rev, fname, p["namespace"], p["object"], p["attribute"], p["timescale"], p["extra"],
-                 p["extension"]))
+                (
+                    coll,
+                    rev,
+                    fname,
+                    p["namespace"],
+                    p["object"],
+                    p["attribute"],
+                    p["timescale"],
+                    p["extra"],
+                    p["extension"],
+                ),
+            )
             nid = cur.lastrowid
             self.names[key] = nid
         self.names[rest] = nid
@@ -617,7 +677,7 @@ class _Inserter:
         for row in rows:
             rel = row.rel_path
             eid = row.eid
-            hit = folders.get(rel[:rel.rfind("/")]) if eid is None else None
+            hit = folders.get(rel[: rel.rfind("/")]) if eid is None else None
             if hit is None:
                 parts = _split(rel)
                 if parts is None:
@@ -626,7 +686,7 @@ class _Inserter:
                 sid = self._session(eid or sp, sp, lab, subject, date, number)
                 nid = self._name(rest, rel)
                 if eid is None:
-                    folders[rel[:rel.rfind("/")]] = (sid, len(rel) - len(rest))
+                    folders[rel[: rel.rfind("/")]] = (sid, len(rel) - len(rest))
             else:
                 sid, cut = hit
                 nid = names.get(rel[cut:])
@@ -668,7 +728,7 @@ class _Inserter:
         if full:
             sql = head + ",".join([one] * _ROWS_PER_INSERT)
             for i in range(0, full, step):
-                self.db.execute(sql, batch[i:i + step])
+                self.db.execute(sql, batch[i : i + step])
         if full < len(batch):
             self.db.execute(head + ",".join([one] * ((len(batch) - full) // width)), batch[full:])
         batch.clear()

@@ -78,8 +78,9 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-repo_option = click.option("--repo", "repo", metavar="NAME",
-                           help="Use this configured repository instead of the current one.")
+repo_option = click.option(
+    "--repo", "repo", metavar="NAME", help="Use this configured repository instead of the current one."
+)
 
 
 def _one(repo: str | None, **kwargs: Any) -> Any:
@@ -110,8 +111,9 @@ class _Bar:
         from .transfer import _human
 
         total = f" / {_human(p.bytes_total)}" if p.bytes_total else ""
-        click.echo(f"\r{self.what}: {p.files_done}/{p.files_total} files, {_human(p.bytes_done)}{total}   ",
-                   nl=False, err=True)
+        click.echo(
+            f"\r{self.what}: {p.files_done}/{p.files_total} files, {_human(p.bytes_done)}{total}   ", nl=False, err=True
+        )
         self.shown = True
 
     def done(self) -> None:
@@ -173,8 +175,10 @@ def check_cmd(root: Path, as_json: bool) -> None:
     else:
         for f in found:
             click.echo(f"{f['path']}: {f['reason']}")
-        click.echo(summary if found or root.is_file() else f"All files under {root} follow the ALF convention.",
-                   err=bool(found))
+        click.echo(
+            summary if found or root.is_file() else f"All files under {root} follow the ALF convention.",
+            err=bool(found),
+        )
     if found:
         sys.exit(1)
 
@@ -214,8 +218,7 @@ def index_cmd(root: Path, base_url: str) -> None:
         raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
     hashes = HashCache(home() / "hashes.sqlite")
     try:
-        rows = [Dataset(p, url_join(base_url, p), (root / p).stat().st_size, hashes.md5(root / p))
-                for p in scan(root)]
+        rows = [Dataset(p, url_join(base_url, p), (root / p).stat().st_size, hashes.md5(root / p)) for p in scan(root)]
     finally:
         hashes.close()
     n = write_index_file(rows, root / ".one_root")
@@ -300,7 +303,7 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
 
     reg = _registry()
     values = _parse_sets(sets)
-    interactive = (name is None or type_ is None)
+    interactive = name is None or type_ is None
     if interactive and not _is_terminal():
         raise ConfigError("give NAME and --type (and --set key=value for fields) when not in a terminal")
     config = Config.load()
@@ -310,15 +313,20 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
     if name in config.repositories:
         raise ConfigError(f"a repository named {name!r} already exists in {config.path}; choose another name")
     if type_ is None:
-        click.echo("Available types: " + ", ".join(
-            f"{t} ({c[0].description})" if c[0].description else t for t, c in sorted(reg.repository_types.items())))
+        click.echo(
+            "Available types: "
+            + ", ".join(
+                f"{t} ({c[0].description})" if c[0].description else t for t, c in sorted(reg.repository_types.items())
+            )
+        )
         type_ = click.prompt("Type", type=click.Choice(sorted(reg.repository_types)))
     cls = reg.repository_type(type_)
     known = {f.name for f in cls.fields}
     unknown = set(values) - known
     if unknown:
-        raise ConfigError(f"type {type_!r} has no field(s) {', '.join(sorted(unknown))}; "
-                          f"its fields: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"type {type_!r} has no field(s) {', '.join(sorted(unknown))}; its fields: {', '.join(sorted(known))}"
+        )
     if interactive:
         for f in cls.fields:
             if f.name in values:
@@ -381,8 +389,14 @@ def repos_cmd(as_json: bool) -> None:
             secrets = reg.repository_type(rc.type).secret_fields()
         except Exception:
             secrets = {k for k in rc.settings if any(w in k for w in ("password", "token", "secret", "key"))}
-        out.append({"name": rc.name, "type": rc.type, "current": rc.name == config.current,
-                    "settings": mask(rc.settings, secrets)})
+        out.append(
+            {
+                "name": rc.name,
+                "type": rc.type,
+                "current": rc.name == config.current,
+                "settings": mask(rc.settings, secrets),
+            }
+        )
     if as_json:
         _echo_json(out)
         return
@@ -410,10 +424,21 @@ def repos_cmd(as_json: bool) -> None:
 @click.option("--details", is_flag=True, help="Print session records.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of session ids.")
 @repo_option
-def search_cmd(datasets: tuple[str, ...], lab: tuple[str, ...], subject: tuple[str, ...],
-               date_range: tuple[str, str] | None, date: str | None, number: int | None,
-               collection: str | None, revision: str | None, terms: tuple[str, ...], refresh: bool,
-               details: bool, as_json: bool, repo: str | None) -> None:
+def search_cmd(
+    datasets: tuple[str, ...],
+    lab: tuple[str, ...],
+    subject: tuple[str, ...],
+    date_range: tuple[str, str] | None,
+    date: str | None,
+    number: int | None,
+    collection: str | None,
+    revision: str | None,
+    terms: tuple[str, ...],
+    refresh: bool,
+    details: bool,
+    as_json: bool,
+    repo: str | None,
+) -> None:
     """Search sessions having all DATASETS (objects, object.attribute, file names, collections, wildcards)."""
     one = _one(repo, mode="refresh" if refresh else "auto")
     filters: dict[str, Any] = dict(_parse_sets(terms))
@@ -446,8 +471,9 @@ def search_cmd(datasets: tuple[str, ...], lab: tuple[str, ...], subject: tuple[s
 @click.option("--details", is_flag=True, help="Print dataset records.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of paths relative to the session.")
 @repo_option
-def list_cmd(session: str, collection: str | None, revision: str | None, details: bool, as_json: bool,
-             repo: str | None) -> None:
+def list_cmd(
+    session: str, collection: str | None, revision: str | None, details: bool, as_json: bool, repo: str | None
+) -> None:
     """List the datasets of SESSION (a session id or path)."""
     one = _one(repo)
     result = one.list_datasets(session, collection=collection, revision=revision, details=details)
@@ -463,20 +489,41 @@ def list_cmd(session: str, collection: str | None, revision: str | None, details
 @click.argument("objects", nargs=-1)
 @click.option("--collection", help="Only this collection.")
 @click.option("--revision", help="This revision instead of the default one.")
-@click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path),
-              help="Download into DIR/<path from the lab folder> instead of the cache.")
+@click.option(
+    "--dir",
+    "dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Download into DIR/<path from the lab folder> instead of the cache.",
+)
 @click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Parallel downloads.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be downloaded.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @repo_option
-def download_cmd(session: str, objects: tuple[str, ...], collection: str | None, revision: str | None,
-                 dest: Path | None, jobs: int, dry_run: bool, quiet: bool, repo: str | None) -> None:
+def download_cmd(
+    session: str,
+    objects: tuple[str, ...],
+    collection: str | None,
+    revision: str | None,
+    dest: Path | None,
+    jobs: int,
+    dry_run: bool,
+    quiet: bool,
+    repo: str | None,
+) -> None:
     """Download a session's datasets (or only OBJECTS) into the cache, verified, mirroring their paths."""
     one = _one(repo)
     bar = _Bar(quiet)
     try:
-        res = one.download(session, objects or None, collection=collection, revision=revision, dest=dest,
-                           jobs=jobs, dry_run=dry_run, progress=bar)
+        res = one.download(
+            session,
+            objects or None,
+            collection=collection,
+            revision=revision,
+            dest=dest,
+            jobs=jobs,
+            dry_run=dry_run,
+            progress=bar,
+        )
     finally:
         bar.done()
     if dry_run:

@@ -179,8 +179,10 @@ class Config:
                         f"no repository is configured in {self.path}; add one with "
                         "'one add-repo NAME --type local --set root_dir=PATH'"
                     )
-                raise ConfigError(f"no current repository is selected; choose one with 'one repo NAME' "
-                                  f"(defined: {', '.join(self.repositories)})")
+                raise ConfigError(
+                    f"no current repository is selected; choose one with 'one repo NAME' "
+                    f"(defined: {', '.join(self.repositories)})"
+                )
         try:
             return self.repositories[name]
         except KeyError:
@@ -204,9 +206,7 @@ class Config:
         data: dict[str, Any] = {}
         if self.current:
             data["current"] = self.current
-        data["repositories"] = {
-            r.name: {"type": r.type, **r.settings} for r in self.repositories.values()
-        }
+        data["repositories"] = {r.name: {"type": r.type, **r.settings} for r in self.repositories.values()}
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
     def save(self) -> None:

@@ -52,8 +52,9 @@ def main() -> int:
         one = ONE()
         eid = one.search(dataset=["spikes.times", "spikes.clusters"], subject="NICK_001")[0]
         _run(["list", eid, "--collection", "alf*"])
-        _run(["download", eid, "spikes", "--collection", "alf/probe00", "--dir", str(tmp_path / "downloads"),
-              "--quiet"])
+        _run(
+            ["download", eid, "spikes", "--collection", "alf/probe00", "--dir", str(tmp_path / "downloads"), "--quiet"]
+        )
 
         print("\n>>> from onecore import ONE")
         print(">>> one = ONE()")
@@ -71,8 +72,10 @@ def main() -> int:
         print(f">>> one.load_dataset(eid, 'trials.table', collection='alf', download_only=True)\n    {path}")
         n_sessions, n_datasets = one.catalog.count()
         one.close()
-        print(f"\nSummary: {n_datasets} datasets in {n_sessions} sessions scanned, indexed, searched, listed, "
-              f"downloaded and loaded. Demo OK.")
+        print(
+            f"\nSummary: {n_datasets} datasets in {n_sessions} sessions scanned, indexed, searched, listed, "
+            f"downloaded and loaded. Demo OK."
+        )
     return 0
 
 

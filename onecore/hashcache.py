@@ -28,8 +28,10 @@ class HashCache:
             try:
                 self._db = self._open()
             except (sqlite3.Error, OSError) as e:
-                raise OneError(f"cannot use the hash cache {self.path} ({e}); check that $ONE_HOME "
-                               f"({self.path.parent}) is a writable folder") from None
+                raise OneError(
+                    f"cannot use the hash cache {self.path} ({e}); check that $ONE_HOME "
+                    f"({self.path.parent}) is a writable folder"
+                ) from None
         return self._db
 
     def _open(self) -> sqlite3.Connection:
@@ -37,8 +39,9 @@ class HashCache:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per remembered hash
-        db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
-                   "mtime_ns INTEGER, md5 TEXT)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, md5 TEXT)"
+        )
         return db
 
     def lookup(self, path: Path) -> str | None:
@@ -48,8 +51,7 @@ class HashCache:
         except OSError:
             return None
         with self._lock:
-            row = self._conn().execute(
-                "SELECT size, mtime_ns, md5 FROM hashes WHERE path=?", (str(path),)).fetchone()
+            row = self._conn().execute("SELECT size, mtime_ns, md5 FROM hashes WHERE path=?", (str(path),)).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
         return None
@@ -58,11 +60,14 @@ class HashCache:
         st = path.stat()
         with self._lock:
             try:
-                self._conn().execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)",
-                                     (str(path), st.st_size, st.st_mtime_ns, md5))
+                self._conn().execute(
+                    "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)", (str(path), st.st_size, st.st_mtime_ns, md5)
+                )
             except sqlite3.Error as e:
-                raise OneError(f"cannot write to the hash cache {self.path} ({e}); check that $ONE_HOME "
-                               f"({self.path.parent}) is writable and not full") from None
+                raise OneError(
+                    f"cannot write to the hash cache {self.path} ({e}); check that $ONE_HOME "
+                    f"({self.path.parent}) is writable and not full"
+                ) from None
 
     def md5(self, path: Path) -> str:
         """The md5 of ``path``, from the cache when the file is unchanged."""

@@ -241,18 +241,14 @@ def make_registry(pm: pluggy.PluginManager | None = None, failures: list[PluginI
     if pm is None:
         pm = make_plugin_manager(failures=failures)
     reg = Registry(pm=pm, failures=failures)
-    _collect(reg, "one_register_repository_types",
-             _named_register(reg.repository_types, "repository type", _type_name))
-    _collect(reg, "one_register_index_formats",
-             _named_register(reg.index_formats, "index format", lambda f: f.name))
+    _collect(reg, "one_register_repository_types", _named_register(reg.repository_types, "repository type", _type_name))
+    _collect(reg, "one_register_index_formats", _named_register(reg.index_formats, "index format", lambda f: f.name))
 
     def loader_register(plugin: str) -> Callable[..., None]:
         def register(extension: str, function: Callable[..., Any]) -> None:
             ext = extension.lower().lstrip(".")
             if ext in reg.loaders:
-                raise PluginError(
-                    f"loader for '.{ext}' is registered by both {reg.loaders[ext][1]!r} and {plugin!r}"
-                )
+                raise PluginError(f"loader for '.{ext}' is registered by both {reg.loaders[ext][1]!r} and {plugin!r}")
             reg.loaders[ext] = (function, plugin)
 
         return register
@@ -283,4 +279,3 @@ def set_registry(registry: Registry | None) -> None:
     """Replace (or with None, reset) the process-wide registry; used by tests and embedding apps."""
     global _REGISTRY
     _REGISTRY = registry
-

@@ -111,7 +111,7 @@ def check(root: str | os.PathLike) -> Iterator[tuple[str, str]]:
         except alf.ALFError as e:
             reason = str(e)
             prefix = f"{rel!r}: "
-            yield rel, reason[len(prefix):] if reason.startswith(prefix) else reason
+            yield rel, reason[len(prefix) :] if reason.startswith(prefix) else reason
 
 
 def sessions(paths: Iterator[str]) -> list[str]:

@@ -187,19 +187,25 @@ def read_capped(r: Any, where: str, who: str = "the server") -> bytes:
     seconds = _env_number("ONE_MAX_ANSWER_SECONDS", MAX_ANSWER_SECONDS)
     declared = r.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise TransferError(f"{where}: {who}'s answer is {int(declared)} bytes, more than the limit of {limit}; "
-                            "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
+        raise TransferError(
+            f"{where}: {who}'s answer is {int(declared)} bytes, more than the limit of {limit}; "
+            "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)"
+        )
     deadline = time.monotonic() + seconds
     buf = bytearray()
     try:
         for chunk in r.iter_content(1 << 16):
             buf += chunk
             if len(buf) > limit:
-                raise TransferError(f"{where}: {who}'s answer is larger than {limit} bytes (endless?); "
-                                    "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)")
+                raise TransferError(
+                    f"{where}: {who}'s answer is larger than {limit} bytes (endless?); "
+                    "refusing it (raise ONE_MAX_ANSWER_BYTES if this is expected)"
+                )
             if time.monotonic() > deadline:
-                raise TransferError(f"{where}: {who}'s answer took more than {seconds:g} s (endless?); "
-                                    "refusing it (raise ONE_MAX_ANSWER_SECONDS if this is expected)")
+                raise TransferError(
+                    f"{where}: {who}'s answer took more than {seconds:g} s (endless?); "
+                    "refusing it (raise ONE_MAX_ANSWER_SECONDS if this is expected)"
+                )
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
         raise TransientError(f"{where}: the answer was cut ({type(e).__name__})") from None
     finally:
@@ -329,8 +335,13 @@ class HTTPFetcher:
     per host.
     """
 
-    def __init__(self, auth: tuple[str, str] | None = None, timeout: tuple[float, float] = (10.0, 60.0),
-                 headers: dict[str, str] | None = None, pool_size: int = 32):
+    def __init__(
+        self,
+        auth: tuple[str, str] | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        headers: dict[str, str] | None = None,
+        pool_size: int = 32,
+    ):
         self.auth = auth
         self.timeout = timeout
         self.headers = headers or {}
@@ -430,7 +441,11 @@ class HTTPFetcher:
         pm = self._manager(url)
         try:
             return pm.urlopen(
-                "GET", url, headers=headers, preload_content=False, redirect=True,
+                "GET",
+                url,
+                headers=headers,
+                preload_content=False,
+                redirect=True,
                 timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
                 retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10),
             )
@@ -508,8 +523,9 @@ class HTTPFetcher:
             if free and not fresh:
                 return free.pop(), True
         if scheme == "https":
-            conn: Any = _HTTPSConnection(host, port, timeout=self.timeout[0], context=self._ssl_context(
-                f"https://{host}:{port}"))
+            conn: Any = _HTTPSConnection(
+                host, port, timeout=self.timeout[0], context=self._ssl_context(f"https://{host}:{port}")
+            )
         else:
             conn = _HTTPConnection(host, port, timeout=self.timeout[0])
         conn.read_timeout = self.timeout[1]
@@ -568,12 +584,10 @@ class HTTPFetcher:
                 _drain(r, conn, key, self)
                 url = urljoin(url, r.getheader("Location"))
                 continue
-            start, total, encoded = _check_response(r.status, r.headers, offset, url,
-                                                    conn.close, r)
+            start, total, encoded = _check_response(r.status, r.headers, offset, url, conn.close, r)
             if start < 0:
                 return self._open_direct(url, 0)
-            return _DirectStream(r, start, total, encoded, lambda c=conn, k=key: self._give_back(k, c),
-                                 conn.close)
+            return _DirectStream(r, start, total, encoded, lambda c=conn, k=key: self._give_back(k, c), conn.close)
         raise TransferError(f"GET {_redact(url)}: too many redirects")
 
     def close(self) -> None:
@@ -599,8 +613,9 @@ def _origin(url: str) -> str:
     return "/".join(url.split("/", 3)[:3]).lower()
 
 
-def _check_response(status: int, headers: Any, offset: int, url: str, discard: Callable[[], None],
-                    response: Any) -> tuple[int, int | None, bool]:
+def _check_response(
+    status: int, headers: Any, offset: int, url: str, discard: Callable[[], None], response: Any
+) -> tuple[int, int | None, bool]:
     """(start, total, encoded) of a download answer; start -1 means: ask again from zero. Raises for
     failures (transient for 429 and 5xx)."""
     if status == 416 and offset:  # the partial file is not a prefix of this one: start again
@@ -658,8 +673,15 @@ class _HTTPSConnection(http.client.HTTPSConnection):
 class _DirectStream:
     """An open download over an ``http.client`` response on a kept-alive connection."""
 
-    def __init__(self, response: Any, offset: int, total: int | None, encoded: bool,
-                 give_back: Callable[[], None], drop: Callable[[], None]):
+    def __init__(
+        self,
+        response: Any,
+        offset: int,
+        total: int | None,
+        encoded: bool,
+        give_back: Callable[[], None],
+        drop: Callable[[], None],
+    ):
         self.response = response
         self.offset = offset
         self.total = total
@@ -760,8 +782,10 @@ class TransferReport:
         return not self.failed
 
     def summary(self) -> str:
-        s = (f"{len(self.downloaded)} transferred ({_human(self.bytes)}), {len(self.skipped)} already up to date, "
-             f"{len(self.failed)} failed")
+        s = (
+            f"{len(self.downloaded)} transferred ({_human(self.bytes)}), {len(self.skipped)} already up to date, "
+            f"{len(self.failed)} failed"
+        )
         if self.seconds > 0 and self.bytes:
             s += f" in {self.seconds:.1f}s ({_human(self.bytes / self.seconds)}/s)"
         return s
@@ -1079,8 +1103,9 @@ def _download_one(
                     on_verified(target, item)
                 tracker.add(item.size or 0, files=1)
                 return "skipped", 0
-            log.info("%s: present but fails verification (%s); removing it and downloading again",
-                     item.rel_path, problem)
+            log.info(
+                "%s: present but fails verification (%s); removing it and downloading again", item.rel_path, problem
+            )
             target.unlink()
         if not target.parent.is_dir():
             target.parent.mkdir(parents=True, exist_ok=True)

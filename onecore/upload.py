@@ -171,8 +171,8 @@ def upload_tree(
                 except OneError:
                     pass
         text = "".join(
-            f"{r.rel_path}\t{r.url or ''}\t{r.size}\t{r.md5 or ''}\n" for r in sorted(rows.values(),
-                                                                                   key=lambda r: r.rel_path)
+            f"{r.rel_path}\t{r.url or ''}\t{r.size}\t{r.md5 or ''}\n"
+            for r in sorted(rows.values(), key=lambda r: r.rel_path)
         )
         if text != (prev_text or ""):  # an unchanged tree re-upload sends nothing, not even the index
             write_index_remote(backend, text, retry, lock_dir)

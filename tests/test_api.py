@@ -25,41 +25,53 @@ def test_search_all_sessions_newest_first(one):
     assert dates == sorted(dates, reverse=True)
 
 
-@pytest.mark.parametrize("kwargs, expected", [
-    ({"dataset": "spikes"}, 8),
-    ({"dataset": "spikes.times"}, 8),
-    ({"dataset": "spikes.times.npy"}, 8),
-    ({"datasets": ["probe00", "probe01"]}, 1),
-    ({"data": ["probe00", "probe01"]}, 1),
-    ({"dataset": "probe01"}, 1),
-    ({"dataset": "_ibl_wheel.position"}, 1),
-    ({"dataset": "*.json"}, 1),
-    ({"dataset": "alf/probe01/*"}, 1),
-    ({"dataset": "nothing.here"}, 0),
-    ({"dataset": ["spikes.times", "nothing"]}, 0),
-    ({"lab": "haisslab"}, 4),
-    ({"lab": ["haisslab", "nicklab"]}, 8),
-    ({"subject": "NICK_001"}, 2),
-    ({"subj": "NICK_*"}, 4),
-    ({"date_range": "2021-01-04"}, 2),
-    ({"date_range": ["2021-01-10"]}, 4),
-    ({"date": ["2021-01-04", "2021-01-05"]}, 4),
-    ({"date_range": [None, "2021-01-04"]}, 2),
-    ({"number": 2}, 4),
-    ({"number": "002"}, 4),
-    ({"collection": "alf/probe01"}, 1),
-    ({"revision": "2021-06-01"}, 1),
-    ({"namespace": "ibl"}, 1),
-    ({"dataset": "spikes.times", "collection": "alf/probe01"}, 1),
-    ({"dataset": "wheel", "subject": "HAIS_002", "number": 1}, 1),
-])
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"dataset": "spikes"}, 8),
+        ({"dataset": "spikes.times"}, 8),
+        ({"dataset": "spikes.times.npy"}, 8),
+        ({"datasets": ["probe00", "probe01"]}, 1),
+        ({"data": ["probe00", "probe01"]}, 1),
+        ({"dataset": "probe01"}, 1),
+        ({"dataset": "_ibl_wheel.position"}, 1),
+        ({"dataset": "*.json"}, 1),
+        ({"dataset": "alf/probe01/*"}, 1),
+        ({"dataset": "nothing.here"}, 0),
+        ({"dataset": ["spikes.times", "nothing"]}, 0),
+        ({"lab": "haisslab"}, 4),
+        ({"lab": ["haisslab", "nicklab"]}, 8),
+        ({"subject": "NICK_001"}, 2),
+        ({"subj": "NICK_*"}, 4),
+        ({"date_range": "2021-01-04"}, 2),
+        ({"date_range": ["2021-01-10"]}, 4),
+        ({"date": ["2021-01-04", "2021-01-05"]}, 4),
+        ({"date_range": [None, "2021-01-04"]}, 2),
+        ({"number": 2}, 4),
+        ({"number": "002"}, 4),
+        ({"collection": "alf/probe01"}, 1),
+        ({"revision": "2021-06-01"}, 1),
+        ({"namespace": "ibl"}, 1),
+        ({"dataset": "spikes.times", "collection": "alf/probe01"}, 1),
+        ({"dataset": "wheel", "subject": "HAIS_002", "number": 1}, 1),
+    ],
+)
 def test_search_filters(one, kwargs, expected):
     assert len(one.search(**kwargs)) == expected
 
 
 def test_search_terms_and_errors(one):
-    assert one.search_terms() == ["dataset", "datasets", "lab", "subject", "date_range", "number", "collection",
-                                  "revision", "namespace"]
+    assert one.search_terms() == [
+        "dataset",
+        "datasets",
+        "lab",
+        "subject",
+        "date_range",
+        "number",
+        "collection",
+        "revision",
+        "namespace",
+    ]
     with pytest.raises(OneError, match="unknown search term 'colour'.*valid terms: dataset"):
         one.search(colour="red")
     with pytest.raises(OneError, match="ambiguous search term 'd'"):
@@ -84,8 +96,11 @@ def test_list_datasets_default_revision_and_filters(one):
     old = one.list_datasets(S1, collection="alf", revision="2000-01-01")
     assert "alf/spikes.times.npy" in old and not any("#" in d for d in old)
     assert one.list_datasets(S1, collection="alf/probe0*") == [
-        "alf/probe00/spikes.clusters.npy", "alf/probe00/spikes.times.npy",
-        "alf/probe01/spikes.clusters.npy", "alf/probe01/spikes.times.npy"]
+        "alf/probe00/spikes.clusters.npy",
+        "alf/probe00/spikes.times.npy",
+        "alf/probe01/spikes.clusters.npy",
+        "alf/probe01/spikes.times.npy",
+    ]
     assert one.list_datasets(S1, filename="*.json") == ["alf/session.meta.json"]
     det = one.list_datasets(S1, collection="alf", filename="wheel.position.npy", details=True)
     assert det[0]["object"] == "wheel" and det[0]["full_path"] == f"{S1}/alf/wheel.position.npy"
@@ -99,8 +114,10 @@ def test_list_datasets_default_revision_and_filters(one):
 def test_default_revision_flag_wins_over_latest(one):
     from onecore.repository import Dataset
 
-    rows = [Dataset(f"{S1}/alf/#2021-06-01#/spikes.times.npy", default=False),
-            Dataset(f"{S1}/alf/spikes.times.npy", default=True)]
+    rows = [
+        Dataset(f"{S1}/alf/#2021-06-01#/spikes.times.npy", default=False),
+        Dataset(f"{S1}/alf/spikes.times.npy", default=True),
+    ]
     one.catalog.upsert(rows=rows)
     assert "alf/spikes.times.npy" in one.list_datasets(S1, collection="alf")
 

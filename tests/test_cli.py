@@ -30,8 +30,21 @@ def test_add_repo_non_interactive(runner, data_root, isolated_home):
     assert c.current == "lab" and c.get("lab").settings == {"root_dir": str(data_root)}
     assert stat.S_IMODE(os.stat(isolated_home / "config.yaml").st_mode) == 0o600
     # the underscore alias, http defaults filled in, booleans/ints converted, secrets masked
-    run_cli(runner, "add_repo", "web", "--type", "http", "--set", "base_url=http://127.0.0.1:9/data",
-            "--set", "login=me", "--set", "password=hunter2", "--no-check", "--no-current")
+    run_cli(
+        runner,
+        "add_repo",
+        "web",
+        "--type",
+        "http",
+        "--set",
+        "base_url=http://127.0.0.1:9/data",
+        "--set",
+        "login=me",
+        "--set",
+        "password=hunter2",
+        "--no-check",
+        "--no-current",
+    )
     web = Config.load().get("web").settings
     assert web == {"base_url": "http://127.0.0.1:9/data/", "login": "me", "password": "hunter2", "timeout": 60}
     assert Config.load().current == "lab"
@@ -41,15 +54,18 @@ def test_add_repo_non_interactive(runner, data_root, isolated_home):
     assert data[1]["settings"]["password"] == "****"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["lab", "--type", "local"], "the field 'root_dir' is required"),
-    (["lab", "--type", "local", "--set", "root=/x"], "has no field(s) root"),
-    (["lab", "--type", "nope", "--set", "a=b"], "no installed plugin provides the repository type 'nope'"),
-    (["bad name", "--type", "local", "--set", "root_dir=/"], "invalid repository name"),
-    (["lab", "--type", "http", "--set", "base_url=ftp://x"], "must start with http"),
-    (["lab", "--type", "http", "--set", "base_url=http://x", "--set", "timeout=soon"], "timeout"),
-    (["lab", "--type", "local", "--set", "root_dir"], "is not key=value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["lab", "--type", "local"], "the field 'root_dir' is required"),
+        (["lab", "--type", "local", "--set", "root=/x"], "has no field(s) root"),
+        (["lab", "--type", "nope", "--set", "a=b"], "no installed plugin provides the repository type 'nope'"),
+        (["bad name", "--type", "local", "--set", "root_dir=/"], "invalid repository name"),
+        (["lab", "--type", "http", "--set", "base_url=ftp://x"], "must start with http"),
+        (["lab", "--type", "http", "--set", "base_url=http://x", "--set", "timeout=soon"], "timeout"),
+        (["lab", "--type", "local", "--set", "root_dir"], "is not key=value"),
+    ],
+)
 def test_add_repo_errors(runner, args, message):
     from onecore.cli import cli
 
@@ -106,17 +122,24 @@ def test_search_list_download(runner, configured, tmp_path):
     eids = json.loads(run_cli(runner, "search", "--json").output)
     assert len(eids) == 8
     assert json.loads(run_cli(runner, "search", "probe00", "probe01", "--json").output) == [S1]
-    assert json.loads(run_cli(runner, "search", "spikes.times", "--subject", "NICK_001", "--date-range",
-                              "2021-01-05", "-", "--json").output) == ["nicklab/Subjects/NICK_001/2021-01-11/002"]
+    assert json.loads(
+        run_cli(
+            runner, "search", "spikes.times", "--subject", "NICK_001", "--date-range", "2021-01-05", "-", "--json"
+        ).output
+    ) == ["nicklab/Subjects/NICK_001/2021-01-11/002"]
     assert len(json.loads(run_cli(runner, "search", "--number", "2", "--lab", "haisslab", "--json").output)) == 2
     assert json.loads(run_cli(runner, "search", "--date", "2021-01-04", "--json").output) == [
-        "haisslab/Subjects/HAIS_001/2021-01-04/001", S1]
+        "haisslab/Subjects/HAIS_001/2021-01-04/001",
+        S1,
+    ]
     det = json.loads(run_cli(runner, "search", "--details", "--json", "--collection", "alf/probe01").output)
     assert det[0]["eid"] == S1
     listed = json.loads(run_cli(runner, "list", S1, "--json").output)
     assert "alf/probe00/spikes.times.npy" in listed and "alf/#2021-06-01#/spikes.times.npy" in listed
     assert json.loads(run_cli(runner, "list", S1, "--collection", "alf/probe01", "--json").output) == [
-        "alf/probe01/spikes.clusters.npy", "alf/probe01/spikes.times.npy"]
+        "alf/probe01/spikes.clusters.npy",
+        "alf/probe01/spikes.times.npy",
+    ]
     dry = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dry-run").output
     assert "would download" in dry and "Dry run: 2" in dry
     dest = tmp_path / "out"
@@ -164,8 +187,20 @@ def test_cli_entry_point_and_help_are_fast():
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "onecore.cli", "--help"], capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - t0
-    for cmd in ("add-repo", "check", "download", "index", "list", "plugins", "publish", "repo", "repos",
-                "scan", "search", "upload"):
+    for cmd in (
+        "add-repo",
+        "check",
+        "download",
+        "index",
+        "list",
+        "plugins",
+        "publish",
+        "repo",
+        "repos",
+        "scan",
+        "search",
+        "upload",
+    ):
         assert cmd in out.stdout
     assert elapsed < 3.0
     code = "import sys, onecore.cli; print(','.join(m for m in ('numpy', 'requests', 'sqlite3') if m in sys.modules))"

@@ -32,15 +32,18 @@ def test_save_is_0600_and_round_trips(isolated_home):
     assert c2.current == "lab" and c2.get("lab").settings["password"] == "s3cret"
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("repositories: [unclosed", "line 1"),
-    ("current: x\nrepositories:\n  a: {type: local, root_dir: /}\n", "'x' is not defined"),
-    ("repositories:\n  a: {root_dir: /}\n", "needs a 'type'"),
-    ("- a\n- b\n", "must be a mapping"),
-    ("repositories:\n  a:\n    type: local\n   bad_indent: 1\n", "line"),
-    ("colour: blue\n", "unknown keys"),
-    ("repositories:\n  'bad name!': {type: local}\n", "invalid repository name"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("repositories: [unclosed", "line 1"),
+        ("current: x\nrepositories:\n  a: {type: local, root_dir: /}\n", "'x' is not defined"),
+        ("repositories:\n  a: {root_dir: /}\n", "needs a 'type'"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("repositories:\n  a:\n    type: local\n   bad_indent: 1\n", "line"),
+        ("colour: blue\n", "unknown keys"),
+        ("repositories:\n  'bad name!': {type: local}\n", "invalid repository name"),
+    ],
+)
 def test_malformed_config_names_file_and_is_never_overwritten(isolated_home, text, needle):
     isolated_home.mkdir(parents=True, exist_ok=True)
     path = isolated_home / "config.yaml"

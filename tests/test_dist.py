@@ -30,8 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _projects() -> list[Path]:
     """onecore, every plugins/*, and the example plugins: each folder with a pyproject.toml."""
-    return [REPO, *sorted(p.parent for p in REPO.glob("plugins/*/pyproject.toml")),
-            *sorted(p.parent for p in REPO.glob("examples/*/pyproject.toml"))]
+    return [
+        REPO,
+        *sorted(p.parent for p in REPO.glob("plugins/*/pyproject.toml")),
+        *sorted(p.parent for p in REPO.glob("examples/*/pyproject.toml")),
+    ]
 
 
 def _meta(project: Path) -> dict:
@@ -44,8 +47,10 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:  # noqa: ANN
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", **kwargs.pop("env", {}))
     res = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600, **kwargs)
     if res.returncode != 0:
-        pytest.fail(f"command failed ({res.returncode}): {' '.join(map(str, args))}\n"
-                    f"--- stdout\n{res.stdout[-4000:]}\n--- stderr\n{res.stderr[-4000:]}")
+        pytest.fail(
+            f"command failed ({res.returncode}): {' '.join(map(str, args))}\n"
+            f"--- stdout\n{res.stdout[-4000:]}\n--- stderr\n{res.stderr[-4000:]}"
+        )
     return res
 
 

@@ -26,8 +26,7 @@ def _hook_names() -> list[str]:
 
 
 def _test_files() -> list[Path]:
-    files = [*REPO.glob("tests/**/*.py"), *REPO.glob("plugins/*/tests/**/*.py"),
-             *REPO.glob("examples/*/tests/**/*.py")]
+    files = [*REPO.glob("tests/**/*.py"), *REPO.glob("plugins/*/tests/**/*.py"), *REPO.glob("examples/*/tests/**/*.py")]
     return [f for f in files if f.resolve() != Path(__file__).resolve()]
 
 
@@ -47,7 +46,8 @@ def test_hookspecs_are_found() -> None:
 def test_every_hook_is_documented(hook: str) -> None:
     text = (DOCS / "hooks.md").read_text(encoding="utf-8")
     assert re.search(rf"^## {re.escape(hook)}\s*$", text, re.M), (
-        f"docs/hooks.md has no '## {hook}' section: document the hook (what register takes, the rules)")
+        f"docs/hooks.md has no '## {hook}' section: document the hook (what register takes, the rules)"
+    )
 
 
 @pytest.mark.parametrize("hook", _hook_names())

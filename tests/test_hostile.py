@@ -22,9 +22,29 @@ from onecore.transfer import check_relpath, safe_join
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ALF_CHARS = st.sampled_from(list("abcXYZ019_.-#/ \\~%:\u2024\uff0f\u0000é"))
-alfish = st.lists(st.one_of(st.sampled_from(["lab", "Subjects", "s1", "2020-01-01", "001", "alf", "#r#",
-                                             "spikes.times.npy", "..", ".", "", "a.b", "_ns_o.a.x.e"]),
-                            st.text(ALF_CHARS, max_size=12)), max_size=9).map("/".join)
+alfish = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "lab",
+                "Subjects",
+                "s1",
+                "2020-01-01",
+                "001",
+                "alf",
+                "#r#",
+                "spikes.times.npy",
+                "..",
+                ".",
+                "",
+                "a.b",
+                "_ns_o.a.x.e",
+            ]
+        ),
+        st.text(ALF_CHARS, max_size=12),
+    ),
+    max_size=9,
+).map("/".join)
 
 
 @FUZZ
@@ -50,8 +70,10 @@ def test_alf_filename_only_raises_alferror(name):
 
 
 @FUZZ
-@given(st.lists(st.one_of(alfish, st.text(max_size=40)), max_size=6),
-       st.lists(st.text(st.sampled_from("\t0123456789abcdef htp:/x"), max_size=40), max_size=6))
+@given(
+    st.lists(st.one_of(alfish, st.text(max_size=40)), max_size=6),
+    st.lists(st.text(st.sampled_from("\t0123456789abcdef htp:/x"), max_size=40), max_size=6),
+)
 def test_one_root_reader_never_crashes(paths, tails):
     text = "\n".join(f"{p}{t}" for p, t in zip(paths, tails + [""] * len(paths)))
     problems: list[IndexProblem] = []
@@ -72,8 +94,9 @@ def test_index_file_bytes_never_crash(tmp_path_factory, data):
     assert all(str(x) for x in problems)
 
 
-yaml_like = st.lists(st.sampled_from(list("abc:{}[]-'\"\n #&*!|>%@`\t:1") + ["type", "repositories", "current"]),
-                     max_size=40).map("".join)
+yaml_like = st.lists(
+    st.sampled_from(list("abc:{}[]-'\"\n #&*!|>%@`\t:1") + ["type", "repositories", "current"]), max_size=40
+).map("".join)
 
 
 @FUZZ
@@ -87,10 +110,28 @@ def test_config_parser_only_raises_configerror(text):
     assert isinstance(c.repositories, dict)
 
 
-@pytest.mark.parametrize("rel", [
-    "../x", "a/../../x", "/etc/passwd", "C:/x", "c:\\x", "a\\..\\x", "%2e%2e/x", "~/x", "~root/x",
-    "a/\u2024\u2024/x", "a\uff0f..\uff0fx", "a/./b", "a//b", "", "a/b\x00c", "a/b\n", "é/x",
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        "C:/x",
+        "c:\\x",
+        "a\\..\\x",
+        "%2e%2e/x",
+        "~/x",
+        "~root/x",
+        "a/\u2024\u2024/x",
+        "a\uff0f..\uff0fx",
+        "a/./b",
+        "a//b",
+        "",
+        "a/b\x00c",
+        "a/b\n",
+        "é/x",
+    ],
+)
 def test_unsafe_relative_paths_are_refused(tmp_path, rel):
     with pytest.raises(UnsafePathError):
         safe_join(tmp_path, rel)
@@ -119,8 +160,10 @@ def test_download_never_writes_outside(tmp_path):
         def close(self):
             pass
 
-    items = [TransferItem(r, "http://127.0.0.1:9/x") for r in ("../evil.npy", "/tmp/evil.npy", "a/../../evil.npy",
-                                                                 "%2e%2e/evil.npy", "a\\..\\evil.npy")]
+    items = [
+        TransferItem(r, "http://127.0.0.1:9/x")
+        for r in ("../evil.npy", "/tmp/evil.npy", "a/../../evil.npy", "%2e%2e/evil.npy", "a\\..\\evil.npy")
+    ]
     rep = download(items, tmp_path / "dest", Never())
     assert len(rep.failed) == 5 and all("refused" in e for _, e in rep.failed)
     assert not list(tmp_path.rglob("evil*"))

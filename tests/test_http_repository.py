@@ -137,8 +137,9 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys
     assert not _Bar(quiet=False).enabled
 
 
-def test_catalog_rebuilt_only_when_the_index_changes(served: FileServer, root: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catalog_rebuilt_only_when_the_index_changes(
+    served: FileServer, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rebuilds = []
     original = Catalog.rebuild
 
@@ -192,9 +193,17 @@ def test_hostile_index_rows_are_reported_and_never_written(root: Path, tmp_path:
     with FileServer(root) as server:
         index(root, server.url)
         good = (root / ".one_root").read_text().splitlines()
-        hostile = ["../../evil.npy", "/tmp/evil.npy", "C:\\evil.npy", "lab\\..\\evil.npy", "%2e%2e/evil.npy",
-                   "~/evil.npy", "\u2024\u2024/evil.npy", "nicklab\uff0f..\uff0fevil.npy",
-                   "nicklab/Subjects/NICK_001/2021-01-04/001/alf/../../../../../../evil.npy"]
+        hostile = [
+            "../../evil.npy",
+            "/tmp/evil.npy",
+            "C:\\evil.npy",
+            "lab\\..\\evil.npy",
+            "%2e%2e/evil.npy",
+            "~/evil.npy",
+            "\u2024\u2024/evil.npy",
+            "nicklab\uff0f..\uff0fevil.npy",
+            "nicklab/Subjects/NICK_001/2021-01-04/001/alf/../../../../../../evil.npy",
+        ]
         rows = [f"{h}\t{server.url}payload\t\t" for h in hostile]
         (root / ".one_root").write_text("\n".join(rows + good) + "\n")
         add_repo(server.url)
@@ -220,8 +229,21 @@ def test_basic_auth_sent_only_when_login_is_set(root: Path, home: Path, capsys: 
         r = CliRunner().invoke(cli, ["add-repo", "anon", "--type", "http", "--set", f"base_url={server.url}"])
         assert r.exit_code == 1 and "401" in r.output and "access refused" in r.output
         assert server.requests and not any(x.authorized for x in server.requests)
-        r = CliRunner().invoke(cli, ["add-repo", "empty", "--type", "http", "--set", f"base_url={server.url}",
-                                     "--set", "login=", "--set", "password="])
+        r = CliRunner().invoke(
+            cli,
+            [
+                "add-repo",
+                "empty",
+                "--type",
+                "http",
+                "--set",
+                f"base_url={server.url}",
+                "--set",
+                "login=",
+                "--set",
+                "password=",
+            ],
+        )
         assert r.exit_code == 1 and not any(x.authorized for x in server.requests)
         server.clear_log()
         add_repo(server.url, "login=alice", f"password={SECRET}", name="private")
@@ -264,8 +286,9 @@ def _run_on_a_terminal(args: list[str]) -> tuple[int, str]:
     import sys
 
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "onecore.cli", *args], stdout=subprocess.PIPE,
-                            stderr=follower, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onecore.cli", *args], stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL
+    )
     os.close(follower)
     chunks = []
     while True:

@@ -76,8 +76,9 @@ def test_conditional_get(server: FileServer) -> None:
     assert requests.get(url, headers={"If-Modified-Since": since}, timeout=5).status_code == 304
     assert requests.get(url, headers={"If-None-Match": '"other"'}, timeout=5).status_code == 200
     # If-None-Match wins over If-Modified-Since
-    r = requests.get(url, headers={"If-None-Match": '"other"', "If-Modified-Since": first.headers["Last-Modified"]},
-                     timeout=5)
+    r = requests.get(
+        url, headers={"If-None-Match": '"other"', "If-Modified-Since": first.headers["Last-Modified"]}, timeout=5
+    )
     assert r.status_code == 200
 
 

@@ -83,20 +83,41 @@ def test_bitmap_search_agrees_with_sql(tmp_path):
     from onecore.repository import Dataset
 
     rng = random.Random(3)
-    names = ["alf/spikes.times.npy", "alf/spikes.clusters.npy", "alf/probe00/spikes.times.npy",
-             "alf/probe01/spikes.times.npy", "alf/#2021-01-01#/trials.intervals.npy", "raw/_ibl_wheel.position.npy"]
+    names = [
+        "alf/spikes.times.npy",
+        "alf/spikes.clusters.npy",
+        "alf/probe00/spikes.times.npy",
+        "alf/probe01/spikes.times.npy",
+        "alf/#2021-01-01#/trials.intervals.npy",
+        "raw/_ibl_wheel.position.npy",
+    ]
     rows = []
     for lab, subj, day, num in itertools.product(("a", "b"), ("s1", "s2", "s3"), range(1, 9), (1, 2)):
         for name in rng.sample(names, rng.randint(1, len(names))):
             rows.append(Dataset(f"{lab}/Subjects/{subj}/2021-01-{day:02d}/{num:03d}/{name}"))
     cat = Catalog(tmp_path / "c.sqlite")
     cat.rebuild(rows)
-    queries = [dict(datasets=[t]) for t in ("spikes.times", "probe00", "trials", "_ibl_wheel.position", "*.npy",
-                                            "alf/spikes.times.npy", "alf/probe0?/*")]
-    queries += [dict(datasets=["spikes.times", "probe01"]), dict(datasets=["spikes"], lab=["a"]),
-                dict(datasets=["spikes"], subject=["s2"], date_range=("2021-01-03", "2021-01-06")),
-                dict(datasets=["spikes.times"], number=2), dict(datasets=["spikes"], collection="alf/probe01"),
-                dict(datasets=["spikes"], subject=["s*"], limit=5), dict(revision="2021-01-01")]
+    queries = [
+        dict(datasets=[t])
+        for t in (
+            "spikes.times",
+            "probe00",
+            "trials",
+            "_ibl_wheel.position",
+            "*.npy",
+            "alf/spikes.times.npy",
+            "alf/probe0?/*",
+        )
+    ]
+    queries += [
+        dict(datasets=["spikes.times", "probe01"]),
+        dict(datasets=["spikes"], lab=["a"]),
+        dict(datasets=["spikes"], subject=["s2"], date_range=("2021-01-03", "2021-01-06")),
+        dict(datasets=["spikes.times"], number=2),
+        dict(datasets=["spikes"], collection="alf/probe01"),
+        dict(datasets=["spikes"], subject=["s*"], limit=5),
+        dict(revision="2021-01-01"),
+    ]
     fast = [cat.search(**q) for q in queries]
     assert cat._ordered() is not None
     assert any(fast) and all(isinstance(r, list) for r in fast)

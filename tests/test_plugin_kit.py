@@ -28,14 +28,16 @@ def _one_executable() -> str:
 def test_example_plugin_is_found_through_its_entry_point(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ONE_PLUGINS"}
     env["ONE_HOME"] = str(tmp_path / "home")
-    out = subprocess.run([_one_executable(), "plugins", "--json"], env=env, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [_one_executable(), "plugins", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     found = {p["name"]: p for p in json.loads(out)}
     assert "example" in found, out
     assert {k: found["example"][k] for k in EXAMPLE} == EXAMPLE
     assert found["example"]["hooks"] == EXAMPLE_HOOKS
-    text = subprocess.run([_one_executable(), "plugins"], env=env, capture_output=True, text=True, timeout=60,
-                          check=True).stdout
+    text = subprocess.run(
+        [_one_executable(), "plugins"], env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert "example (onecore-example-plugin 0.1.0)" in text and "zipfile (example)" in text
 
 
@@ -102,8 +104,12 @@ def test_plugin_registry_has_only_the_named_plugins(one_home: Path, plugin_regis
     fmt.write([Dataset("lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy", None, 10, None)], buf)
     rows = list(fmt.read(io.StringIO(buf.getvalue()), base_url="http://x/"))
     assert [(r.rel_path, r.url, r.size) for r in rows] == [
-        ("lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy",
-         "http://x/lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy", 10)]
+        (
+            "lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy",
+            "http://x/lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy",
+            10,
+        )
+    ]
 
 
 def test_plugin_registry_reports_conflicts_by_name(one_home: Path, plugin_registry) -> None:
@@ -117,7 +123,9 @@ def test_plugin_registry_reports_conflicts_by_name(one_home: Path, plugin_regist
 
 
 def test_pytest_plugin_imports_stay_light() -> None:
-    code = ("import sys, onecore.testing.pytest_plugin; "
-            "heavy = [m for m in ('numpy', 'requests', 'sqlite3', 'yaml', 'onecore.api') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys, onecore.testing.pytest_plugin; "
+        "heavy = [m for m in ('numpy', 'requests', 'sqlite3', 'yaml', 'onecore.api') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

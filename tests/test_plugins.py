@@ -17,8 +17,9 @@ from onecore.plugins import make_plugin_manager, make_registry
 from .conftest import run_cli
 
 
-def make_dist(site: Path, dist: str, module: str, code: str, ep_name: str | None = None,
-              version: str = "1.2.3") -> None:
+def make_dist(
+    site: Path, dist: str, module: str, code: str, ep_name: str | None = None, version: str = "1.2.3"
+) -> None:
     """Install a tiny distribution the way pip would (a module + a .dist-info with entry points)."""
     site.mkdir(parents=True, exist_ok=True)
     (site / f"{module}.py").write_text(textwrap.dedent(code))
@@ -83,8 +84,12 @@ def test_builtins_register_through_the_hooks():
 
 def test_every_hook_is_documented_in_hookspecs():
     specs = [n for n in dir(hookspecs) if n.startswith("one_")]
-    assert set(specs) == {"one_register_repository_types", "one_register_index_formats",
-                          "one_register_loaders", "one_register_commands"}
+    assert set(specs) == {
+        "one_register_repository_types",
+        "one_register_index_formats",
+        "one_register_loaders",
+        "one_register_commands",
+    }
     for name in specs:
         assert getattr(hookspecs, name).__doc__, name
 
@@ -99,8 +104,7 @@ def test_third_party_plugin_found_through_entry_point(site, runner):
     assert info.hooks == ["one_register_commands", "one_register_loaders", "one_register_repository_types"]
     out = run_cli(runner, "plugins", "--json").output
     data = {p["name"]: p for p in json.loads(out)}
-    assert data["nas"] == {"name": "nas", "distribution": "lab-nas", "version": "1.2.3",
-                           "hooks": info.hooks}
+    assert data["nas"] == {"name": "nas", "distribution": "lab-nas", "version": "1.2.3", "hooks": info.hooks}
     assert "onecore.builtins.local" not in data
     allp = {p["name"] for p in json.loads(run_cli(runner, "plugins", "--all", "--json").output)}
     assert "onecore.builtins.local" in allp and "nas" in allp
@@ -122,8 +126,7 @@ def test_third_party_loader_is_used_by_load_dataset(site, tmp_path):
 
 
 def test_broken_plugin_is_reported_by_name_and_others_still_work(site, runner, caplog):
-    make_dist(site, "lab-broken", "broken_plugin", "raise ImportError('missing dependency foo')\n",
-              ep_name="broken")
+    make_dist(site, "lab-broken", "broken_plugin", "raise ImportError('missing dependency foo')\n", ep_name="broken")
     make_dist(site, "lab-nas", "nas_plugin", THIRD_PARTY, ep_name="nas")
     reg = make_registry()
     assert "nas" in reg.repository_types
@@ -135,19 +138,29 @@ def test_broken_plugin_is_reported_by_name_and_others_still_work(site, runner, c
 
 
 def test_plugin_raising_inside_a_hook_is_reported_not_fatal(site):
-    make_dist(site, "lab-dup", "dup_plugin", '''
+    make_dist(
+        site,
+        "lab-dup",
+        "dup_plugin",
+        """
         from onecore import hookimpl
         @hookimpl
         def one_register_loaders(register):
             raise RuntimeError("boom")
-        ''', ep_name="dup")
+        """,
+        ep_name="dup",
+    )
     reg = make_registry()
     assert "npy" in reg.loaders
     assert any(f.name == "dup" and "boom" in f.error for f in reg.failures)
 
 
 def test_duplicate_registration_names_both_plugins(site):
-    make_dist(site, "lab-dup", "dup_plugin", '''
+    make_dist(
+        site,
+        "lab-dup",
+        "dup_plugin",
+        """
         from onecore import hookimpl
         from onecore.builtins.local import LocalRepository
         class Again(LocalRepository):
@@ -155,7 +168,9 @@ def test_duplicate_registration_names_both_plugins(site):
         @hookimpl
         def one_register_repository_types(register):
             register(Again)
-        ''', ep_name="dup")
+        """,
+        ep_name="dup",
+    )
     with pytest.raises(PluginError, match="'local' is registered by both 'onecore.builtins.local' and 'dup'"):
         make_registry()
 
@@ -206,7 +221,8 @@ def test_index_format_hook_lookup():
 def test_import_onecore_is_light():
     import subprocess
 
-    code = ("import sys, onecore; "
-            "print(','.join(m for m in ('numpy', 'requests', 'sqlite3', 'yaml') if m in sys.modules))")
+    code = (
+        "import sys, onecore; print(','.join(m for m in ('numpy', 'requests', 'sqlite3', 'yaml') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

@@ -42,8 +42,11 @@ def test_check_reports_misplaced_files(tmp_path):
     (tmp_path / "lab/Subjects/s/2020-01-01/001/alf/a b").mkdir(parents=True)
     (tmp_path / "lab/Subjects/s/2020-01-01/001/alf/a b/spikes.times.npy").write_text("x")
     got = dict(check(tmp_path))
-    assert set(got) == {"README.md", "lab/Subjects/s/2020-01-01/spikes.times.npy",
-                        "lab/Subjects/s/2020-01-01/001/alf/a b/spikes.times.npy"}
+    assert set(got) == {
+        "README.md",
+        "lab/Subjects/s/2020-01-01/spikes.times.npy",
+        "lab/Subjects/s/2020-01-01/001/alf/a b/spikes.times.npy",
+    }
     assert list(scan(tmp_path)) == []
 
 
@@ -53,9 +56,12 @@ def test_cli_scan_and_check(data_root, runner):
     sess = json.loads(run_cli(runner, "scan", data_root, "--sessions-only", "--json").output)
     assert sess[0] == "haisslab/Subjects/HAIS_001/2021-01-04/001" and len(sess) == 8
     res = run_cli(runner, "check", data_root, "--json", code=1)
-    assert json.loads(res.output) == [{"path": "nicklab/Subjects/NICK_001/2021-01-04/001/notes.txt",
-                                       "reason": "'notes.txt' is not an ALF file name: needs at least "
-                                                 "object.attribute.extension (two dots)"}]
+    assert json.loads(res.output) == [
+        {
+            "path": "nicklab/Subjects/NICK_001/2021-01-04/001/notes.txt",
+            "reason": "'notes.txt' is not an ALF file name: needs at least object.attribute.extension (two dots)",
+        }
+    ]
     (data_root / "nicklab/Subjects/NICK_001/2021-01-04/001/notes.txt").unlink()
     assert "follow the ALF convention" in run_cli(runner, "check", data_root).output
 
@@ -64,16 +70,19 @@ GOOD = "lab/Subjects/s/2020-01-01/001/alf/spikes.times.npy"
 
 
 def test_read_legacy_forms_and_crlf():
-    text = (f"{GOOD}\thttps://ndownloader.figshare.com/files/1\r\n"
-            "lab/Subjects/s/2020-01-01/001/alf/spikes.clusters.npy\r\n")
+    text = (
+        f"{GOOD}\thttps://ndownloader.figshare.com/files/1\r\nlab/Subjects/s/2020-01-01/001/alf/spikes.clusters.npy\r\n"
+    )
     rows = list(read_one_root(io.StringIO(text), base_url="http://h/data/"))
     assert rows[0] == Dataset(GOOD, "https://ndownloader.figshare.com/files/1")
     assert rows[1].url == "http://h/data/lab/Subjects/s/2020-01-01/001/alf/spikes.clusters.npy"
 
 
 def test_write_then_read_round_trip(tmp_path):
-    rows = [Dataset(GOOD, "http://h/x", 10, "0" * 32),
-            Dataset("lab/Subjects/s/2020-01-01/001/alf/#rev 1#/a.b.npy".replace(" ", ""), None, None, None)]
+    rows = [
+        Dataset(GOOD, "http://h/x", 10, "0" * 32),
+        Dataset("lab/Subjects/s/2020-01-01/001/alf/#rev 1#/a.b.npy".replace(" ", ""), None, None, None),
+    ]
     write_index_file(rows, tmp_path / ".one_root")
     text = (tmp_path / ".one_root").read_text()
     assert text.splitlines()[0] == f"{GOOD}\thttp://h/x\t10\t{'0' * 32}"
@@ -81,18 +90,21 @@ def test_write_then_read_round_trip(tmp_path):
     assert not (tmp_path / ".one_root.tmp").exists()
 
 
-@pytest.mark.parametrize("row, reason", [
-    (f"{GOOD}\turl\t1", "1, 2 or 4"),
-    ("lab/Subjects/s/2020-01-01/001/alf/notalf.npy", "not an ALF"),
-    ("lab/Subjects/s/2020-01-01/001/../../../../etc/passwd.x.y", "refused"),
-    ("/etc/Subjects/s/2020-01-01/001/a.b.c", "refused"),
-    ("C:/lab/Subjects/s/2020-01-01/001/a.b.c", "refused"),
-    ("lab\\Subjects\\s\\2020-01-01\\001\\a.b.c", "refused"),
-    ("lab/Subjects/s/2020-01-01/001/%2e%2e/a.b.c", "refused"),
-    (f"{GOOD}\thttp://h/x\t-5\t", "size"),
-    (f"{GOOD}\thttp://h/x\t12\tnothex", "md5"),
-    (f"{GOOD}\tjavascript:alert(1)", "URL"),
-])
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        (f"{GOOD}\turl\t1", "1, 2 or 4"),
+        ("lab/Subjects/s/2020-01-01/001/alf/notalf.npy", "not an ALF"),
+        ("lab/Subjects/s/2020-01-01/001/../../../../etc/passwd.x.y", "refused"),
+        ("/etc/Subjects/s/2020-01-01/001/a.b.c", "refused"),
+        ("C:/lab/Subjects/s/2020-01-01/001/a.b.c", "refused"),
+        ("lab\\Subjects\\s\\2020-01-01\\001\\a.b.c", "refused"),
+        ("lab/Subjects/s/2020-01-01/001/%2e%2e/a.b.c", "refused"),
+        (f"{GOOD}\thttp://h/x\t-5\t", "size"),
+        (f"{GOOD}\thttp://h/x\t12\tnothex", "md5"),
+        (f"{GOOD}\tjavascript:alert(1)", "URL"),
+    ],
+)
 def test_bad_rows_are_reported_with_line_numbers_and_others_kept(row, reason):
     text = f"{GOOD}\n{row}\nlab/Subjects/s/2020-01-01/001/alf/spikes.amps.npy\n"
     problems: list[IndexProblem] = []

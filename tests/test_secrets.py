@@ -15,8 +15,20 @@ from .conftest import run_cli
 
 def test_secrets_masked_everywhere(runner, isolated_home, caplog):
     caplog.set_level(logging.DEBUG)
-    out = run_cli(runner, "add-repo", "web", "--type", "http", "--set", "base_url=http://127.0.0.1:9/",
-                  "--set", "login=me", "--set", f"password={PASSWORD}", "--no-check").output
+    out = run_cli(
+        runner,
+        "add-repo",
+        "web",
+        "--type",
+        "http",
+        "--set",
+        "base_url=http://127.0.0.1:9/",
+        "--set",
+        "login=me",
+        "--set",
+        f"password={PASSWORD}",
+        "--no-check",
+    ).output
     out += run_cli(runner, "repos").output + run_cli(runner, "repos", "--json").output
     assert PASSWORD not in out
     assert json.loads(run_cli(runner, "repos", "--json").output)[0]["settings"]["password"] == "****"

@@ -55,8 +55,9 @@ class Files:
 
     def item(self, rel: str, md5: bool = True, size: bool = True) -> TransferItem:
         data = self.data[rel]
-        return TransferItem(rel, self.server.url_for(rel), len(data) if size else None,
-                            hashlib.md5(data).hexdigest() if md5 else None)
+        return TransferItem(
+            rel, self.server.url_for(rel), len(data) if size else None, hashlib.md5(data).hexdigest() if md5 else None
+        )
 
     def items(self, md5: bool = True, size: bool = True) -> list[TransferItem]:
         return [self.item(r, md5, size) for r in self.data]
@@ -107,8 +108,9 @@ def test_parallel_batch_downloads_and_verifies_all(files: Files, server: FileSer
     assert "31 transferred" not in report.summary() and "32 transferred" in report.summary()
 
 
-def test_present_and_verified_files_are_skipped_with_zero_requests(files: Files, server: FileServer,
-                                                                    dest: Path) -> None:
+def test_present_and_verified_files_are_skipped_with_zero_requests(
+    files: Files, server: FileServer, dest: Path
+) -> None:
     for i in range(5):
         files.add(f"obj{i}.attr.bin", 3000)
     assert download(files.items(), dest, HTTPFetcher()).ok
@@ -163,8 +165,7 @@ def test_progress_reports_byte_and_file_totals(files: Files, dest: Path) -> None
 # Interrupted transfers and resuming
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["drop", "short"])
-def test_resume_after_a_cut_sends_range_and_appends(files: Files, server: FileServer, dest: Path,
-                                                     kind: str) -> None:
+def test_resume_after_a_cut_sends_range_and_appends(files: Files, server: FileServer, dest: Path, kind: str) -> None:
     rel = files.add("big.attr.bin", 300_000)
     server.inject(rel, kind, after=100_000)
     policy, sleeps = fast_policy()
@@ -190,8 +191,9 @@ def test_resume_a_partial_file_left_by_an_earlier_run(files: Files, server: File
     assert rec.range == "bytes=123456-" and rec.bytes_sent == 200_000 - 123_456
 
 
-def test_a_partial_file_with_wrong_bytes_is_restarted_from_scratch(files: Files, server: FileServer,
-                                                                   dest: Path) -> None:
+def test_a_partial_file_with_wrong_bytes_is_restarted_from_scratch(
+    files: Files, server: FileServer, dest: Path
+) -> None:
     rel = files.add("big.attr.bin", 200_000)
     (dest / rel).parent.mkdir(parents=True)
     (dest / (rel + PART_SUFFIX)).write_bytes(os.urandom(50_000))
@@ -220,8 +222,7 @@ def test_falls_back_to_a_full_download_when_range_is_ignored(tmp_path: Path, des
     assert (dest / rel).read_bytes() == data and not parts(dest)
 
 
-def test_short_body_keeps_the_part_and_the_next_run_completes(files: Files, server: FileServer,
-                                                              dest: Path) -> None:
+def test_short_body_keeps_the_part_and_the_next_run_completes(files: Files, server: FileServer, dest: Path) -> None:
     rel = files.add("big.attr.bin", 100_000)
     server.inject(rel, "short", times=None)  # every answer stops half-way
     policy, _ = fast_policy(attempts=3)
@@ -324,8 +325,7 @@ def test_connection_refused_is_retried_then_reported(dest: Path) -> None:
     with FileServer(dest.parent) as gone:
         url = gone.url_for(f"{SESSION}/alf/a.attr.bin")
     policy, sleeps = fast_policy(attempts=3)
-    report = download([TransferItem(f"{SESSION}/alf/a.attr.bin", url, 10, None)], dest, HTTPFetcher(),
-                      retry=policy)
+    report = download([TransferItem(f"{SESSION}/alf/a.attr.bin", url, 10, None)], dest, HTTPFetcher(), retry=policy)
     [(name, error)] = report.failed
     assert "a.attr.bin" in error and "3 attempts" in error and len(sleeps) == 2
 
@@ -333,8 +333,7 @@ def test_connection_refused_is_retried_then_reported(dest: Path) -> None:
 # ------------------------------------------------------------------------------------------------
 # Verification
 # ------------------------------------------------------------------------------------------------
-def test_wrong_bytes_are_a_verification_error_and_nothing_is_kept(files: Files, server: FileServer,
-                                                                  dest: Path) -> None:
+def test_wrong_bytes_are_a_verification_error_and_nothing_is_kept(files: Files, server: FileServer, dest: Path) -> None:
     rel = files.add("a.attr.bin", 20_000)
     server.inject(rel, "wrong_bytes", times=None)
     report = download([files.item(rel)], dest, HTTPFetcher(), retry=fast_policy()[0])
@@ -375,8 +374,9 @@ def test_larger_than_expected_is_refused(files: Files, server: FileServer, dest:
     assert "more than the expected 10000 bytes" in error and not (dest / rel).exists() and not parts(dest)
 
 
-def test_large_file_hashed_in_a_thread(files: Files, server: FileServer, dest: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_file_hashed_in_a_thread(
+    files: Files, server: FileServer, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import onecore.transfer as t
 
     monkeypatch.setattr(t, "THREADED_HASH_BYTES", 100_000)
@@ -465,8 +465,9 @@ def test_stale_kept_alive_connections_are_replaced_without_a_failed_request(tmp_
         assert download(items, dest, fetcher, jobs=4).ok
     sleeps = Sleeps()
     with FileServer(srv, port=port) as second:  # the kept-alive connections to the first one are dead
-        report = download(items, dest / "b", fetcher, jobs=4,
-                          retry=RetryPolicy(attempts=2, base_delay=0.001, sleep=sleeps))
+        report = download(
+            items, dest / "b", fetcher, jobs=4, retry=RetryPolicy(attempts=2, base_delay=0.001, sleep=sleeps)
+        )
         assert report.ok and second.count() == 8 and sleeps == []
     fetcher.close()
 
@@ -510,8 +511,9 @@ def test_redirects_are_followed_and_auth_is_not_sent_elsewhere(tmp_path: Path, d
     assert not target.requests[0].authorized  # never to the host it redirected to
 
 
-def test_downloads_through_a_proxy_from_the_environment(files: Files, server: FileServer, dest: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_downloads_through_a_proxy_from_the_environment(
+    files: Files, server: FileServer, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """HTTP_PROXY is honoured (the test server answers absolute-URI requests, as a forward proxy would)."""
     for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
@@ -520,8 +522,12 @@ def test_downloads_through_a_proxy_from_the_environment(files: Files, server: Fi
     good = files.add("a.attr.bin", 50_000)
     cut = files.add("b.attr.bin", 50_000)
     server.inject(cut, "short", after=20_000)
-    items = [TransferItem(rel, f"http://data.example.invalid/{rel}", len(files.data[rel]),
-                          hashlib.md5(files.data[rel]).hexdigest()) for rel in (good, cut)]
+    items = [
+        TransferItem(
+            rel, f"http://data.example.invalid/{rel}", len(files.data[rel]), hashlib.md5(files.data[rel]).hexdigest()
+        )
+        for rel in (good, cut)
+    ]
     report = download(items, dest, HTTPFetcher(), retry=fast_policy()[0])
     assert report.ok, report.failed
     assert_identical(dest, files)

@@ -113,8 +113,9 @@ def test_hostile_rows_write_nothing_outside_the_cache(world, tmp_path: Path) -> 
         assert "refused" in error
     assert server.count() == 1  # refused before any request
     assert snapshot(tmp_path, cache) == before
-    assert [p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()
-            and ".one_locks" not in p.parts] == [good.rel_path]
+    assert [
+        p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file() and ".one_locks" not in p.parts
+    ] == [good.rel_path]
 
 
 def test_symlinked_folder_in_the_cache_pointing_outside_is_refused(world, tmp_path: Path) -> None:
@@ -125,8 +126,7 @@ def test_symlinked_folder_in_the_cache_pointing_outside_is_refused(world, tmp_pa
     (cache / "dangling").symlink_to(tmp_path / "outside" / "not-yet")
     rels = [f"{SESSION}/alf/x.npy", "dangling/Subjects/s/2021-01-01/001/x.npy"]
     before = snapshot(tmp_path, cache)
-    report = download([TransferItem(r, server.url_for("payload.bin"), None, None) for r in rels], cache,
-                      HTTPFetcher())
+    report = download([TransferItem(r, server.url_for("payload.bin"), None, None) for r in rels], cache, HTTPFetcher())
     assert sorted(p for p, _ in report.failed) == sorted(rels)
     assert all("symbolic link" in e for _, e in report.failed)
     assert server.count() == 0
@@ -210,9 +210,16 @@ def test_two_processes_downloading_into_one_cache(tmp_path: Path) -> None:
             server.inject(rel, "hang", after=10_000, seconds=0.2, times=2)
         rows = [[rel, server.url_for(rel), len(b), hashlib.md5(b).hexdigest()] for rel, b in data.items()]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        procs = [subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(rows), str(cache)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-                 for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CHILD, json.dumps(rows), str(cache)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(2)
+        ]
         outs = [p.communicate(timeout=120) for p in procs]
         for p, (_out, err) in zip(procs, outs):
             assert p.returncode == 0, err

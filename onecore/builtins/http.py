@@ -76,8 +76,9 @@ class HTTPRepository(Repository):
             self._fetcher.close()
 
 
-def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | None, home: Path,
-                    base_url: str | None) -> IndexUpdate | None:
+def fetch_index_url(
+    fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | None, home: Path, base_url: str | None
+) -> IndexUpdate | None:
     """Conditionally GET an index URL; None when unchanged, else an update streaming its rows.
 
     Shared by every type whose index is a ``.one_root`` served over HTTP.
@@ -111,7 +112,8 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
                         if n > limit:
                             raise TransferError(
                                 f"the index {url} is larger than {limit} bytes; refusing it "
-                                "(raise ONE_MAX_INDEX_BYTES if this is expected)")
+                                "(raise ONE_MAX_INDEX_BYTES if this is expected)"
+                            )
                         h.update(chunk)
                         f.write(chunk)
             except BaseException:
@@ -132,8 +134,11 @@ def fetch_index_url(fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | N
     if got is None:
         return None
     tmp, digest, resp_headers = got
-    new_state = {"etag": resp_headers.get("ETag"), "last_modified": _strong_last_modified(resp_headers),
-                 "sha256": digest}
+    new_state = {
+        "etag": resp_headers.get("ETag"),
+        "last_modified": _strong_last_modified(resp_headers),
+        "sha256": digest,
+    }
     if state and state.get("sha256") == digest:
         os.unlink(tmp)
         if all(state.get(k) == new_state.get(k) for k in ("etag", "last_modified")):

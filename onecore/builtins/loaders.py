@@ -37,8 +37,9 @@ def _load_table(path: Path, delimiter: str) -> Any:
 
     if all(numeric(x) for x in fields):
         return np.loadtxt(path, delimiter=delimiter, ndmin=2, encoding="utf-8")
-    return np.genfromtxt(path, delimiter=delimiter, names=True, dtype=None, encoding="utf-8",
-                         deletechars="", autostrip=True)
+    return np.genfromtxt(
+        path, delimiter=delimiter, names=True, dtype=None, encoding="utf-8", deletechars="", autostrip=True
+    )
 
 
 def load_csv(path: Path, **_: Any) -> Any:

@@ -57,16 +57,30 @@ class LocalRepository(Repository):
     def local_path(self, dataset: Dataset) -> Path:
         return safe_join(self.root, dataset.rel_path)
 
-    def upload(self, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
-               progress: Callable[[Progress], None] | None = None) -> TransferReport:
+    def upload(
+        self,
+        root: Path,
+        datasets: list[str],
+        *,
+        dry_run: bool = False,
+        jobs: int = 4,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> TransferReport:
         from onecore.hashcache import HashCache
         from onecore.upload import upload_tree
 
         self.root.mkdir(parents=True, exist_ok=True)
         hashes = HashCache(self.home / "hashes.sqlite")
         try:
-            return upload_tree(_FolderBackend(self.root), Path(root), datasets, hashes=hashes,
-                               dry_run=dry_run, jobs=jobs, progress=progress)
+            return upload_tree(
+                _FolderBackend(self.root),
+                Path(root),
+                datasets,
+                hashes=hashes,
+                dry_run=dry_run,
+                jobs=jobs,
+                progress=progress,
+            )
         finally:
             hashes.close()
 

@@ -410,8 +410,9 @@ class RepositoryConformance:
             if r.md5 is not None:
                 assert r.md5 == md5_file(source), f"{r.rel_path}: wrong md5 in the index"
 
-    def test_index_validator(self, repository: Repository, published: Path,
-                             publish_root: Callable[[Path], None]) -> None:
+    def test_index_validator(
+        self, repository: Repository, published: Path, publish_root: Callable[[Path], None]
+    ) -> None:
         import numpy as np
 
         first = repository.fetch_index(None)
@@ -476,8 +477,11 @@ class RepositoryConformance:
         collection = inner.rsplit("/", 1)[0]
         eid = one.path2eid(session)
         spikes = one.load_object(eid, "spikes", collection=collection)
-        expected = {r.split(".")[1] for r in _by_session(paths)[session]
-                    if r.startswith(collection + "/spikes.") and r.count("/") == collection.count("/") + 1}
+        expected = {
+            r.split(".")[1]
+            for r in _by_session(paths)[session]
+            if r.startswith(collection + "/spikes.") and r.count("/") == collection.count("/") + 1
+        }
         assert set(spikes) == expected
         for attr in expected:
             source = published / session / collection / f"spikes.{attr}.npy"
@@ -533,8 +537,9 @@ class RepositoryConformance:
     # ----------------------------------------------------------------------------------------------
     # Unsafe paths
     # ----------------------------------------------------------------------------------------------
-    def test_unsafe_items_are_refused_by_the_engine(self, repository: Repository, published: Path,
-                                                    tmp_path: Path) -> None:
+    def test_unsafe_items_are_refused_by_the_engine(
+        self, repository: Repository, published: Path, tmp_path: Path
+    ) -> None:
         from onecore.transfer import TransferItem, download
 
         rows = _rows(repository.fetch_index(None))
@@ -545,9 +550,17 @@ class RepositoryConformance:
         outside.mkdir(parents=True)
         dest.mkdir(parents=True)
         (dest / "lab").symlink_to(outside, target_is_directory=True)
-        unsafe = ["../escape.npy", "../../escape.npy", "lab/../../escape.npy", "/tmp/escape.npy",
-                  "a/./escape.npy", "..\\escape.npy", "lab/Subjects/S/2020-01-01/001/alf/escape.npy",
-                  "lab%2F..%2F..%2Fescape.npy", ""]
+        unsafe = [
+            "../escape.npy",
+            "../../escape.npy",
+            "lab/../../escape.npy",
+            "/tmp/escape.npy",
+            "a/./escape.npy",
+            "..\\escape.npy",
+            "lab/Subjects/S/2020-01-01/001/alf/escape.npy",
+            "lab%2F..%2F..%2Fescape.npy",
+            "",
+        ]
         items = [TransferItem(p, url, 1, None) for p in unsafe]
         report = download(items, dest, repository.fetcher(), jobs=2)
         assert sorted(p for p, _ in report.failed) == sorted(unsafe), report
@@ -555,9 +568,14 @@ class RepositoryConformance:
         assert list(outside.iterdir()) == []
         assert not any(p.name.startswith("escape") for p in tmp_path.rglob("*"))
 
-    def test_unsafe_index_rows_are_never_written(self, repository: Repository, published: Path,
-                                                 publish_index_text: Callable[[str], None] | None,
-                                                 registry: Any, tmp_path: Path) -> None:
+    def test_unsafe_index_rows_are_never_written(
+        self,
+        repository: Repository,
+        published: Path,
+        publish_index_text: Callable[[str], None] | None,
+        registry: Any,
+        tmp_path: Path,
+    ) -> None:
         from onecore.api import One
         from onecore.index import write_one_root
 
@@ -570,9 +588,13 @@ class RepositoryConformance:
         write_one_root(rows, good)
         url = next(r.url for r in rows if r.url)
         session = session_of(rows[0].rel_path)[0]
-        bad = [f"../../escape.npy\t{url}\t\t", f"{session}/../../../../../../escape.npy\t{url}\t\t",
-               f"/tmp/escape.npy\t{url}\t\t", f"{session}/alf/..\\..\\escape.npy\t{url}\t\t",
-               f"{session}/alf/%2e%2e/escape.npy\t{url}\t\t"]
+        bad = [
+            f"../../escape.npy\t{url}\t\t",
+            f"{session}/../../../../../../escape.npy\t{url}\t\t",
+            f"/tmp/escape.npy\t{url}\t\t",
+            f"{session}/alf/..\\..\\escape.npy\t{url}\t\t",
+            f"{session}/alf/%2e%2e/escape.npy\t{url}\t\t",
+        ]
         publish_index_text(good.getvalue() + "\n".join(bad) + "\n")
         update = repository.fetch_index(None)
         assert update is not None
@@ -602,8 +624,7 @@ class RepositoryConformance:
         with pytest.raises(NotFound):
             one.download(eid, ["nosuchobject"])
 
-    def test_missing_file_is_a_transfer_error(self, repository: Repository, published: Path,
-                                              tmp_path: Path) -> None:
+    def test_missing_file_is_a_transfer_error(self, repository: Repository, published: Path, tmp_path: Path) -> None:
         from onecore.transfer import TransferItem, download
 
         rows = _rows(repository.fetch_index(None))
@@ -620,8 +641,9 @@ class RepositoryConformance:
         with pytest.raises(TransferError, match="failed"):
             report.raise_for_failures()
 
-    def test_unreachable_repository(self, repository: Repository, unreachable_repository: Repository | None,
-                                    published: Path, registry: Any) -> None:
+    def test_unreachable_repository(
+        self, repository: Repository, unreachable_repository: Repository | None, published: Path, registry: Any
+    ) -> None:
         from onecore.api import One
 
         if unreachable_repository is None:
@@ -634,8 +656,7 @@ class RepositoryConformance:
         configure(repository)
         with One(repo=repository.name, home=repository.home, registry=registry) as one:
             expected = sorted(one.search())
-        gone = type(unreachable_repository)(repository.name, unreachable_repository.settings,
-                                            home=repository.home)
+        gone = type(unreachable_repository)(repository.name, unreachable_repository.settings, home=repository.home)
         configure(gone)
         with One(repo=repository.name, home=repository.home, registry=registry) as one:
             assert one.offline, "One must say it uses the cached catalog"
@@ -644,8 +665,9 @@ class RepositoryConformance:
     # ----------------------------------------------------------------------------------------------
     # The CLI
     # ----------------------------------------------------------------------------------------------
-    def test_cli_search_list_download(self, repository: Repository, published: Path, registry: Any,
-                                      tmp_path: Path) -> None:
+    def test_cli_search_list_download(
+        self, repository: Repository, published: Path, registry: Any, tmp_path: Path
+    ) -> None:
         from click.testing import CliRunner
 
         from onecore.cli import cli
@@ -662,8 +684,9 @@ class RepositoryConformance:
         assert res.exit_code == 0, res.output
         assert sorted(json.loads(res.stdout)) == sorted(sessions[session])
         dest = tmp_path / "cli-downloads"
-        res = runner.invoke(cli, ["download", session, "spikes", "--repo", name, "--dir", str(dest), "-q"],
-                            catch_exceptions=False)
+        res = runner.invoke(
+            cli, ["download", session, "spikes", "--repo", name, "--dir", str(dest), "-q"], catch_exceptions=False
+        )
         assert res.exit_code == 0, res.output
         for rest in sessions[session]:
             if rest.split("/")[-1].startswith("spikes."):

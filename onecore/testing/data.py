@@ -54,11 +54,13 @@ def make_data_root(
                 sess = f"{lab}/Subjects/{subject}/{date}/{k + 1:03d}"
                 items = list(datasets)
                 if extras and first:
-                    items += [("alf/probe01", "spikes.times.npy", "spikes"),
-                              ("alf/probe01", "spikes.clusters.npy", "spikes"),
-                              ("alf/#2021-06-01#", "spikes.times.npy", "spikes"),
-                              ("alf", "_ibl_wheel.position.npy", "wheel"),
-                              ("alf", "session.meta.json", "")]
+                    items += [
+                        ("alf/probe01", "spikes.times.npy", "spikes"),
+                        ("alf/probe01", "spikes.clusters.npy", "spikes"),
+                        ("alf/#2021-06-01#", "spikes.times.npy", "spikes"),
+                        ("alf", "_ibl_wheel.position.npy", "wheel"),
+                        ("alf", "session.meta.json", ""),
+                    ]
                 for coll, name, key in items:
                     rel = f"{sess}/{coll}/{name}"
                     path = root / rel

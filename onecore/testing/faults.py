@@ -16,8 +16,11 @@ def final_files(dest: Path) -> list[Path]:
     """Files under their final names in ``dest`` (not ``.part`` files, not hidden folders such as locks)."""
     if not dest.exists():
         return []
-    return [p for p in dest.rglob("*") if p.is_file() and not p.name.endswith(PART_SUFFIX)
-            and not p.relative_to(dest).parts[0].startswith(".")]
+    return [
+        p
+        for p in dest.rglob("*")
+        if p.is_file() and not p.name.endswith(PART_SUFFIX) and not p.relative_to(dest).parts[0].startswith(".")
+    ]
 
 
 def assert_nothing_wrong(dest: Path, root: Path) -> None:

@@ -67,8 +67,7 @@ def configure(repository: Repository, *, home: str | Path | None = None, current
     from onecore.config import Config, RepoConfig
 
     config = Config.load(Path(home) if home is not None else repository.home)
-    rc = RepoConfig(repository.name, repository.type,
-                    {k: v for k, v in repository.settings.items() if v is not None})
+    rc = RepoConfig(repository.name, repository.type, {k: v for k, v in repository.settings.items() if v is not None})
     config.add(rc, make_current=current)
     config.save()
     return rc

@@ -178,8 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         raw = self.path
         rel = unquote(urlsplit(raw).path).lstrip("/")
-        rec = RequestRecord(self.command, raw, rel, {k.lower(): v for k, v in self.headers.items()},
-                            client_port=self.client_address[1])
+        rec = RequestRecord(
+            self.command, raw, rel, {k.lower(): v for k, v in self.headers.items()}, client_port=self.client_address[1]
+        )
         owner._record(rec)
         try:
             self._respond(owner, rec, rel, head)
@@ -192,8 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.auth is not None:
             expected = "Basic " + base64.b64encode(f"{owner.auth[0]}:{owner.auth[1]}".encode()).decode()
             if rec.header("authorization") != expected:
-                self._simple(rec, 401, b"authentication required\n",
-                             {"WWW-Authenticate": 'Basic realm="onecore-test"'})
+                self._simple(rec, 401, b"authentication required\n", {"WWW-Authenticate": 'Basic realm="onecore-test"'})
                 return
         parts = rel.split("/") if rel else []
         if any(p in ("..", ".") for p in parts) or "\x00" in rel or "\\" in rel:
@@ -273,8 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.sendfile(f, start, count)
         rec.bytes_sent = count
 
-    def _send_faulty_body(self, owner: FileServer, f: Any, start: int, end: int, rec: RequestRecord,
-                          fault: Fault) -> None:
+    def _send_faulty_body(
+        self, owner: FileServer, f: Any, start: int, end: int, rec: RequestRecord, fault: Fault
+    ) -> None:
         self.end_headers()
         count = end - start
         limit = count
@@ -346,8 +347,16 @@ class FileServer:
     Thread-safe: the request log and faults may be inspected and changed while it serves.
     """
 
-    def __init__(self, root: str | os.PathLike, *, auth: tuple[str, str] | None = None, ranges: bool = True,
-                 keep_alive: bool = True, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        auth: tuple[str, str] | None = None,
+        ranges: bool = True,
+        keep_alive: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.root = Path(root).resolve()
         self.auth = auth
         self.ranges = ranges
@@ -373,8 +382,9 @@ class FileServer:
         httpd = _Server((self.host, self._port), _Handler)
         httpd.owner = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"FileServer:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"FileServer:{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -431,9 +441,17 @@ class FileServer:
             self._conns.discard(conn)
 
     # -- faults --------------------------------------------------------------------------------
-    def inject(self, path: str, kind: str, *, times: int | None = 1, after: int | None = None,
-               status: int | None = None, retry_after: float | str | None = None,
-               seconds: float | None = None) -> Fault:
+    def inject(
+        self,
+        path: str,
+        kind: str,
+        *,
+        times: int | None = 1,
+        after: int | None = None,
+        status: int | None = None,
+        retry_after: float | str | None = None,
+        seconds: float | None = None,
+    ) -> Fault:
         """Make the next ``times`` GET requests of ``path`` (a relative path or glob) misbehave.
 
         ``kind`` is one of :data:`FAULT_KINDS` or an HTTP status code (``"429"``); see the module
@@ -445,10 +463,15 @@ class FileServer:
         kind = _ALIASES.get(kind, kind)
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; choose one of {', '.join(FAULT_KINDS)} or a status code")
-        fault = Fault(kind, path.lstrip("/"), times, after,
-                      status if status is not None else 500,
-                      None if retry_after is None else str(retry_after),
-                      30.0 if seconds is None else seconds)
+        fault = Fault(
+            kind,
+            path.lstrip("/"),
+            times,
+            after,
+            status if status is not None else 500,
+            None if retry_after is None else str(retry_after),
+            30.0 if seconds is None else seconds,
+        )
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -488,8 +511,9 @@ class FileServer:
                 self._idle.wait(left)
         return True
 
-    def requests_for(self, path: str | None = None, method: str | None = "GET",
-                     settle: float = 2.0) -> list[RequestRecord]:
+    def requests_for(
+        self, path: str | None = None, method: str | None = "GET", settle: float = 2.0
+    ) -> list[RequestRecord]:
         """Logged requests, optionally only those of ``path`` (relative, or a glob) and ``method``.
 
         Waits up to ``settle`` seconds for the answers being written (except hanging ones) to finish, so
@@ -499,8 +523,12 @@ class FileServer:
         path = path.lstrip("/") if path is not None else None
 
         def select() -> list[RequestRecord]:
-            return [r for r in self.requests if (method is None or r.method == method)
-                    and (path is None or r.path == path or fnmatch.fnmatchcase(r.path, path))]
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method)
+                and (path is None or r.path == path or fnmatch.fnmatchcase(r.path, path))
+            ]
 
         deadline = time.monotonic() + settle
         with self._idle:

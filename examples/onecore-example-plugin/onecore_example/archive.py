@@ -54,8 +54,9 @@ class ZipRepository(Repository):
         try:
             return zipfile.ZipFile(self.archive)
         except FileNotFoundError:
-            raise TransferError(f"repository {self.name!r}: the archive {self.archive} does not exist "
-                                "(is the disk mounted?)") from None
+            raise TransferError(
+                f"repository {self.name!r}: the archive {self.archive} does not exist (is the disk mounted?)"
+            ) from None
         except (zipfile.BadZipFile, OSError) as e:
             raise TransferError(f"repository {self.name!r}: cannot read the archive {self.archive}: {e}") from None
 
@@ -84,7 +85,7 @@ class ZipRepository(Repository):
         for n, info in enumerate(infos, 1):
             if not info.filename.startswith(start):
                 continue
-            rel = info.filename[len(start):]
+            rel = info.filename[len(start) :]
             try:
                 check_relpath(rel)
             except UnsafePathError as e:

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from onecore.cli import cli
 
 
-def test_zip_root_then_add_repo_search_download(alf_data_root: Path, one_home: Path, tmp_path: Path,
-                                                plugin_registry) -> None:
+def test_zip_root_then_add_repo_search_download(
+    alf_data_root: Path, one_home: Path, tmp_path: Path, plugin_registry
+) -> None:
     plugin_registry("example")  # one_register_commands is read by the CLI from this registry
     runner = CliRunner()
     archive = tmp_path / "data.zip"
@@ -31,7 +32,8 @@ def test_zip_root_then_add_repo_search_download(alf_data_root: Path, one_home: P
 
 def test_add_repo_refuses_a_missing_archive(one_home: Path, tmp_path: Path, plugin_registry) -> None:
     plugin_registry("example")
-    res = CliRunner().invoke(cli, ["add-repo", "shared", "--type", "zipfile",
-                                   "--set", f"archive={tmp_path / 'nope.zip'}"])
+    res = CliRunner().invoke(
+        cli, ["add-repo", "shared", "--type", "zipfile", "--set", f"archive={tmp_path / 'nope.zip'}"]
+    )
     assert res.exit_code == 1
     assert "nope.zip" in res.output and "is not a file" in res.output and "Traceback" not in res.output

@@ -16,8 +16,11 @@ SESSION = "nicklab/Subjects/NICK_001/2021-01-04/001"
 
 @pytest.fixture
 def zipped(alf_data_root: Path, one_home: Path, tmp_path: Path) -> ZipRepository:
-    np.savez(alf_data_root / SESSION / "alf" / "clusters.waveforms.npz",
-             mean=np.arange(12.0).reshape(3, 4), channels=np.array([3, 1, 2], dtype=np.int16))
+    np.savez(
+        alf_data_root / SESSION / "alf" / "clusters.waveforms.npz",
+        mean=np.arange(12.0).reshape(3, 4),
+        channels=np.array([3, 1, 2], dtype=np.int16),
+    )
     archive = tmp_path / "data.zip"
     make_archive(alf_data_root, archive)
     repo = ZipRepository("zipped", {"archive": str(archive)}, home=one_home)

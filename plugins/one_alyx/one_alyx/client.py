@@ -32,13 +32,31 @@ _MAX_INT = 2**63 - 1
 
 # -- the shapes of the records the repository reads (checked here, where answers come in) -------------
 _TEXT, _INT, _LIST, _DICT, _BOOL = "text", "integer", "list", "object", "boolean"
-_FILE_RECORD = {"data_url": _TEXT, "relative_path": _TEXT, "file_name": _TEXT, "data_repository": _TEXT,
-                "hash": _TEXT}
+_FILE_RECORD = {"data_url": _TEXT, "relative_path": _TEXT, "file_name": _TEXT, "data_repository": _TEXT, "hash": _TEXT}
 SHAPES: dict[str, dict[str, str]] = {
-    "sessions": {"id": _TEXT, "url": _TEXT, "subject": _TEXT, "lab": _TEXT, "start_time": _TEXT, "number": _INT,
-                 "projects": _LIST, "project": _TEXT, "task_protocol": _TEXT},
-    "datasets": {"id": _TEXT, "url": _TEXT, "name": _TEXT, "collection": _TEXT, "revision": _TEXT,
-                 "file_size": _INT, "hash": _TEXT, "md5": _TEXT, "data_repository": _TEXT, "file_records": _LIST},
+    "sessions": {
+        "id": _TEXT,
+        "url": _TEXT,
+        "subject": _TEXT,
+        "lab": _TEXT,
+        "start_time": _TEXT,
+        "number": _INT,
+        "projects": _LIST,
+        "project": _TEXT,
+        "task_protocol": _TEXT,
+    },
+    "datasets": {
+        "id": _TEXT,
+        "url": _TEXT,
+        "name": _TEXT,
+        "collection": _TEXT,
+        "revision": _TEXT,
+        "file_size": _INT,
+        "hash": _TEXT,
+        "md5": _TEXT,
+        "data_repository": _TEXT,
+        "file_records": _LIST,
+    },
     "subjects": {"nickname": _TEXT, "lab": _TEXT},
     "data-repository": {"data_url": _TEXT, "json": _DICT, "name": _TEXT},
     "data-formats": {"file_extension": _TEXT, "name": _TEXT},
@@ -47,8 +65,10 @@ SHAPES: dict[str, dict[str, str]] = {
 
 def _bad(where: str, key: str, value: Any, kind: str) -> OneError:
     shown = json.dumps(value)[:60] if not isinstance(value, float) else repr(value)
-    return OneError(f"{where}: the Alyx server's {key!r} is {shown}, not {'an' if kind[0] in 'aeiou' else 'a'} "
-                    f"{kind}; is this an Alyx server, and a compatible version?")
+    return OneError(
+        f"{where}: the Alyx server's {key!r} is {shown}, not {'an' if kind[0] in 'aeiou' else 'a'} "
+        f"{kind}; is this an Alyx server, and a compatible version?"
+    )
 
 
 def _check_value(where: str, key: str, value: Any, kind: str) -> None:
@@ -140,8 +160,10 @@ def read_token(home: Path, base_url: str) -> dict[str, Any]:
 
 
 def write_token(home: Path, base_url: str, username: str, token: str) -> None:
-    write_private(token_path(home, base_url),
-                  json.dumps({"base_url": normalize_base_url(base_url), "username": username, "token": token}))
+    write_private(
+        token_path(home, base_url),
+        json.dumps({"base_url": normalize_base_url(base_url), "username": username, "token": token}),
+    )
 
 
 def _detail(r: Any) -> str:
@@ -159,8 +181,16 @@ def _detail(r: Any) -> str:
 class AlyxClient:
     """Authenticated JSON requests to one Alyx server."""
 
-    def __init__(self, base_url: str, *, username: str | None, password: str | None, home: Path,
-                 retry: RetryPolicy | None = None, password_prompt: Callable[[], str | None] | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        username: str | None,
+        password: str | None,
+        home: Path,
+        retry: RetryPolicy | None = None,
+        password_prompt: Callable[[], str | None] | None = None,
+    ):
         self.base_url = normalize_base_url(base_url)
         self.username = username
         self._password = password
@@ -201,8 +231,9 @@ class AlyxClient:
             if r.status_code == 429 or r.status_code >= 500:
                 detail = _detail(r)
                 r.close()
-                raise TransientError(f"{what}: HTTP {r.status_code} {detail}".rstrip(),
-                                     parse_retry_after(r.headers.get("Retry-After")))
+                raise TransientError(
+                    f"{what}: HTTP {r.status_code} {detail}".rstrip(), parse_retry_after(r.headers.get("Retry-After"))
+                )
             return r
 
         return self.retry.call(once, what)
@@ -224,14 +255,17 @@ class AlyxClient:
                 f"{'username' if not self.username else 'password'} is available; connect again with "
                 f"ONE(base_url={self.base_url!r}, username=..., password=...) or set ONE_ALYX_PASSWORD"
             )
-        r = self._send("POST", self.url("auth-token"), None,
-                       json={"username": self.username, "password": password})
+        r = self._send("POST", self.url("auth-token"), None, json={"username": self.username, "password": password})
         if r.status_code == 404:
-            raise OneError(f"{self.base_url} has no Alyx /auth-token endpoint (HTTP 404): check the base_url "
-                           "(alyx-local serves its API under /api, e.g. http://host:8000/api)")
+            raise OneError(
+                f"{self.base_url} has no Alyx /auth-token endpoint (HTTP 404): check the base_url "
+                "(alyx-local serves its API under /api, e.g. http://host:8000/api)"
+            )
         if r.status_code in (400, 401, 403):
-            raise AuthError(f"the Alyx server {self.base_url} refused the username {self.username!r} "
-                            "or its password; check them and connect again")
+            raise AuthError(
+                f"the Alyx server {self.base_url} refused the username {self.username!r} "
+                "or its password; check them and connect again"
+            )
         if r.status_code != 200:
             raise TransferError(f"POST {self.url('auth-token')}: HTTP {r.status_code} {_detail(r)}")
         try:
@@ -239,8 +273,7 @@ class AlyxClient:
             if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            raise OneError(f"{self.base_url}/auth-token did not answer with a token: is this an Alyx server?"
-                           ) from None
+            raise OneError(f"{self.base_url}/auth-token did not answer with a token: is this an Alyx server?") from None
         write_token(self.home, self.base_url, self.username, token)
         self._token = token
         return token
@@ -257,8 +290,15 @@ class AlyxClient:
         return self._token
 
     # -- requests ------------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                json_body: Any = None, ok: tuple[int, ...] = (200, 201)) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> Any:
         """A request with the token; returns the response (status in ``ok`` or 404), else raises.
 
         A refused cached token (403) is renewed once. 401/403 after that is an :class:`AuthError`.
@@ -277,8 +317,10 @@ class AlyxClient:
             token = self.authenticate()
             r = self._send(method, url, token, **kw)
         if r.status_code in (401, 403):
-            raise AuthError(f"{method} {url}: the Alyx server refused access (HTTP {r.status_code}: "
-                            f"{_detail(r)}); check the user's permissions")
+            raise AuthError(
+                f"{method} {url}: the Alyx server refused access (HTTP {r.status_code}: "
+                f"{_detail(r)}); check the user's permissions"
+            )
         if r.status_code in ok or r.status_code == 404:
             return r
         raise OneError(f"{method} {url.split('?')[0]}: HTTP {r.status_code}: {_detail(r)}")
@@ -313,8 +355,10 @@ class AlyxClient:
             if not nxt:
                 return
             if not self._own(nxt):
-                raise OneError(f"{where}: the Alyx server's next page {str(nxt)[:100]!r} is not on "
-                               f"{self.base_url}; refusing to follow it (and to send the token there)")
+                raise OneError(
+                    f"{where}: the Alyx server's next page {str(nxt)[:100]!r} is not on "
+                    f"{self.base_url}; refusing to follow it (and to send the token there)"
+                )
             if nxt in seen or len(seen) >= MAX_PAGES:
                 raise OneError(f"{where}: the Alyx server's pages never end (page {len(seen) + 1}: {nxt[:100]})")
             seen.add(nxt)
@@ -330,8 +374,10 @@ def _json(r: Any) -> Any:
     try:
         return r.json()
     except ValueError:
-        raise OneError(f"{r.request.method} {r.url}: the Alyx server answered with something that is not JSON "
-                       f"(HTTP {r.status_code})") from None
+        raise OneError(
+            f"{r.request.method} {r.url}: the Alyx server answered with something that is not JSON "
+            f"(HTTP {r.status_code})"
+        ) from None
 
 
 def prompt_password(base_url: str, username: str | None) -> Callable[[], str | None]:

@@ -21,8 +21,9 @@ from onecore.transfer import check_relpath
 from .client import SHAPES, check_record, parse_page
 
 _REPO: Any = None
-_SESSION = SessionRecord(eid="d3372b15-f696-4279-9be5-98f15783b5bb", lab="lab", subject="s", date="2020-01-01",
-                         number=1)
+_SESSION = SessionRecord(
+    eid="d3372b15-f696-4279-9be5-98f15783b5bb", lab="lab", subject="s", date="2020-01-01", number=1
+)
 
 
 def _repository() -> Any:
@@ -32,8 +33,9 @@ def _repository() -> Any:
         from .repository import AlyxRepository
 
         home = Path(tempfile.mkdtemp(prefix="one-alyx-fuzz-"))
-        _REPO = AlyxRepository("fuzz", {"base_url": "http://127.0.0.1:9/api", "data_url": "http://127.0.0.1:9/data/"},
-                               home=home)
+        _REPO = AlyxRepository(
+            "fuzz", {"base_url": "http://127.0.0.1:9/api", "data_url": "http://127.0.0.1:9/data/"}, home=home
+        )
     return _REPO
 
 

@@ -43,8 +43,10 @@ def _open_transfer_repo(repo: AlyxRepository, name: str) -> Any:
 
     rc = Config.load(repo.home).get(name)
     if rc.type == repo.type:
-        raise ConfigError(f"repository {repo.name!r}: transfer_repo {name!r} is an Alyx repository; "
-                          "name a repository that stores files (ftp, local, ...)")
+        raise ConfigError(
+            f"repository {repo.name!r}: transfer_repo {name!r} is an Alyx repository; "
+            "name a repository that stores files (ftp, local, ...)"
+        )
     cls = get_registry().repository_type(rc.type)
     other = cls(rc.name, rc.resolved(), home=repo.home)
     if not getattr(other, "can_upload", False):
@@ -55,8 +57,12 @@ def _open_transfer_repo(repo: AlyxRepository, name: str) -> Any:
 def _find_session(repo: AlyxRepository, lab: str, subject: str, date: str, number: int) -> str | None:
     params = {"subject": subject, "date_range": f"{date},{date}", "number": str(number), "lab": lab}
     for item in repo.client.paginate("sessions", params):
-        if item.get("subject") == subject and int(item.get("number") or 0) == number \
-                and str(item.get("start_time", ""))[:10] == date and item.get("lab", lab) == lab:
+        if (
+            item.get("subject") == subject
+            and int(item.get("number") or 0) == number
+            and str(item.get("start_time", ""))[:10] == date
+            and item.get("lab", lab) == lab
+        ):
             return str(item.get("id") or str(item.get("url", ""))[-36:])
     return None
 
@@ -81,8 +87,16 @@ class _Registrar:
         self.types: set[str] | None = None
         self.revisions: dict[str, str] = {}
 
-    def register(self, eid: str, lab: str, subject: str, date: str, number: int,
-                 files: list[tuple[str, str, int, str, str | None]], jobs: int = 1) -> list[tuple[str, str | None]]:
+    def register(
+        self,
+        eid: str,
+        lab: str,
+        subject: str,
+        date: str,
+        number: int,
+        files: list[tuple[str, str, int, str, str | None]],
+        jobs: int = 1,
+    ) -> list[tuple[str, str | None]]:
         """Register ``files`` ((full path, path in session, size, md5, id of the dataset registered with
         other content or None)); returns (full path, error or None).
 
@@ -93,10 +107,15 @@ class _Registrar:
             return []
         if self.register_file:
             body = {
-                "created_by": self.client.username, "name": self.data_repository,
-                "path": f"{subject}/{date}/{number:03d}", "filenames": [f[1] for f in files],
-                "hashes": [f[3] for f in files], "filesizes": [f[2] for f in files], "labs": lab,
-                "default": True, "exists": True,
+                "created_by": self.client.username,
+                "name": self.data_repository,
+                "path": f"{subject}/{date}/{number:03d}",
+                "filenames": [f[1] for f in files],
+                "hashes": [f[3] for f in files],
+                "filesizes": [f[2] for f in files],
+                "labs": lab,
+                "default": True,
+                "exists": True,
             }
             r = self.client.request("POST", "register-file", json_body=body)
             if r.status_code != 404:
@@ -141,8 +160,7 @@ class _Registrar:
         try:
             self.client.get(f"dataset-types/{quote(name, safe='')}")
         except NotFound:
-            self.client.post("dataset-types", {"name": name, "object": obj, "attribute": attr,
-                                               "filename_pattern": ""})
+            self.client.post("dataset-types", {"name": name, "object": obj, "attribute": attr, "filename_pattern": ""})
         self.types.add(name)
 
     def _ensure_format(self, ext: str) -> str:
@@ -185,25 +203,39 @@ class _Registrar:
         dtype = f"{obj}.{attr}"
         self._ensure_type(dtype, obj, attr)
         body: dict[str, Any] = {
-            "session_pk": eid, "dataset_type": dtype, "data_format": self._ensure_format(ext),
-            "collection": "/".join(folders), "data_repository": self.data_repository, "file_size": size,
-            "default_dataset": True, "set_file_records": [{"exists": True, "hash": md5, "extra": extra}],
+            "session_pk": eid,
+            "dataset_type": dtype,
+            "data_format": self._ensure_format(ext),
+            "collection": "/".join(folders),
+            "data_repository": self.data_repository,
+            "file_size": size,
+            "default_dataset": True,
+            "set_file_records": [{"exists": True, "hash": md5, "extra": extra}],
         }
         if revision:
             body["revision_pk"] = self._ensure_revision(revision)
         return body
 
 
-def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
-             progress: Callable[..., None] | None = None) -> TransferReport:
+def register(
+    repo: AlyxRepository,
+    root: Path,
+    datasets: list[str],
+    *,
+    dry_run: bool = False,
+    jobs: int = 4,
+    progress: Callable[..., None] | None = None,
+) -> TransferReport:
     """Send (through ``transfer_repo``) and register ``datasets`` of ``root``; see the module docstring."""
     t0 = time.monotonic()
     report = TransferReport()
     data_repository = repo.settings.get("data_repository")
     if not data_repository:
-        raise ConfigError(f"repository {repo.name!r}: set 'data_repository' (the name of the Alyx data "
-                          "repository the files are in) to register datasets, e.g. "
-                          f"one add-repo {repo.name} --type alyx --set data_repository=NAME ...")
+        raise ConfigError(
+            f"repository {repo.name!r}: set 'data_repository' (the name of the Alyx data "
+            "repository the files are in) to register datasets, e.g. "
+            f"one add-repo {repo.name} --type alyx --set data_repository=NAME ..."
+        )
     sessions: dict[tuple[str, str, str, int], list[tuple[str, str]]] = {}
     for rel in datasets:
         try:
@@ -245,8 +277,10 @@ def register(repo: AlyxRepository, root: Path, datasets: list[str], *, dry_run: 
             if eid is None and repo.settings.get("create_sessions") and not dry_run:
                 eid = _create_session(repo, lab, subject, date, number)
             if eid is None and not dry_run:
-                msg = (f"the session {where} does not exist on the Alyx server {repo.settings['base_url']}; "
-                       f"create it there, or set create_sessions: true on repository {repo.name!r}")
+                msg = (
+                    f"the session {where} does not exist on the Alyx server {repo.settings['base_url']}; "
+                    f"create it there, or set create_sessions: true on repository {repo.name!r}"
+                )
                 report.failed.extend((rel, msg) for rel, _ in files)
                 continue
             existing = {d.rel_path: d for d in repo.list_session(eid)} if eid else {}

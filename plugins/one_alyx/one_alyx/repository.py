@@ -68,21 +68,24 @@ class AlyxRepository(Repository):
     type = "alyx"
     description = "Alyx database (IBL Alyx or alyx-local): search, list, download, register"
     fields = (
-        Field("base_url", "Alyx REST URL, used as given (http://host:8000 or http://host:8000/api)",
-              required=True),
+        Field("base_url", "Alyx REST URL, used as given (http://host:8000 or http://host:8000/api)", required=True),
         Field("username", "Alyx user name"),
-        Field("password", "Alyx password (only needed to renew the cached token)", secret=True,
-              env="ONE_ALYX_PASSWORD"),
+        Field(
+            "password", "Alyx password (only needed to renew the cached token)", secret=True, env="ONE_ALYX_PASSWORD"
+        ),
         Field("data_url", "file server URL of the data repository, when the database does not give one"),
         Field("data_login", "HTTP basic-auth login of the file server", env="ONE_ALYX_DATA_LOGIN"),
-        Field("data_password", "HTTP basic-auth password of the file server", secret=True,
-              env="ONE_ALYX_DATA_PASSWORD"),
+        Field(
+            "data_password", "HTTP basic-auth password of the file server", secret=True, env="ONE_ALYX_DATA_PASSWORD"
+        ),
         Field("data_repository", "name of the Alyx data repository files are registered into"),
         Field("transfer_repo", "configured repository that uploads the bytes before registration"),
-        Field("create_sessions", "create sessions missing on the server when registering", default=False,
-              type=bool),
-        Field("lab", "only this lab's sessions: searches, listings and registrations are restricted to it, "
-                     "and the whole lab is indexed into the local catalog (offline search)"),
+        Field("create_sessions", "create sessions missing on the server when registering", default=False, type=bool),
+        Field(
+            "lab",
+            "only this lab's sessions: searches, listings and registrations are restricted to it, "
+            "and the whole lab is indexed into the local catalog (offline search)",
+        ),
     )
     extra_search_terms = EXTRA_TERMS
     can_upload = True
@@ -90,8 +93,13 @@ class AlyxRepository(Repository):
     def __init__(self, name: str, settings: Mapping[str, Any], *, home: Path | None = None):
         super().__init__(name, settings, home=home)
         s = self.settings
-        self.client = AlyxClient(s["base_url"], username=s.get("username"), password=s.get("password"),
-                                 home=self.home, password_prompt=prompt_password(s["base_url"], s.get("username")))
+        self.client = AlyxClient(
+            s["base_url"],
+            username=s.get("username"),
+            password=s.get("password"),
+            home=self.home,
+            password_prompt=prompt_password(s["base_url"], s.get("username")),
+        )
         self._sessions: dict[str, SessionRecord] = {}
         self._subject_labs: dict[str, str | None] = {}
         self._repo_urls: dict[str, str | None] = {}
@@ -106,8 +114,15 @@ class AlyxRepository(Repository):
 
     # -- connecting ----------------------------------------------------------------------------
     @classmethod
-    def setup(cls, base_url: str, *, username: str | None = None, password: str | None = None,
-              home: Path, interactive: bool = False) -> RepoConfig:
+    def setup(
+        cls,
+        base_url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        home: Path,
+        interactive: bool = False,
+    ) -> RepoConfig:
         """Connect to an Alyx for ``ONE(base_url=...)``: authenticate, cache the token, return the config.
 
         Prompts (password hidden) only when ``interactive`` and something is missing. A cached token of
@@ -123,8 +138,10 @@ class AlyxRepository(Repository):
 
             username = click.prompt(f"Alyx username for {base_url}")
         if not username:
-            raise ConfigError(f"ONE(base_url={base_url!r}) needs a username (and a password) the first time: "
-                              "pass username=... and password=...")
+            raise ConfigError(
+                f"ONE(base_url={base_url!r}) needs a username (and a password) the first time: "
+                "pass username=... and password=..."
+            )
         client = AlyxClient(base_url, username=username, password=password, home=home)
         try:
             if password:
@@ -135,8 +152,7 @@ class AlyxRepository(Repository):
                 if interactive:
                     import click
 
-                    client._password = click.prompt(f"Alyx password for {username} on {base_url}",
-                                                    hide_input=True)
+                    client._password = click.prompt(f"Alyx password for {username} on {base_url}", hide_input=True)
                 client.authenticate()
         finally:
             client.close()
@@ -176,8 +192,12 @@ class AlyxRepository(Repository):
             if state and state.get("alyx"):
                 return None
             return IndexUpdate(rows=(), state={"alyx": True})
-        if state and state.get("lab") == lab and (state.get("modified") or state.get("count") == 0) \
-                and self._unchanged(lab, state):
+        if (
+            state
+            and state.get("lab") == lab
+            and (state.get("modified") or state.get("count") == 0)
+            and self._unchanged(lab, state)
+        ):
             return None
         sessions: dict[str, SessionRecord] = {}
         for item in self.client.paginate("sessions", {"lab": lab}):
@@ -203,9 +223,11 @@ class AlyxRepository(Repository):
             d = self._dataset(ds, session)
             if d.rel_path.rsplit("/", 1)[-1]:
                 rows.append(d)
-        return IndexUpdate(rows=rows, sessions=list(sessions.values()),
-                           state={"alyx": True, "lab": lab, "count": count,
-                                  "modified": newest[1] if newest and known else None})
+        return IndexUpdate(
+            rows=rows,
+            sessions=list(sessions.values()),
+            state={"alyx": True, "lab": lab, "count": count, "modified": newest[1] if newest and known else None},
+        )
 
     def _unchanged(self, lab: str, state: Mapping[str, Any]) -> bool:
         """Whether the lab still has ``state['count']`` datasets, none modified after ``state['modified']``."""
@@ -214,8 +236,7 @@ class AlyxRepository(Repository):
             return False
         if not state.get("modified"):
             return True  # an empty lab
-        page = self.client.get("datasets", {"lab": lab, "limit": 1,
-                                            "django": f"auto_datetime__gt,{state['modified']}"})
+        page = self.client.get("datasets", {"lab": lab, "limit": 1, "django": f"auto_datetime__gt,{state['modified']}"})
         return isinstance(page, dict) and page.get("count") == 0
 
     def fetcher(self) -> HTTPFetcher:
@@ -240,9 +261,16 @@ class AlyxRepository(Repository):
         start = str(item.get("start_time") or "")[:10]
         projects = item.get("projects") or ([item["project"]] if item.get("project") else [])
         extra = {k: item[k] for k in ("users", "url", "start_time") if item.get(k) is not None}
-        rec = SessionRecord(eid=eid, lab=lab, subject=subject, date=start, number=int(item.get("number") or 0),
-                            projects=[str(p) for p in projects], task_protocol=item.get("task_protocol"),
-                            extra=extra)
+        rec = SessionRecord(
+            eid=eid,
+            lab=lab,
+            subject=subject,
+            date=start,
+            number=int(item.get("number") or 0),
+            projects=[str(p) for p in projects],
+            task_protocol=item.get("task_protocol"),
+            extra=extra,
+        )
         self._sessions[eid] = rec
         return rec
 
@@ -256,8 +284,9 @@ class AlyxRepository(Repository):
             filters = {**filters, "lab": [lab]}
         groups = build_queries(filters)
         labs = filters.get("lab")
-        lab_hint = labs[0] if isinstance(labs, (list, tuple)) and len(labs) == 1 else (
-            labs if isinstance(labs, str) else None)
+        lab_hint = (
+            labs[0] if isinstance(labs, (list, tuple)) and len(labs) == 1 else (labs if isinstance(labs, str) else None)
+        )
         found: dict[str, dict[str, Any]] | None = None
         for group in groups:
             union: dict[str, dict[str, Any]] = {}
@@ -265,8 +294,9 @@ class AlyxRepository(Repository):
                 for item in self.client.paginate("sessions", params):
                     union.setdefault(str(item.get("id") or str(item.get("url", ""))[-36:]), item)
             found = union if found is None else {k: v for k, v in found.items() if k in union}
-        items = sorted((found or {}).values(), key=lambda i: (str(i.get("start_time") or ""), i.get("number") or 0),
-                       reverse=True)
+        items = sorted(
+            (found or {}).values(), key=lambda i: (str(i.get("start_time") or ""), i.get("number") or 0), reverse=True
+        )
         return [self._record(i, lab_hint) for i in items]
 
     def resolve_session(self, eid: str) -> SessionRecord | None:
@@ -331,9 +361,15 @@ class AlyxRepository(Repository):
         md5 = ds.get("hash") or ds.get("md5") or next((fr.get("hash") for fr in records if fr.get("hash")), None)
         md5 = str(md5).lower() if md5 and _MD5.match(str(md5)) else None
         size = ds.get("file_size")
-        return Dataset(rel_path="/".join(parts), url=url, size=int(size) if size is not None else None, md5=md5,
-                       eid=session.eid, default=ds.get("default_dataset"),
-                       id=str(ds.get("id") or str(ds.get("url", ""))[-36:]) or None)
+        return Dataset(
+            rel_path="/".join(parts),
+            url=url,
+            size=int(size) if size is not None else None,
+            md5=md5,
+            eid=session.eid,
+            default=ds.get("default_dataset"),
+            id=str(ds.get("id") or str(ds.get("url", ""))[-36:]) or None,
+        )
 
     def list_session(self, eid: str) -> list[Dataset] | None:
         """Every dataset of a session (``/datasets?session=<eid>``, all pages)."""
@@ -349,8 +385,15 @@ class AlyxRepository(Repository):
         return out
 
     # -- registering ---------------------------------------------------------------------------
-    def upload(self, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
-               progress: Callable[..., None] | None = None) -> TransferReport:
+    def upload(
+        self,
+        root: Path,
+        datasets: list[str],
+        *,
+        dry_run: bool = False,
+        jobs: int = 4,
+        progress: Callable[..., None] | None = None,
+    ) -> TransferReport:
         """Register ``datasets`` of ``root`` (after sending their bytes through ``transfer_repo`` if set)."""
         from .register import register
 

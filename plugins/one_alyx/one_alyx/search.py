@@ -34,8 +34,10 @@ def _list(value: Any) -> list[str]:
 
 def _check_word(term: str, value: str) -> str:
     if not _WORD.match(value):
-        raise OneError(f"search term {term}={value!r}: Alyx search takes plain names (letters, digits, "
-                       "'_', '.', '-'); wildcards and commas are not supported")
+        raise OneError(
+            f"search term {term}={value!r}: Alyx search takes plain names (letters, digits, "
+            "'_', '.', '-'); wildcards and commas are not supported"
+        )
     return value
 
 
@@ -75,8 +77,10 @@ def build_queries(filters: Mapping[str, Any]) -> list[list[dict[str, str]]]:
     """The ``/sessions`` queries for ``filters``: a list (AND) of groups (OR) of query parameters."""
     unknown = set(filters) - SUPPORTED
     if unknown:
-        raise OneError(f"search term(s) {', '.join(sorted(unknown))} are not supported by Alyx search; "
-                       f"supported: {', '.join(sorted(SUPPORTED))}")
+        raise OneError(
+            f"search term(s) {', '.join(sorted(unknown))} are not supported by Alyx search; "
+            f"supported: {', '.join(sorted(SUPPORTED))}"
+        )
     params: dict[str, str] = {}
     django: list[tuple[str, str]] = []
     for key, value in filters.items():
@@ -104,8 +108,7 @@ def build_queries(filters: Mapping[str, Any]) -> list[list[dict[str, str]]]:
             params["number"] = str(int(value))
         elif key == "collection":
             vals = [_check_collection(key, v) for v in _list(value)]
-            django.append((_REL + "collection__in", repr(vals)) if len(vals) > 1
-                          else (_REL + "collection", vals[0]))
+            django.append((_REL + "collection__in", repr(vals)) if len(vals) > 1 else (_REL + "collection", vals[0]))
         elif key == "revision":
             django.append((_REL + "revision__name", _check_word(key, str(value))))
         elif key == "django":

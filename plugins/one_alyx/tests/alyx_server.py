@@ -57,15 +57,23 @@ def find_python312() -> str | None:
     Each candidate is run once to check it (a pyenv shim on PATH may exist without working).
     """
     pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    cands = [os.environ.get("ONE_ALYX_PYTHON"),
-             *sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12"), reverse=True),
-             shutil.which("python3.12"), "/usr/bin/python3.12", "/usr/local/bin/python3.12"]
+    cands = [
+        os.environ.get("ONE_ALYX_PYTHON"),
+        *sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12"), reverse=True),
+        shutil.which("python3.12"),
+        "/usr/bin/python3.12",
+        "/usr/local/bin/python3.12",
+    ]
     for c in cands:
         if not c or not os.access(c, os.X_OK):
             continue
         try:
-            out = subprocess.run([c, "-c", "import sys, venv; print(sys.version_info[:2] == (3, 12))"],
-                                 capture_output=True, text=True, timeout=30)
+            out = subprocess.run(
+                [c, "-c", "import sys, venv; print(sys.version_info[:2] == (3, 12))"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         if out.returncode == 0 and out.stdout.strip() == "True":
@@ -85,8 +93,10 @@ def find_pg_bin() -> Path | None:
 def unavailable_reason() -> str | None:
     """Why a real Alyx cannot run here (the only reasons to skip), or None."""
     if find_pg_bin() is None:
-        return ("PostgreSQL is not installed (no initdb): install the Debian package 'postgresql' "
-                "(.ci/system-deps does it) to run the Alyx integration tests")
+        return (
+            "PostgreSQL is not installed (no initdb): install the Debian package 'postgresql' "
+            "(.ci/system-deps does it) to run the Alyx integration tests"
+        )
     if find_python312() is None:
         return "Python 3.12 is missing (alyx-local needs it): set ONE_ALYX_PYTHON or install python3.12"
     return None
@@ -139,8 +149,11 @@ def ensure_venv(log: Path) -> Path:
         if vdir.exists():
             shutil.rmtree(vdir)
         _run([python312, "-m", "venv", str(vdir)], log, "creating the Python 3.12 venv")
-        _run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", ALYX_LOCAL], log,
-             f"pip install {ALYX_LOCAL}")
+        _run(
+            [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", ALYX_LOCAL],
+            log,
+            f"pip install {ALYX_LOCAL}",
+        )
         stamp.write_text(ALYX_LOCAL)
     return py
 
@@ -176,8 +189,12 @@ class Postgres:
         """A new empty cluster."""
         self._chown(self.folder)
         os.chmod(self.folder, 0o700)
-        _run(self._cmd("initdb", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", str(self.data)),
-             self.log, "initdb", timeout=120)
+        _run(
+            self._cmd("initdb", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", str(self.data)),
+            self.log,
+            "initdb",
+            timeout=120,
+        )
 
     def init_from(self, template: Path) -> None:
         """A cluster copied from a stopped cluster's data folder (a migrated Alyx database)."""
@@ -196,22 +213,50 @@ class Postgres:
 
     def start(self) -> None:
         pglog = self.folder / "postgres.log"
-        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off " \
-               "-c synchronous_commit=off -c full_page_writes=off"
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
         try:
-            _run(self._cmd("pg_ctl", "-D", str(self.data), "-l", str(pglog), "-o", opts, "-w", "-t", "60",
-                           "start"), self.log, "pg_ctl start", timeout=90)
+            _run(
+                self._cmd("pg_ctl", "-D", str(self.data), "-l", str(pglog), "-o", opts, "-w", "-t", "60", "start"),
+                self.log,
+                "pg_ctl start",
+                timeout=90,
+            )
         except AlyxSetupError as e:
             raise AlyxSetupError(f"{e}\npostgres log:\n{_tail(pglog)}") from None
 
     def psql(self, sql: str) -> None:
-        _run(self._cmd("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
-                       "-v", "ON_ERROR_STOP=1", "-c", sql), self.log, f"psql {sql!r}", timeout=60)
+        _run(
+            self._cmd(
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ),
+            self.log,
+            f"psql {sql!r}",
+            timeout=60,
+        )
 
     def stop(self, remove: bool = True) -> None:
         if self.data.exists():
-            subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            subprocess.run(
+                self._cmd("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
         if remove:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -325,8 +370,14 @@ class AlyxServer:
             self.pg.psql("CREATE DATABASE alyx")
             self.timings["postgres"] = time.monotonic() - t0
             t0 = time.monotonic()
-            _run([str(env_py), "-m", "django", "migrate", "--no-input"], self.log, "django migrate",
-                 env=self._env(), cwd=self.workdir, timeout=900)
+            _run(
+                [str(env_py), "-m", "django", "migrate", "--no-input"],
+                self.log,
+                "django migrate",
+                env=self._env(),
+                cwd=self.workdir,
+                timeout=900,
+            )
             self.timings["migrate"] = time.monotonic() - t0
             self.pg.stop(remove=False)
             self.pg.save_template(template)
@@ -338,7 +389,11 @@ class AlyxServer:
         out = open(self.server_log, "ab")
         self.proc = subprocess.Popen(
             [str(py), "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.workdir,
+        )
         out.close()
         self.base_url = f"http://127.0.0.1:{port}/api"
         self._wait_ready()
@@ -359,16 +414,22 @@ class AlyxServer:
         pwfile = conf / "db-password"
         pwfile.write_text("unused\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "DJANGO"))}
-        env.update(PYTHONPATH=str(conf), DJANGO_SETTINGS_MODULE="onetest_alyx_settings",
-                   POSTGRES_PASSWORD_FILE=str(pwfile), PYTHONUNBUFFERED="1", NO_COLOR="1")
+        env.update(
+            PYTHONPATH=str(conf),
+            DJANGO_SETTINGS_MODULE="onetest_alyx_settings",
+            POSTGRES_PASSWORD_FILE=str(pwfile),
+            PYTHONUNBUFFERED="1",
+            NO_COLOR="1",
+        )
         return env
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AlyxSetupError(f"the Alyx server exited with {self.proc.returncode}; log tail:\n"
-                                     f"{_tail(self.server_log)}")
+                raise AlyxSetupError(
+                    f"the Alyx server exited with {self.proc.returncode}; log tail:\n{_tail(self.server_log)}"
+                )
             try:
                 with urllib.request.urlopen(self.base_url + "/labs", timeout=5):
                     return
@@ -376,8 +437,9 @@ class AlyxServer:
                 return  # it answers (403 without a token)
             except OSError:
                 time.sleep(0.3)
-        raise AlyxSetupError(f"the Alyx server did not answer within {STARTUP_TIMEOUT}s; log tail:\n"
-                             f"{_tail(self.server_log)}")
+        raise AlyxSetupError(
+            f"the Alyx server did not answer within {STARTUP_TIMEOUT}s; log tail:\n{_tail(self.server_log)}"
+        )
 
     def stop(self) -> None:
         if self.files is not None:
@@ -417,14 +479,16 @@ class AlyxServer:
                 text = r.read()
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace")[:2000]
-            raise AlyxSetupError(f"{method} {url}: HTTP {e.code}: {detail}\nserver log tail:\n"
-                                 f"{_tail(self.server_log, 30)}") from None
+            raise AlyxSetupError(
+                f"{method} {url}: HTTP {e.code}: {detail}\nserver log tail:\n{_tail(self.server_log, 30)}"
+            ) from None
         return json.loads(text) if text else None
 
     def admin_token(self) -> str:
         if self.token is None:
-            self.token = self.request("POST", "auth-token", {"username": ADMIN[0], "password": ADMIN[1]},
-                                      token=False)["token"]
+            self.token = self.request("POST", "auth-token", {"username": ADMIN[0], "password": ADMIN[1]}, token=False)[
+                "token"
+            ]
         return self.token
 
     def put_file(self, rel: str, content: bytes) -> tuple[int, str]:

@@ -46,10 +46,14 @@ class FaultProxy:
                     if "limit" in q:
                         q["limit"] = str(proxy.force_limit)
                         path = u.path + "?" + urlencode(q)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("content-length", "connection", "accept-encoding")}
-                r = requests.request(self.command, proxy.target + path, headers=headers, data=body, timeout=60,
-                                     allow_redirects=False)
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("content-length", "connection", "accept-encoding")
+                }
+                r = requests.request(
+                    self.command, proxy.target + path, headers=headers, data=body, timeout=60, allow_redirects=False
+                )
                 self._reply(r.status_code, r.content, r.headers.get("Content-Type", "application/json"))
 
             def _reply(self, code: int, content: bytes, ctype: str = "application/json") -> None:

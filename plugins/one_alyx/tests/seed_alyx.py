@@ -19,28 +19,55 @@ SUBJECTS = {"SWC_001": "mainlab", "SWC_002": "mainlab", "KS_005": "otherlab", "R
 PROJECT = "brainwide"
 REPOSITORY = "flatiron"
 REVISION = "2024-05-06"
-DATASET_TYPES = ("wheel.timestamps", "wheel.position", "spikes.times", "spikes.clusters",
-                 "trials.intervals")
+DATASET_TYPES = ("wheel.timestamps", "wheel.position", "spikes.times", "spikes.clusters", "trials.intervals")
 
 #: key: (subject, date, number, projects, task_protocol, [(collection, revision, type, default)])
 SESSIONS: dict[str, tuple[str, str, int, list[str], str, list[tuple[str, str, str, bool]]]] = {
-    "s1": ("SWC_001", "2021-03-04", 1, [PROJECT], "ephysChoiceWorld", [
-        ("alf", "", "wheel.timestamps", True),
-        ("alf", "", "wheel.position", True),
-        ("alf/probe00", "", "spikes.times", True),
-        ("alf/probe01", "", "spikes.times", True),
-        ("alf/probe00", REVISION, "spikes.clusters", True),
-    ]),
-    "s2": ("SWC_001", "2021-03-05", 1, [], "trainingChoiceWorld", [
-        ("alf", "", "wheel.timestamps", True),
-        ("alf", "", "trials.intervals", True),
-    ]),
-    "s3": ("SWC_002", "2021-03-05", 2, [PROJECT], "ephysChoiceWorld", [
-        ("alf/probe00", "", "spikes.times", True),
-    ]),
-    "s4": ("KS_005", "2020-12-01", 1, [], "passiveWorld", [
-        ("alf", "", "trials.intervals", True),
-    ]),
+    "s1": (
+        "SWC_001",
+        "2021-03-04",
+        1,
+        [PROJECT],
+        "ephysChoiceWorld",
+        [
+            ("alf", "", "wheel.timestamps", True),
+            ("alf", "", "wheel.position", True),
+            ("alf/probe00", "", "spikes.times", True),
+            ("alf/probe01", "", "spikes.times", True),
+            ("alf/probe00", REVISION, "spikes.clusters", True),
+        ],
+    ),
+    "s2": (
+        "SWC_001",
+        "2021-03-05",
+        1,
+        [],
+        "trainingChoiceWorld",
+        [
+            ("alf", "", "wheel.timestamps", True),
+            ("alf", "", "trials.intervals", True),
+        ],
+    ),
+    "s3": (
+        "SWC_002",
+        "2021-03-05",
+        2,
+        [PROJECT],
+        "ephysChoiceWorld",
+        [
+            ("alf/probe00", "", "spikes.times", True),
+        ],
+    ),
+    "s4": (
+        "KS_005",
+        "2020-12-01",
+        1,
+        [],
+        "passiveWorld",
+        [
+            ("alf", "", "trials.intervals", True),
+        ],
+    ),
 }
 
 
@@ -62,8 +89,9 @@ def seed(srv: Any) -> dict[str, Any]:
     for nick, lab in SUBJECTS.items():
         srv.request("POST", "subjects", {"nickname": nick, "lab": lab, "sex": "M", "birth_date": "2020-01-01"})
     srv.request("POST", "projects", {"name": PROJECT, "users": ["admin"]})
-    srv.request("POST", "data-repository", {"name": REPOSITORY, "hostname": "files",
-                                            "json": {"data_url": srv.files_url}})
+    srv.request(
+        "POST", "data-repository", {"name": REPOSITORY, "hostname": "files", "json": {"data_url": srv.files_url}}
+    )
     srv.request("POST", "data-formats", {"name": "npy", "file_extension": ".npy"})
     for t in DATASET_TYPES:
         obj, attr = t.split(".")
@@ -73,19 +101,35 @@ def seed(srv: Any) -> dict[str, Any]:
     k = 0
     for key, (subject, date, number, projects, protocol, datasets) in SESSIONS.items():
         lab = SUBJECTS[subject]
-        sess = srv.request("POST", "sessions", {
-            "subject": subject, "lab": lab, "start_time": f"{date}T10:00:00", "number": number,
-            "projects": projects, "task_protocol": protocol, "users": ["admin"],
-        })
+        sess = srv.request(
+            "POST",
+            "sessions",
+            {
+                "subject": subject,
+                "lab": lab,
+                "start_time": f"{date}T10:00:00",
+                "number": number,
+                "projects": projects,
+                "task_protocol": protocol,
+                "users": ["admin"],
+            },
+        )
         eid = sess["id"]
         out["eids"][key] = eid
         for collection, revision, dtype, default in datasets:
             k += 1
             content = npy_bytes(k)
             size, md5 = srv.put_file("tmp.npy", content)
-            body = {"session_pk": eid, "dataset_type": dtype, "data_format": ".npy", "collection": collection,
-                    "data_repository": REPOSITORY, "file_size": size, "default_dataset": default,
-                    "set_file_records": [{"exists": True, "hash": md5}]}
+            body = {
+                "session_pk": eid,
+                "dataset_type": dtype,
+                "data_format": ".npy",
+                "collection": collection,
+                "data_repository": REPOSITORY,
+                "file_size": size,
+                "default_dataset": default,
+                "set_file_records": [{"exists": True, "hash": md5}],
+            }
             if revision:
                 body["revision_pk"] = revision_pk
             ds = srv.request("POST", "datasets", body)

@@ -61,18 +61,31 @@ class TestAlyxConformance(RepositoryConformance):
         store.mkdir()
         data_repository = f"{alyx_lab}_files"
         # alyx-local's file records are relative to the lab's Subjects folder
-        alyx.request("POST", "data-repository", {
-            "name": data_repository, "hostname": f"{alyx_lab}-files",
-            "json": {"data_url": f"{alyx.files_url}{alyx_lab}-store/{alyx_lab}/Subjects/"}})
+        alyx.request(
+            "POST",
+            "data-repository",
+            {
+                "name": data_repository,
+                "hostname": f"{alyx_lab}-files",
+                "json": {"data_url": f"{alyx.files_url}{alyx_lab}-store/{alyx_lab}/Subjects/"},
+            },
+        )
         for subject in sorted({alf.parse(p)["subject"] for p in scan(data_root)}):
-            alyx.request("POST", "subjects", {"nickname": subject, "lab": alyx_lab, "sex": "M",
-                                              "birth_date": "2020-01-01"})
+            alyx.request(
+                "POST", "subjects", {"nickname": subject, "lab": alyx_lab, "sex": "M", "birth_date": "2020-01-01"}
+            )
         configure(LocalRepository(f"{alyx_lab}-store", {"root_dir": str(store)}, home=one_home), current=False)
         write_token(one_home, alyx.base_url, "admin", alyx.admin_token())
-        settings = {"base_url": alyx.base_url, "username": "admin", "lab": alyx_lab,
-                    "data_login": "fileuser", "data_password": DATA_PASSWORD,
-                    "data_repository": data_repository, "transfer_repo": f"{alyx_lab}-store",
-                    "create_sessions": True}
+        settings = {
+            "base_url": alyx.base_url,
+            "username": "admin",
+            "lab": alyx_lab,
+            "data_login": "fileuser",
+            "data_password": DATA_PASSWORD,
+            "data_repository": data_repository,
+            "transfer_repo": f"{alyx_lab}-store",
+            "create_sessions": True,
+        }
         with AlyxRepository("conformance", settings, home=one_home) as repo:
             yield repo
 

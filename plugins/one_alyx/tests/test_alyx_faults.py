@@ -41,14 +41,23 @@ class World:
         self.big = max(self.rows, key=lambda d: (d.size or 0, "#" in d.rel_path))
 
     def make_repo(self) -> AlyxRepository:
-        return AlyxRepository("alyx", {"base_url": self.alyx.base_url, "username": "admin", "password": "admin",
-                                       "data_url": self.server.url, "data_login": "fileuser",
-                                       "data_password": DATA_PASSWORD}, home=self.home)
+        return AlyxRepository(
+            "alyx",
+            {
+                "base_url": self.alyx.base_url,
+                "username": "admin",
+                "password": "admin",
+                "data_url": self.server.url,
+                "data_login": "fileuser",
+                "data_password": DATA_PASSWORD,
+            },
+            home=self.home,
+        )
 
     def path_of(self, rel: str) -> str:
         """The file server's path of a dataset (its URL relative to data_url, percent-decoded: ``#``)."""
         row = next(d for d in self.rows if d.rel_path == rel)
-        return unquote(row.url[len(self.server.url):])
+        return unquote(row.url[len(self.server.url) :])
 
     def items(self) -> list[TransferItem]:
         return [TransferItem(d.rel_path, d.url, d.size, d.md5) for d in self.rows]
@@ -171,7 +180,7 @@ def test_alyx_download_read_timeout(w: World) -> None:
 def test_alyx_download_disk_write_failure(w: World, disk: str) -> None:
     """Our side cannot write: a read-only cache folder, or a full one (an 8 KiB tmpfs)."""
     dest = w.tmp_path / "dl"
-    with (read_only_dir(dest) if disk == "read_only" else full_dir(dest, 8 * 1024)):
+    with read_only_dir(dest) if disk == "read_only" else full_dir(dest, 8 * 1024):
         report = w.download(dest)
         assert failed_names(report)
         assert any(("Read-only" if disk == "read_only" else "No space") in m for _, m in report.failed)

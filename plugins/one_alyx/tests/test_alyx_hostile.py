@@ -21,25 +21,96 @@ from onecore.testing.hostile import mutated_json
 from onecore.testing.secrets import TOKEN
 from onecore.transfer import RetryPolicy, check_relpath
 
-NASTY = st.sampled_from(["..", "../../etc", "/abs", "%2e%2e", "a\\..\\b", "C:", "~", "\u2025", "\x00", "", "x.y.npy",
-                         "alf/probe00", "2020-01-01T10:00:00", "d3372b15-f696-4279-9be5-98f15783b5bb"])
+NASTY = st.sampled_from(
+    [
+        "..",
+        "../../etc",
+        "/abs",
+        "%2e%2e",
+        "a\\..\\b",
+        "C:",
+        "~",
+        "\u2025",
+        "\x00",
+        "",
+        "x.y.npy",
+        "alf/probe00",
+        "2020-01-01T10:00:00",
+        "d3372b15-f696-4279-9be5-98f15783b5bb",
+    ]
+)
 NUMBERS = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True))
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=30), NASTY)
-JSON = st.recursive(SCALARS, lambda kids: st.one_of(st.lists(kids, max_size=5),
-                                                     st.dictionaries(st.text(max_size=12), kids, max_size=6)),
-                    max_leaves=30)
-KEYS = ["id", "url", "subject", "lab", "start_time", "number", "projects", "project", "task_protocol", "name",
-        "collection", "revision", "file_size", "hash", "md5", "data_repository", "file_records", "exists",
-        "data_url", "relative_path", "file_name", "results", "next", "count", "json", "nickname"]
-SESSION = {"id": "d3372b15-f696-4279-9be5-98f15783b5bb", "subject": "s", "lab": "lab", "number": 1,
-           "start_time": "2020-01-01T10:00:00", "projects": ["p"], "task_protocol": "t", "users": ["u"]}
-DATASET = {"id": "a3372b15-f696-4279-9be5-98f15783b5bb", "name": "spikes.times.npy", "collection": "alf/probe00",
-           "revision": "", "file_size": 10, "hash": "0" * 32, "default_dataset": True,
-           "file_records": [{"exists": True, "data_url": None, "relative_path": "lab/Subjects/s/x.npy",
-                             "file_name": "spikes.times.npy", "data_repository": "r"}]}
-PAGES = [{"count": 2, "next": "http://127.0.0.1:9/api/sessions?offset=1", "results": [SESSION]},
-         {"count": 1, "next": None, "results": [DATASET]}, [SESSION, SESSION], [DATASET], SESSION, DATASET,
-         {"name": "r", "data_url": "http://h/data/", "json": {"data_url": "http://h/"}}]
+JSON = st.recursive(
+    SCALARS,
+    lambda kids: st.one_of(st.lists(kids, max_size=5), st.dictionaries(st.text(max_size=12), kids, max_size=6)),
+    max_leaves=30,
+)
+KEYS = [
+    "id",
+    "url",
+    "subject",
+    "lab",
+    "start_time",
+    "number",
+    "projects",
+    "project",
+    "task_protocol",
+    "name",
+    "collection",
+    "revision",
+    "file_size",
+    "hash",
+    "md5",
+    "data_repository",
+    "file_records",
+    "exists",
+    "data_url",
+    "relative_path",
+    "file_name",
+    "results",
+    "next",
+    "count",
+    "json",
+    "nickname",
+]
+SESSION = {
+    "id": "d3372b15-f696-4279-9be5-98f15783b5bb",
+    "subject": "s",
+    "lab": "lab",
+    "number": 1,
+    "start_time": "2020-01-01T10:00:00",
+    "projects": ["p"],
+    "task_protocol": "t",
+    "users": ["u"],
+}
+DATASET = {
+    "id": "a3372b15-f696-4279-9be5-98f15783b5bb",
+    "name": "spikes.times.npy",
+    "collection": "alf/probe00",
+    "revision": "",
+    "file_size": 10,
+    "hash": "0" * 32,
+    "default_dataset": True,
+    "file_records": [
+        {
+            "exists": True,
+            "data_url": None,
+            "relative_path": "lab/Subjects/s/x.npy",
+            "file_name": "spikes.times.npy",
+            "data_repository": "r",
+        }
+    ],
+}
+PAGES = [
+    {"count": 2, "next": "http://127.0.0.1:9/api/sessions?offset=1", "results": [SESSION]},
+    {"count": 1, "next": None, "results": [DATASET]},
+    [SESSION, SESSION],
+    [DATASET],
+    SESSION,
+    DATASET,
+    {"name": "r", "data_url": "http://h/data/", "json": {"data_url": "http://h/"}},
+]
 
 
 def mutated() -> Any:
@@ -66,10 +137,17 @@ def test_mutated_answers_give_only_clear_errors(doc: Any) -> None:
     _only_one_errors(doc)
 
 
-@pytest.mark.parametrize("field, value", [("collection", "../../.."), ("collection", "alf/../../.."),
-                                          ("revision", "x#/../../..#y"), ("name", "../../x.y.npy"),
-                                          ("name", "%2e%2e/x.y.npy"),
-                                          ("collection", "alf\\..\\..")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("collection", "../../.."),
+        ("collection", "alf/../../.."),
+        ("revision", "x#/../../..#y"),
+        ("name", "../../x.y.npy"),
+        ("name", "%2e%2e/x.y.npy"),
+        ("collection", "alf\\..\\.."),
+    ],
+)
 def test_dataset_paths_escaping_the_cache_are_refused(field: str, value: str) -> None:
     ds = dict(DATASET, file_records=[], **{field: value})
     row = _repository()._dataset(ds, _SESSION)
@@ -87,8 +165,11 @@ class _Hostile(BaseHTTPRequestHandler):
         type(self).seen.append((self.path, self.headers.get("Authorization")))
         if self.mode in ("other_host", "loop"):
             port = self.server.server_address[1]
-            nxt = "http://127.0.0.2:9/api/sessions?offset=1" if self.mode == "other_host" else \
-                f"http://127.0.0.1:{port}/api/sessions?offset=1"
+            nxt = (
+                "http://127.0.0.2:9/api/sessions?offset=1"
+                if self.mode == "other_host"
+                else f"http://127.0.0.1:{port}/api/sessions?offset=1"
+            )
             body = json.dumps({"count": 9, "next": nxt, "results": [SESSION]}).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -133,8 +214,9 @@ def hostile(one_home: Path) -> Iterator[Any]:
         servers.append(httpd)
         base = f"http://127.0.0.1:{httpd.server_address[1]}/api"
         write_token(one_home, base, "u", TOKEN)  # a cached token: no login needed
-        return AlyxClient(base, username="u", password=None, home=one_home,
-                          retry=RetryPolicy(attempts=1, base_delay=0.01)), handler
+        return AlyxClient(
+            base, username="u", password=None, home=one_home, retry=RetryPolicy(attempts=1, base_delay=0.01)
+        ), handler
 
     yield start
     for s in servers:
@@ -142,13 +224,17 @@ def hostile(one_home: Path) -> Iterator[Any]:
         s.server_close()
 
 
-@pytest.mark.parametrize("mode, env, message", [
-    ("endless", {"ONE_MAX_ANSWER_BYTES": "2000000"}, "larger than 2000000 bytes"),
-    ("huge", {}, "3221225472 bytes, more than the limit"),
-    ("slow", {"ONE_MAX_ANSWER_SECONDS": "1"}, "more than 1 s"),
-])
-def test_endless_or_gigantic_answers_are_bounded(hostile: Any, monkeypatch: pytest.MonkeyPatch, mode: str,
-                                                 env: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "mode, env, message",
+    [
+        ("endless", {"ONE_MAX_ANSWER_BYTES": "2000000"}, "larger than 2000000 bytes"),
+        ("huge", {}, "3221225472 bytes, more than the limit"),
+        ("slow", {"ONE_MAX_ANSWER_SECONDS": "1"}, "more than 1 s"),
+    ],
+)
+def test_endless_or_gigantic_answers_are_bounded(
+    hostile: Any, monkeypatch: pytest.MonkeyPatch, mode: str, env: dict[str, str], message: str
+) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     client, _ = hostile(mode)

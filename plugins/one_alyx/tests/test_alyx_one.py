@@ -80,9 +80,15 @@ def test_alyx_one_search(alyx, one):
 
 def test_alyx_one_list(alyx, one):
     s1 = alyx.seeded["eids"]["s1"]
-    assert sorted(one.list_datasets(s1)) == sorted([
-        "alf/wheel.timestamps.npy", "alf/wheel.position.npy", "alf/probe00/spikes.times.npy",
-        "alf/probe01/spikes.times.npy", "alf/probe00/#2024-05-06#/spikes.clusters.npy"])
+    assert sorted(one.list_datasets(s1)) == sorted(
+        [
+            "alf/wheel.timestamps.npy",
+            "alf/wheel.position.npy",
+            "alf/probe00/spikes.times.npy",
+            "alf/probe01/spikes.times.npy",
+            "alf/probe00/#2024-05-06#/spikes.clusters.npy",
+        ]
+    )
     assert one.list_collections(s1) == ["alf", "alf/probe00", "alf/probe01"]
     assert one.list_revisions(s1) == ["2024-05-06"]
     details = one.list_datasets(s1, collection="alf/probe00", details=True)
@@ -147,9 +153,24 @@ def _make_root(alyx, root: Path, date: str, files: dict[str, bytes]) -> list[str
 
 
 def _add_alyx_repo(name: str, alyx, *sets: str) -> None:
-    args = ["add-repo", name, "--type", "alyx", "--set", f"base_url={alyx.base_url}", "--set", "username=admin",
-            "--set", "password=admin", "--set", f"data_repository={seed_alyx.REPOSITORY}",
-            "--set", "data_login=fileuser", "--set", "data_password=" + DATA_PASSWORD]
+    args = [
+        "add-repo",
+        name,
+        "--type",
+        "alyx",
+        "--set",
+        f"base_url={alyx.base_url}",
+        "--set",
+        "username=admin",
+        "--set",
+        "password=admin",
+        "--set",
+        f"data_repository={seed_alyx.REPOSITORY}",
+        "--set",
+        "data_login=fileuser",
+        "--set",
+        "data_password=" + DATA_PASSWORD,
+    ]
     for s in sets:
         args += ["--set", s]
     r = CliRunner().invoke(cli, args)
@@ -157,9 +178,11 @@ def _add_alyx_repo(name: str, alyx, *sets: str) -> None:
 
 
 def test_alyx_one_upload_registers(alyx, one_home, tmp_path):
-    files = {"alf/wheel.timestamps.npy": seed_alyx.npy_bytes(101),
-             "alf/probe00/#2022-02-02#/spikes.times.npy": seed_alyx.npy_bytes(102),
-             "alf/trials.intervals.left.npy": seed_alyx.npy_bytes(103)}
+    files = {
+        "alf/wheel.timestamps.npy": seed_alyx.npy_bytes(101),
+        "alf/probe00/#2022-02-02#/spikes.times.npy": seed_alyx.npy_bytes(102),
+        "alf/trials.intervals.left.npy": seed_alyx.npy_bytes(103),
+    }
     root = tmp_path / "root"
     _make_root(alyx, root, "2022-01-10", files)
     _add_alyx_repo("alyxreg", alyx)
@@ -191,8 +214,7 @@ def test_alyx_one_upload_registers(alyx, one_home, tmp_path):
 def test_alyx_one_upload_through_transfer_repo(alyx, one_home, tmp_path):
     store = tmp_path / "store"
     store.mkdir()
-    r = CliRunner().invoke(cli, ["add-repo", "store", "--type", "local", "--set", f"root_dir={store}",
-                                 "--no-current"])
+    r = CliRunner().invoke(cli, ["add-repo", "store", "--type", "local", "--set", f"root_dir={store}", "--no-current"])
     assert r.exit_code == 0, r.output
     _add_alyx_repo("alyxtx", alyx, "create_sessions=true", "transfer_repo=store")
     root = tmp_path / "root"
@@ -209,8 +231,21 @@ def test_alyx_one_upload_through_transfer_repo(alyx, one_home, tmp_path):
 
 
 def test_alyx_one_upload_needs_data_repository(alyx, one_home, tmp_path):
-    r = CliRunner().invoke(cli, ["add-repo", "nodr", "--type", "alyx", "--set", f"base_url={alyx.base_url}",
-                                 "--set", "username=admin", "--set", "password=admin"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "add-repo",
+            "nodr",
+            "--type",
+            "alyx",
+            "--set",
+            f"base_url={alyx.base_url}",
+            "--set",
+            "username=admin",
+            "--set",
+            "password=admin",
+        ],
+    )
     assert r.exit_code == 0, r.output
     root = tmp_path / "root"
     _make_root(alyx, root, "2022-01-12", {"alf/wheel.position.npy": b"x" * 10})

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-l
 
 
 def make_repo(alyx, home: Path, base_url: str | None = None, **extra) -> AlyxRepository:
-    settings = {"base_url": base_url or alyx.base_url, "username": "admin", "password": "admin",
-                "data_login": "fileuser", "data_password": DATA_PASSWORD, **extra}
+    settings = {
+        "base_url": base_url or alyx.base_url,
+        "username": "admin",
+        "password": "admin",
+        "data_login": "fileuser",
+        "data_password": DATA_PASSWORD,
+        **extra,
+    }
     return AlyxRepository("alyxtest", settings, home=home)
 
 
@@ -82,8 +88,9 @@ def test_alyx_search_basic_terms(alyx, one_home):
     assert found(repo, date_range=("2021-03-05", "2021-03-05")) == [s3, s2]
     assert found(repo, date_range=("2021-03-04", None), subject=["SWC_001"]) == [s2, s1]
     assert found(repo, date_range=(None, "2021-01-01")) == [s4]
-    assert found(repo, date_range=("2021-03-06", None)) == [r.eid for r in repo.search({"date_range": (
-        "2022-01-01", None)})]
+    assert found(repo, date_range=("2021-03-06", None)) == [
+        r.eid for r in repo.search({"date_range": ("2022-01-01", None)})
+    ]
     assert found(repo, number=2) == [s3]
     assert set(found(repo, projects=["brainwide"])) == {s1, s3}
     assert found(repo, task_protocol=["training"]) == [s2]
@@ -95,12 +102,12 @@ def test_alyx_search_basic_terms(alyx, one_home):
 def test_alyx_search_datasets(alyx, one_home):
     repo = make_repo(alyx, one_home)
     s1, s2, s3, s4 = eids(alyx, "s1", "s2", "s3", "s4")
-    assert found(repo, datasets=["wheel.timestamps"]) == [s2, s1]          # dataset type
-    assert found(repo, datasets=["trials.intervals.npy"]) == [s2, s4]      # dataset name
-    assert found(repo, datasets=["probe00"]) == [s3, s1]                   # collection folder
+    assert found(repo, datasets=["wheel.timestamps"]) == [s2, s1]  # dataset type
+    assert found(repo, datasets=["trials.intervals.npy"]) == [s2, s4]  # dataset name
+    assert found(repo, datasets=["probe00"]) == [s3, s1]  # collection folder
     assert found(repo, datasets=["probe01"]) == [s1]
-    assert found(repo, datasets=["probe00", "probe01"]) == [s1]            # AND
-    assert found(repo, datasets=["wheel", "trials"]) == [s2]               # objects, AND
+    assert found(repo, datasets=["probe00", "probe01"]) == [s1]  # AND
+    assert found(repo, datasets=["wheel", "trials"]) == [s2]  # objects, AND
     assert found(repo, datasets=["spikes.times"], projects=["brainwide"]) == [s3, s1]
     assert found(repo, datasets=["nothing.here"]) == []
     assert found(repo, collection=["alf/probe01"]) == [s1]
@@ -120,7 +127,12 @@ def test_alyx_resolve_session(alyx, one_home):
     s1 = alyx.seeded["eids"]["s1"]
     rec = repo.resolve_session(s1)
     assert (rec.lab, rec.subject, rec.date, rec.number, rec.projects) == (
-        "mainlab", "SWC_001", "2021-03-04", 1, ["brainwide"])
+        "mainlab",
+        "SWC_001",
+        "2021-03-04",
+        1,
+        ["brainwide"],
+    )
     assert rec.task_protocol == "ephysChoiceWorld"
     assert repo.resolve_session("00000000-0000-0000-0000-000000000000") is None
     assert repo.resolve_session("not-a-uuid") is None

@@ -11,8 +11,7 @@ pytestmark = pytest.mark.alyx  # needs the real Alyx server (PostgreSQL + alyx-l
 
 
 def test_alyx_server_is_seeded(alyx):
-    r = requests.get(alyx.base_url + "/sessions", headers={"Authorization": f"Token {alyx.admin_token()}"},
-                     timeout=30)
+    r = requests.get(alyx.base_url + "/sessions", headers={"Authorization": f"Token {alyx.admin_token()}"}, timeout=30)
     assert r.status_code == 200
     assert r.json()["count"] >= len(alyx.seeded["eids"])  # registration tests add some
     r = requests.get(alyx.base_url + "/sessions", timeout=30)

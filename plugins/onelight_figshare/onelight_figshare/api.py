@@ -15,8 +15,10 @@ from onecore.errors import AuthError, NotFound, TransferError, TransientError
 from onecore.transfer import RetryPolicy, ThreadSessions, parse_retry_after, read_capped
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
-TOKEN_HELP = ("create a personal token at https://figshare.com/account/applications and set it with "
-              "'--set token=...' or the FIGSHARE_TOKEN environment variable")
+TOKEN_HELP = (
+    "create a personal token at https://figshare.com/account/applications and set it with "
+    "'--set token=...' or the FIGSHARE_TOKEN environment variable"
+)
 
 
 class ArticleNotFound(NotFound, TransferError):
@@ -28,6 +30,7 @@ class BadAnswer(TransferError):
 
 
 _MAX_INT = 2**63 - 1
+
 
 def as_dict(value: Any, where: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
@@ -69,8 +72,11 @@ def text_field(d: dict[str, Any], key: str, where: str) -> str:
 
 def parse_file_list(items: Any, where: str) -> list[RemoteFile]:
     """The files of a listing (links-only entries left out)."""
-    return [RemoteFile.from_json(d, where) for d in as_list(items, where, "a list of files")
-            if not as_dict(d, where, "a file record").get("is_link_only")]
+    return [
+        RemoteFile.from_json(d, where)
+        for d in as_list(items, where, "a list of files")
+        if not as_dict(d, where, "a file record").get("is_link_only")
+    ]
 
 
 def parse_file_info(info: Any, where: str) -> dict[str, Any]:
@@ -92,10 +98,10 @@ def parse_upload_status(status: Any, where: str) -> dict[str, Any]:
         no, start = int_field(p, "partNo", where, required=True), int_field(p, "startOffset", where, required=True)
         end = int_field(p, "endOffset", where, required=True)
         if no < 1 or start > end or end >= size:
-            raise BadAnswer(f"{where}: figshare's part {no} has offsets {start}-{end}, outside a file of "
-                            f"{size} bytes")
-        parts.append({**p, "partNo": no, "startOffset": start, "endOffset": end,
-                      "status": text_field(p, "status", where)})
+            raise BadAnswer(f"{where}: figshare's part {no} has offsets {start}-{end}, outside a file of {size} bytes")
+        parts.append(
+            {**p, "partNo": no, "startOffset": start, "endOffset": end, "status": text_field(p, "status", where)}
+        )
     return {**status, "status": text_field(status, "status", where), "size": size, "parts": parts}
 
 
@@ -116,9 +122,15 @@ class RemoteFile:
         """A file record of figshare's answer; :class:`BadAnswer` when it is not one."""
         d = as_dict(d, where, "a file record")
         md5 = text_field(d, "computed_md5", where) or text_field(d, "supplied_md5", where)
-        return cls(int_field(d, "id", where, required=True), text_field(d, "name", where),
-                   int_field(d, "size", where), text_field(d, "download_url", where), md5.lower(),
-                   text_field(d, "status", where), text_field(d, "upload_url", where))
+        return cls(
+            int_field(d, "id", where, required=True),
+            text_field(d, "name", where),
+            int_field(d, "size", where),
+            text_field(d, "download_url", where),
+            md5.lower(),
+            text_field(d, "status", where),
+            text_field(d, "upload_url", where),
+        )
 
     @property
     def complete(self) -> bool:
@@ -132,8 +144,15 @@ class FigshareAPI:
     #: Files asked for per page (figshare's maximum is 1000, its default 10).
     page_size = 1000
 
-    def __init__(self, api_url: str, article_id: int, token: str | None, *, retry: RetryPolicy | None = None,
-                 timeout: tuple[float, float] = (10.0, 120.0)):
+    def __init__(
+        self,
+        api_url: str,
+        article_id: int,
+        token: str | None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (10.0, 120.0),
+    ):
         self.api_url = api_url.rstrip("/")
         self.article_id = article_id
         self._token = token or None
@@ -157,8 +176,18 @@ class FigshareAPI:
     def close(self) -> None:
         self._sessions.close()
 
-    def call(self, method: str, path: str, what: str, *, json_body: Any = None, data: bytes | None = None,
-             params: dict[str, Any] | None = None, auth: bool = True, transient: tuple[int, ...] = ()) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json_body: Any = None,
+        data: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+        transient: tuple[int, ...] = (),
+    ) -> Any:
         """One API call (retried); returns the decoded JSON body (None when empty).
 
         ``path`` is relative to the API URL, or a full URL (upload service). ``what`` names the
@@ -183,8 +212,9 @@ class FigshareAPI:
 
         def once() -> Any:
             try:
-                r = self._session().request(method, url, data=body, params=params, headers=headers,
-                                            timeout=self.timeout, stream=True)
+                r = self._session().request(
+                    method, url, data=body, params=params, headers=headers, timeout=self.timeout, stream=True
+                )
             except (requests.ConnectionError, requests.Timeout) as e:
                 raise TransientError(f"{type(e).__name__} ({_short(e)})") from None
             try:
@@ -197,15 +227,18 @@ class FigshareAPI:
 
                         return json.loads(content)
                     except ValueError:
-                        raise TransferError(f"{self.label}: {what}: figshare answered with something that is "
-                                            f"not JSON (HTTP {r.status_code})") from None
+                        raise TransferError(
+                            f"{self.label}: {what}: figshare answered with something that is "
+                            f"not JSON (HTTP {r.status_code})"
+                        ) from None
                 try:
                     content = read_capped(r, f"{self.label}: {what}")  # for the error's message
                 except TransferError:
                     content = b""
                 if r.status_code == 429 or r.status_code >= 500 or r.status_code in transient:
-                    raise TransientError(f"HTTP {r.status_code}{_msg(content, ': ')}",
-                                         parse_retry_after(r.headers.get("Retry-After")))
+                    raise TransientError(
+                        f"HTTP {r.status_code}{_msg(content, ': ')}", parse_retry_after(r.headers.get("Retry-After"))
+                    )
                 raise self._error(r.status_code, content, what)
             finally:
                 r.close()
@@ -218,8 +251,10 @@ class FigshareAPI:
         if code == 401:
             return AuthError(f"{where}: figshare refused the token (HTTP 401{msg}); {TOKEN_HELP}")
         if code == 403:
-            return AuthError(f"{where}: the token does not give access to this article (HTTP 403{msg}); "
-                             "use a token of the article's owner")
+            return AuthError(
+                f"{where}: the token does not give access to this article (HTTP 403{msg}); "
+                "use a token of the article's owner"
+            )
         if code == 404:
             return ArticleNotFound(f"{where}: not found (HTTP 404{msg}); check the article URL or id")
         return TransferError(f"{where}: figshare answered HTTP {code}{msg}")
@@ -229,8 +264,9 @@ class FigshareAPI:
         out: list[dict[str, Any]] = []
         page = 1
         while True:
-            items = self.call("GET", path, f"{what} (page {page})", auth=auth,
-                              params={"page": page, "page_size": self.page_size})
+            items = self.call(
+                "GET", path, f"{what} (page {page})", auth=auth, params={"page": page, "page_size": self.page_size}
+            )
             if not isinstance(items, list):
                 raise BadAnswer(f"{self.label}: {what}: figshare did not answer with a list")
             out.extend(items)
@@ -263,13 +299,18 @@ class FigshareAPI:
     # -- files and the upload service ----------------------------------------------------------
     def create_file(self, name: str, md5: str, size: int) -> int:
         """Initiate an upload; returns the new file's id."""
-        got = self.call("POST", f"{self._private}/files", f"creating the file {name}",
-                        json_body={"name": name, "md5": md5, "size": size})
+        got = self.call(
+            "POST",
+            f"{self._private}/files",
+            f"creating the file {name}",
+            json_body={"name": name, "md5": md5, "size": size},
+        )
         try:
             return int(str(got["location"]).rstrip("/").rsplit("/", 1)[1])
         except (TypeError, KeyError, IndexError, ValueError):
-            raise TransferError(f"{self.label}: creating the file {name}: figshare's answer has no file "
-                                "location") from None
+            raise TransferError(
+                f"{self.label}: creating the file {name}: figshare's answer has no file location"
+            ) from None
 
     def get_file(self, file_id: int, name: str) -> dict[str, Any]:
         what = f"reading the file {name}"
@@ -287,8 +328,14 @@ class FigshareAPI:
         return parse_upload_status(self.call("GET", upload_url, what, auth=False), f"{self.label}: {what}")
 
     def put_part(self, upload_url: str, part_no: int, data: bytes, name: str) -> None:
-        self.call("PUT", f"{upload_url}/{part_no}", f"sending part {part_no} of {name}", data=data,
-                  auth=False, transient=(409,))
+        self.call(
+            "PUT",
+            f"{upload_url}/{part_no}",
+            f"sending part {part_no} of {name}",
+            data=data,
+            auth=False,
+            transient=(409,),
+        )
 
 
 def _msg(content: bytes, sep: str) -> str:

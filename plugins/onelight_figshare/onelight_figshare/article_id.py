@@ -9,9 +9,11 @@ from onecore.errors import ConfigError
 
 # figshare DOIs: 10.6084/m9.figshare.<id>[.v<version>], institutional ones 10.25378/janelia.<id>[.v<n>]
 _DOI = re.compile(r"(?:^|/|doi:)10\.\d{4,9}/[\w.-]*?\.(\d+)(?:\.v\d+)?\s*$", re.IGNORECASE)
-_EXAMPLES = ("https://figshare.com/articles/dataset/Some_title/12345678, "
-             "https://figshare.com/account/articles/12345678, "
-             "https://doi.org/10.6084/m9.figshare.12345678.v2 or the bare id 12345678")
+_EXAMPLES = (
+    "https://figshare.com/articles/dataset/Some_title/12345678, "
+    "https://figshare.com/account/articles/12345678, "
+    "https://doi.org/10.6084/m9.figshare.12345678.v2 or the bare id 12345678"
+)
 
 
 def parse_article_id(value: object, repo: str = "?") -> int:
@@ -31,28 +33,37 @@ def parse_article_id(value: object, repo: str = "?") -> int:
     m = _DOI.search(text)
     if m:
         return _positive(int(m.group(1)), text, repo)
-    if "://" not in text and text.lower().startswith(("figshare.com", "www.figshare.com")) or \
-            re.match(r"^[\w.-]+\.figshare\.com/", text, re.IGNORECASE):
+    if (
+        "://" not in text
+        and text.lower().startswith(("figshare.com", "www.figshare.com"))
+        or re.match(r"^[\w.-]+\.figshare\.com/", text, re.IGNORECASE)
+    ):
         text = "https://" + text
     parts = urlsplit(text)
     segs = [s for s in parts.path.split("/") if s]
     if parts.scheme in ("http", "https") and segs:
         kind = next((s for s in segs if s in ("collections", "projects", "s", "files")), None)
         if "articles" in segs:
-            after = segs[segs.index("articles") + 1:]
+            after = segs[segs.index("articles") + 1 :]
             got = _id_from_segments(after)
             if got is not None:
                 return _positive(got, text, repo)
         elif kind == "s":
-            raise ConfigError(f"repository {repo!r}: {text!r} is a figshare private link, which does not "
-                              "contain the article id; paste the article's URL from 'My data' instead "
-                              f"(e.g. {_EXAMPLES})")
+            raise ConfigError(
+                f"repository {repo!r}: {text!r} is a figshare private link, which does not "
+                "contain the article id; paste the article's URL from 'My data' instead "
+                f"(e.g. {_EXAMPLES})"
+            )
         elif kind is not None:
             what = "file" if kind == "files" else kind[:-1]
-            raise ConfigError(f"repository {repo!r}: {text!r} is a figshare {what} URL, not an article; "
-                              f"paste the article's URL (e.g. {_EXAMPLES})")
-    raise ConfigError(f"repository {repo!r}: cannot find a figshare article id in {text!r}; "
-                      f"paste the article's URL or its id (e.g. {_EXAMPLES})")
+            raise ConfigError(
+                f"repository {repo!r}: {text!r} is a figshare {what} URL, not an article; "
+                f"paste the article's URL (e.g. {_EXAMPLES})"
+            )
+    raise ConfigError(
+        f"repository {repo!r}: cannot find a figshare article id in {text!r}; "
+        f"paste the article's URL or its id (e.g. {_EXAMPLES})"
+    )
 
 
 def _id_from_segments(after: list[str]) -> int | None:

@@ -59,8 +59,17 @@ class _Error(Exception):
         self.code = code or _CODES.get(status, "Error")
 
 
-_CODES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "EntityNotFound", 409: "Conflict",
-          422: "InvalidParams", 429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
+_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "EntityNotFound",
+    409: "Conflict",
+    422: "InvalidParams",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    503: "ServiceUnavailable",
+}
 
 
 @dataclass
@@ -81,8 +90,15 @@ class _File:
         out = []
         for i, start in enumerate(range(0, self.size, self.part_size), 1):
             end = min(self.size, start + self.part_size) - 1
-            out.append({"partNo": i, "startOffset": start, "endOffset": end,
-                        "status": "COMPLETE" if i in self.parts_done else "PENDING", "locked": False})
+            out.append(
+                {
+                    "partNo": i,
+                    "startOffset": start,
+                    "endOffset": end,
+                    "status": "COMPLETE" if i in self.parts_done else "PENDING",
+                    "locked": False,
+                }
+            )
         return out
 
 
@@ -114,8 +130,9 @@ class FigshareEmulator:
     like figshare's mandatory metadata.
     """
 
-    def __init__(self, tokens: dict[str, str] | None = None, part_size: int = DEFAULT_PART_SIZE,
-                 require_description: bool = True):
+    def __init__(
+        self, tokens: dict[str, str] | None = None, part_size: int = DEFAULT_PART_SIZE, require_description: bool = True
+    ):
         self.tokens = dict(tokens or {"test-token": "alice"})
         self.part_size = part_size
         self.require_description = require_description
@@ -130,20 +147,25 @@ class FigshareEmulator:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
-        self._map = Map([
-            Rule("/v2/account/articles", endpoint="create_article", methods=["POST"]),
-            Rule("/v2/account/articles", endpoint="list_articles", methods=["GET"]),
-            Rule("/v2/account/articles/<int:aid>", endpoint="private_article", methods=["GET", "PUT"]),
-            Rule("/v2/account/articles/<int:aid>/publish", endpoint="publish", methods=["POST"]),
-            Rule("/v2/account/articles/<int:aid>/files", endpoint="private_files", methods=["GET", "POST"]),
-            Rule("/v2/account/articles/<int:aid>/files/<int:fid>", endpoint="private_file",
-                 methods=["GET", "POST", "DELETE"]),
-            Rule("/v2/articles/<int:aid>", endpoint="public_article", methods=["GET"]),
-            Rule("/v2/articles/<int:aid>/files", endpoint="public_files", methods=["GET"]),
-            Rule("/upload/<token>", endpoint="upload_status", methods=["GET"]),
-            Rule("/upload/<token>/<int:part>", endpoint="upload_part", methods=["GET", "PUT"]),
-            Rule("/ndownloader/files/<int:fid>", endpoint="download", methods=["GET"]),
-        ])
+        self._map = Map(
+            [
+                Rule("/v2/account/articles", endpoint="create_article", methods=["POST"]),
+                Rule("/v2/account/articles", endpoint="list_articles", methods=["GET"]),
+                Rule("/v2/account/articles/<int:aid>", endpoint="private_article", methods=["GET", "PUT"]),
+                Rule("/v2/account/articles/<int:aid>/publish", endpoint="publish", methods=["POST"]),
+                Rule("/v2/account/articles/<int:aid>/files", endpoint="private_files", methods=["GET", "POST"]),
+                Rule(
+                    "/v2/account/articles/<int:aid>/files/<int:fid>",
+                    endpoint="private_file",
+                    methods=["GET", "POST", "DELETE"],
+                ),
+                Rule("/v2/articles/<int:aid>", endpoint="public_article", methods=["GET"]),
+                Rule("/v2/articles/<int:aid>/files", endpoint="public_files", methods=["GET"]),
+                Rule("/upload/<token>", endpoint="upload_status", methods=["GET"]),
+                Rule("/upload/<token>/<int:part>", endpoint="upload_part", methods=["GET", "PUT"]),
+                Rule("/ndownloader/files/<int:fid>", endpoint="download", methods=["GET"]),
+            ]
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -154,8 +176,9 @@ class FigshareEmulator:
     def start(self) -> FigshareEmulator:
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="figshare-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="figshare-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -205,14 +228,29 @@ class FigshareEmulator:
         with self._lock:
             return bytes(self.files[file_id].data)
 
-    def fail(self, path_pattern: str, status: int = 500, times: int = 1, method: str | None = None,
-             retry_after: float | None = None, seconds: float = 0.0) -> None:
+    def fail(
+        self,
+        path_pattern: str,
+        status: int = 500,
+        times: int = 1,
+        method: str | None = None,
+        retry_after: float | None = None,
+        seconds: float = 0.0,
+    ) -> None:
         """Make the next ``times`` requests whose path matches ``path_pattern`` (a regex searched in the
         path) answer ``status``; 429 answers carry ``Retry-After`` when given. With ``seconds``, wait that
         long first (a hanging server: clients with a shorter read timeout give up)."""
         with self._lock:
-            self._faults.append(_Fault(re.compile(path_pattern), status, times, method,
-                                       None if retry_after is None else str(retry_after), seconds))
+            self._faults.append(
+                _Fault(
+                    re.compile(path_pattern),
+                    status,
+                    times,
+                    method,
+                    None if retry_after is None else str(retry_after),
+                    seconds,
+                )
+            )
 
     def corrupt_parts(self, times: int = 1) -> None:
         """Store the next ``times`` upload parts with every byte inverted (bytes damaged on the way)."""
@@ -235,19 +273,29 @@ class FigshareEmulator:
         try:
             response = self._dispatch(request)
         except _Error as e:
-            response = Response(json.dumps({"message": e.message, "code": e.code}), e.status,
-                                content_type="application/json", headers=e.headers)
+            response = Response(
+                json.dumps({"message": e.message, "code": e.code}),
+                e.status,
+                content_type="application/json",
+                headers=e.headers,
+            )
         except HTTPException as e:  # routing: unknown path or method
-            response = Response(json.dumps({"message": e.description or e.name, "code": e.name}), e.code,
-                                content_type="application/json")
+            response = Response(
+                json.dumps({"message": e.description or e.name, "code": e.name}),
+                e.code,
+                content_type="application/json",
+            )
         return response(environ, start_response)
 
     def _dispatch(self, request: Request) -> Response:
         with self._lock:
             self.log.append((request.method, request.path))
             for fault in self._faults:
-                if fault.remaining > 0 and fault.pattern.search(request.path) and (
-                        fault.method is None or fault.method == request.method):
+                if (
+                    fault.remaining > 0
+                    and fault.pattern.search(request.path)
+                    and (fault.method is None or fault.method == request.method)
+                ):
                     fault.remaining -= 1
                     headers = None
                     if fault.status == 429 and fault.retry_after:
@@ -325,7 +373,7 @@ class FigshareEmulator:
             raise _Error(422, "Pagination parameters must be positive integers", "InvalidPaging") from None
         if size < 1 or size > MAX_PAGE_SIZE or start < 0:
             raise _Error(422, f"Page size must be between 1 and {MAX_PAGE_SIZE}", "InvalidPaging")
-        return items[start:start + size]
+        return items[start : start + size]
 
     def _json(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return Response(json.dumps(data), status, content_type="application/json", headers=headers)
@@ -337,27 +385,43 @@ class FigshareEmulator:
         return f
 
     def _public_file(self, f: _File) -> dict[str, Any]:
-        return {"id": f.id, "name": f.name, "size": f.size, "is_link_only": False,
-                "download_url": f"{self.base_url}/ndownloader/files/{f.id}",
-                "supplied_md5": f.supplied_md5, "computed_md5": f.computed_md5,
-                "mimetype": "application/octet-stream"}
+        return {
+            "id": f.id,
+            "name": f.name,
+            "size": f.size,
+            "is_link_only": False,
+            "download_url": f"{self.base_url}/ndownloader/files/{f.id}",
+            "supplied_md5": f.supplied_md5,
+            "computed_md5": f.computed_md5,
+            "mimetype": "application/octet-stream",
+        }
 
     def _private_file(self, f: _File) -> dict[str, Any]:
         d = self._public_file(f)
-        d.update(status=f.status, upload_url=f"{self.base_url}/upload/{f.upload_token}",
-                 upload_token=f.upload_token, viewer_type="", preview_state="preview_not_available")
+        d.update(
+            status=f.status,
+            upload_url=f"{self.base_url}/upload/{f.upload_token}",
+            upload_token=f.upload_token,
+            viewer_type="",
+            preview_state="preview_not_available",
+        )
         return d
 
     def _article_json(self, art: _Article, files: list[dict[str, Any]], public: bool) -> dict[str, Any]:
-        return {"id": art.id, "title": art.title, "description": art.description,
-                "status": "public" if art.versions else "draft", "is_public": bool(art.versions),
-                "version": len(art.versions), "files": files[:10],
-                "url_public_html": f"https://figshare.com/articles/dataset/x/{art.id}",
-                "url": f"{self.api_url}/{'' if public else 'account/'}articles/{art.id}"}
+        return {
+            "id": art.id,
+            "title": art.title,
+            "description": art.description,
+            "status": "public" if art.versions else "draft",
+            "is_public": bool(art.versions),
+            "version": len(art.versions),
+            "files": files[:10],
+            "url_public_html": f"https://figshare.com/articles/dataset/x/{art.id}",
+            "url": f"{self.api_url}/{'' if public else 'account/'}articles/{art.id}",
+        }
 
     def _snapshot(self, art: _Article) -> None:
-        files = [dict(self._public_file(self.files[i])) for i in art.files
-                 if self.files[i].status == "available"]
+        files = [dict(self._public_file(self.files[i])) for i in art.files if self.files[i].status == "available"]
         art.versions.append({"title": art.title, "description": art.description, "files": files})
 
     def _published(self, aid: int) -> tuple[_Article, dict[str, Any]]:
@@ -462,8 +526,9 @@ class FigshareEmulator:
         f = self._upload_file(token)
         parts = f.parts()
         status = "COMPLETED" if all(p["status"] == "COMPLETE" for p in parts) else "PENDING"
-        return self._json({"token": token, "name": f.name, "size": f.size, "md5": f.supplied_md5,
-                           "status": status, "parts": parts})
+        return self._json(
+            {"token": token, "name": f.name, "size": f.size, "md5": f.supplied_md5, "status": status, "parts": parts}
+        )
 
     def _h_upload_part(self, request: Request, token: str, part: int) -> Response:
         f = self._upload_file(token)
@@ -476,14 +541,13 @@ class FigshareEmulator:
         body = request.get_data()
         expected = p["endOffset"] - p["startOffset"] + 1
         if len(body) != expected:
-            raise _Error(400, f"Part {part} must be exactly {expected} bytes, got {len(body)}",
-                         "InvalidPartSize")
+            raise _Error(400, f"Part {part} must be exactly {expected} bytes, got {len(body)}", "InvalidPartSize")
         if len(f.data) < f.size:
             f.data.extend(b"\0" * (f.size - len(f.data)))
         if self._corrupt > 0:
             self._corrupt -= 1
             body = bytes(b ^ 0xFF for b in body)
-        f.data[p["startOffset"]:p["endOffset"] + 1] = body
+        f.data[p["startOffset"] : p["endOffset"] + 1] = body
         f.parts_done.add(part)
         return Response(status=200)
 
@@ -501,12 +565,14 @@ class FigshareEmulator:
                 raise _Error(403 if fid in art.files else 404, "File not found or not yours")
         if self.download_redirect:
             return Response(status=302, headers={"Location": f"{self.download_redirect}{fid}"})
-        data = bytes(f.data[:f.size])
+        data = bytes(f.data[: f.size])
         m = re.match(r"^bytes=(\d+)-$", request.headers.get("Range", ""))
         if m and int(m.group(1)) < len(data):
             start = int(m.group(1))
-            return Response(data[start:], 206, content_type="application/octet-stream",
-                            headers={"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}",
-                                     "Accept-Ranges": "bytes"})
-        return Response(data, 200, content_type="application/octet-stream",
-                        headers={"Accept-Ranges": "bytes"})
+            return Response(
+                data[start:],
+                206,
+                content_type="application/octet-stream",
+                headers={"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}", "Accept-Ranges": "bytes"},
+            )
+        return Response(data, 200, content_type="application/octet-stream", headers={"Accept-Ranges": "bytes"})

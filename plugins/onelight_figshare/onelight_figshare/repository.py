@@ -62,8 +62,13 @@ class FigshareRepository(Repository):
     description = "a figshare article (files named lab~Subjects~..., with a one_root.tsv index)"
     fields = (
         Field("article", "the figshare article URL (any form) or its id", required=True),
-        Field("token", "figshare personal token (https://figshare.com/account/applications); needed to "
-                       "upload, publish or read an unpublished article", secret=True, env="FIGSHARE_TOKEN"),
+        Field(
+            "token",
+            "figshare personal token (https://figshare.com/account/applications); needed to "
+            "upload, publish or read an unpublished article",
+            secret=True,
+            env="FIGSHARE_TOKEN",
+        ),
         Field("api_url", "figshare API base URL", default=DEFAULT_API_URL),
         Field("public", "read the published version without the token", default=False, type=bool),
     )
@@ -108,8 +113,9 @@ class FigshareRepository(Repository):
 
     def _need_token(self, what: str) -> None:
         if not self.settings.get("token"):
-            raise ConfigError(f"repository {self.name!r} (figshare article {self.article_id}): {what} needs "
-                              f"a token; {TOKEN_HELP}")
+            raise ConfigError(
+                f"repository {self.name!r} (figshare article {self.article_id}): {what} needs a token; {TOKEN_HELP}"
+            )
 
     # -- checks --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -120,8 +126,10 @@ class FigshareRepository(Repository):
         try:
             self.api.public_article("reading the public article")
         except ArticleNotFound:
-            raise NotFound(f"figshare article {self.article_id} is not found or not published yet: check the "
-                           "article URL, or give a token to use an unpublished article") from None
+            raise NotFound(
+                f"figshare article {self.article_id} is not found or not published yet: check the "
+                "article URL, or give a token to use an unpublished article"
+            ) from None
 
     # -- reading -------------------------------------------------------------------------------
     def fetcher(self) -> FigshareFetcher:
@@ -138,7 +146,8 @@ class FigshareRepository(Repository):
         except ArticleNotFound:
             raise ArticleNotFound(
                 f"figshare article {self.article_id} has no public version: publish it ('one publish') or, "
-                "if it is yours, set its token (and public=false) to read the draft") from None
+                "if it is yours, set its token (and public=false) to read the draft"
+            ) from None
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
         files = self._list_for_reading()
@@ -162,8 +171,9 @@ class FigshareRepository(Repository):
                 listed = by_name.get(encode_name(row.rel_path))
                 if row.url is None:
                     if listed is None:
-                        problems.append(IndexProblem(source, 0, row.rel_path,
-                                                     "no URL in the index and no such file in the article"))
+                        problems.append(
+                            IndexProblem(source, 0, row.rel_path, "no URL in the index and no such file in the article")
+                        )
                         continue
                     row.url = listed.download_url
                 if listed is not None and listed.download_url == row.url:
@@ -173,8 +183,9 @@ class FigshareRepository(Repository):
 
         return IndexUpdate(rows=rows(), state={**new_state, **got.state}, problems=problems)
 
-    def _index_from_listing(self, files: list[RemoteFile], view: str,
-                            state: Mapping[str, Any] | None) -> IndexUpdate | None:
+    def _index_from_listing(
+        self, files: list[RemoteFile], view: str, state: Mapping[str, Any] | None
+    ) -> IndexUpdate | None:
         """No index file: the article's ALF files are the index (names decoded from ``~``)."""
         listing = "\n".join(f"{f.id}\t{f.name}\t{f.md5}\t{f.status}" for f in files)
         sig = hashlib.sha1(listing.encode()).hexdigest()
@@ -194,8 +205,15 @@ class FigshareRepository(Repository):
         return IndexUpdate(rows=rows, state=new_state, problems=problems)
 
     # -- writing -------------------------------------------------------------------------------
-    def upload(self, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
-               progress: Callable[[Progress], None] | None = None) -> TransferReport:
+    def upload(
+        self,
+        root: Path,
+        datasets: list[str],
+        *,
+        dry_run: bool = False,
+        jobs: int = 4,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> TransferReport:
         """Upload ``datasets`` of ``root`` into the article (see :mod:`onelight_figshare.uploader`)."""
         from onecore.hashcache import HashCache
 
@@ -204,9 +222,11 @@ class FigshareRepository(Repository):
             (self.home / "tmp").mkdir(parents=True, exist_ok=True)
             HashCache(self.home / "hashes.sqlite").close()
         except (OSError, sqlite3.Error) as e:
-            raise TransferError(f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME {self.home} "
-                                f"({getattr(e, 'strerror', None) or e}); make it writable or set ONE_HOME to a "
-                                "writable folder") from None
+            raise TransferError(
+                f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME {self.home} "
+                f"({getattr(e, 'strerror', None) or e}); make it writable or set ONE_HOME to a "
+                "writable folder"
+            ) from None
         hashes = HashCache(self.home / "hashes.sqlite")
         try:
             up = ArticleUploader(self.api, hashes, self.home / "tmp", jobs=jobs, progress=progress)
@@ -221,9 +241,11 @@ class FigshareRepository(Repository):
             got = self.api.publish() or {}
         except TransferError as e:
             if "HTTP 400" in str(e) or "HTTP 422" in str(e):
-                raise TransferError(f"{e}. Fill in the article's mandatory metadata on figshare "
-                                    f"(https://figshare.com/account/articles/{self.article_id}) and publish "
-                                    "again") from None
+                raise TransferError(
+                    f"{e}. Fill in the article's mandatory metadata on figshare "
+                    f"(https://figshare.com/account/articles/{self.article_id}) and publish "
+                    "again"
+                ) from None
             raise
         where = got.get("location") if isinstance(got, dict) else None
         msg = f"published a new public version of figshare article {self.article_id}"

@@ -47,8 +47,15 @@ STATUS_POLLS = 10
 class ArticleUploader:
     """One upload run into one article (see the module docstring)."""
 
-    def __init__(self, api: FigshareAPI, hashes: HashCache, tmp_dir: Path, *, jobs: int = 4,
-                 progress: Callable[[Progress], None] | None = None):
+    def __init__(
+        self,
+        api: FigshareAPI,
+        hashes: HashCache,
+        tmp_dir: Path,
+        *,
+        jobs: int = 4,
+        progress: Callable[[Progress], None] | None = None,
+    ):
         self.api = api
         self.hashes = hashes
         self.tmp_dir = tmp_dir
@@ -149,8 +156,10 @@ class ArticleUploader:
                 raise
             # figshare received other bytes than ours: this upload can never complete; start afresh next time
             self._delete_quietly(RemoteFile(file_id, name, size, "", md5, "created"), "damaged upload")
-            raise TransferError(f"{e}; the bytes figshare received were damaged on the way, so that upload "
-                                "was deleted: run the upload again") from None
+            raise TransferError(
+                f"{e}; the bytes figshare received were damaged on the way, so that upload "
+                "was deleted: run the upload again"
+            ) from None
         for f in existing:
             if f.id != file_id:
                 self._delete_quietly(f, f"replaced by file {file_id}")
@@ -164,8 +173,9 @@ class ArticleUploader:
         except ArticleNotFound:
             return None
         if status.get("status") not in ("PENDING", "COMPLETED") or status["size"] != f.size:
-            log.info("%s: the interrupted upload cannot be resumed (status %s); uploading again",
-                     name, status.get("status"))
+            log.info(
+                "%s: the interrupted upload cannot be resumed (status %s); uploading again", name, status.get("status")
+            )
             return None
         log.info("%s: resuming an interrupted upload", name)
         return self._put_parts(str(info["upload_url"]), status.get("parts") or [], path, name, f.size)
@@ -185,14 +195,17 @@ class ArticleUploader:
                 fh.seek(start)
                 data = fh.read(length)
                 if len(data) != length:
-                    raise TransferError(f"{path}: the file changed while uploading (part {p['partNo']} "
-                                        f"needs bytes {start}-{end})")
+                    raise TransferError(
+                        f"{path}: the file changed while uploading (part {p['partNo']} needs bytes {start}-{end})"
+                    )
                 self.api.put_part(upload_url, int(p["partNo"]), data, name)
                 sent += length
                 self.tracker.add(length)
         if covered != size:
-            raise TransferError(f"{self.api.label}: the upload service split {name} into parts covering "
-                                f"{covered} bytes instead of {size}")
+            raise TransferError(
+                f"{self.api.label}: the upload service split {name} into parts covering "
+                f"{covered} bytes instead of {size}"
+            )
         return sent
 
     def _complete(self, file_id: int, name: str, md5: str) -> None:
@@ -203,16 +216,17 @@ class ArticleUploader:
             if status == "available":
                 break
             if status == "created":
-                raise TransferError(f"{self.api.label}: figshare did not accept the upload of {name} "
-                                    f"(status still 'created' after completion)")
+                raise TransferError(
+                    f"{self.api.label}: figshare did not accept the upload of {name} "
+                    f"(status still 'created' after completion)"
+                )
             self.api.retry.sleep(self.api.retry.delay(i + 1))  # figshare still processing it
         else:
             log.info("%s: figshare is still processing the file (status %s)", name, status)
             return
         computed = str(info.get("computed_md5") or "").lower()
         if computed and computed != md5:
-            raise TransferError(f"{self.api.label}: figshare computed md5 {computed} for {name}, "
-                                f"expected {md5}")
+            raise TransferError(f"{self.api.label}: figshare computed md5 {computed} for {name}, expected {md5}")
 
     def _delete_quietly(self, f: RemoteFile, why: str) -> None:
         try:
@@ -236,8 +250,14 @@ class ArticleUploader:
         data = buf.getvalue().encode("utf-8")
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
         indexes = [f for f in files if is_index_name(f.name)]
-        keep = next((f for f in reversed(indexes) if f.name == INDEX_NAME and f.complete and f.md5 == md5
-                     and f.size == len(data)), None)
+        keep = next(
+            (
+                f
+                for f in reversed(indexes)
+                if f.name == INDEX_NAME and f.complete and f.md5 == md5 and f.size == len(data)
+            ),
+            None,
+        )
         if keep is None:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, suffix=".one_root")
@@ -264,8 +284,7 @@ def index_rows(files: list[RemoteFile], complete_only: bool) -> tuple[list[Datas
         if f.name in newest:
             duplicates.append(newest[f.name])
         newest[f.name] = f
-    rows = [Dataset(decode_name(f.name), f.download_url or None, f.size, f.md5 or None)
-            for f in newest.values()]
+    rows = [Dataset(decode_name(f.name), f.download_url or None, f.size, f.md5 or None) for f in newest.values()]
     rows.sort(key=lambda d: d.rel_path)
     return rows, duplicates
 

@@ -26,19 +26,47 @@ def run():
 
 def test_add_repo_checks_the_token(emu, article, fx, run):
     url = f"https://figshare.com/articles/dataset/Spikes/{article}/1"
-    bad = run("add-repo", "fs", "--type", "figshare", "--set", f"article={url}", "--set", f"api_url={emu.api_url}",
-              "--set", "token=not-the-token")
+    bad = run(
+        "add-repo",
+        "fs",
+        "--type",
+        "figshare",
+        "--set",
+        f"article={url}",
+        "--set",
+        f"api_url={emu.api_url}",
+        "--set",
+        "token=not-the-token",
+    )
     assert bad.exit_code != 0
     assert f"figshare article {article}" in bad.output and "401" in bad.output and "not-the-token" not in bad.output
-    ok = run("add-repo", "fs", "--type", "figshare", "--set", f"article={url}", "--set", f"api_url={emu.api_url}",
-             "--set", f"token={fx.GOOD}")
+    ok = run(
+        "add-repo",
+        "fs",
+        "--type",
+        "figshare",
+        "--set",
+        f"article={url}",
+        "--set",
+        f"api_url={emu.api_url}",
+        "--set",
+        f"token={fx.GOOD}",
+    )
     assert ok.exit_code == 0, ok.output
     config = Path(os.environ["ONE_HOME"]) / "config.yaml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     shown = run("repos", "--json")
     assert fx.GOOD not in shown.output and str(article) in shown.output
-    garbled = run("add-repo", "fs2", "--type", "figshare", "--set", "article=https://figshare.com/s/abc123",
-                  "--set", f"api_url={emu.api_url}")
+    garbled = run(
+        "add-repo",
+        "fs2",
+        "--type",
+        "figshare",
+        "--set",
+        "article=https://figshare.com/s/abc123",
+        "--set",
+        f"api_url={emu.api_url}",
+    )
     assert garbled.exit_code != 0 and "private link" in garbled.output
 
 
@@ -81,12 +109,21 @@ def test_upload_publish_then_search_list_load(emu, fx, run, tmp_path):
 
 def test_add_repo_token_from_the_environment(emu, article, fx, run, monkeypatch):
     monkeypatch.setenv("MY_FIGSHARE", fx.GOOD)
-    res = run("add-repo", "ref", "--type", "figshare", "--set", f"article={article}",
-              "--set", f"api_url={emu.api_url}", "--set", "token=${MY_FIGSHARE}")
+    res = run(
+        "add-repo",
+        "ref",
+        "--type",
+        "figshare",
+        "--set",
+        f"article={article}",
+        "--set",
+        f"api_url={emu.api_url}",
+        "--set",
+        "token=${MY_FIGSHARE}",
+    )
     assert res.exit_code == 0, res.output  # checked with the variable's value
     monkeypatch.setenv("FIGSHARE_TOKEN", fx.GOOD)
-    res = run("add-repo", "env", "--type", "figshare", "--set", f"article={article}",
-              "--set", f"api_url={emu.api_url}")
+    res = run("add-repo", "env", "--type", "figshare", "--set", f"article={article}", "--set", f"api_url={emu.api_url}")
     assert res.exit_code == 0, res.output
     text = (Path(os.environ["ONE_HOME"]) / "config.yaml").read_text()
     assert "${MY_FIGSHARE}" in text and fx.GOOD not in text  # neither token is written to the config

@@ -30,5 +30,6 @@ class TestFigshareConformance(RepositoryConformance):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        return FigshareRepository("gone", {"article": "1", "api_url": f"http://127.0.0.1:{port}/v2",
-                                           "token": TOKEN}, home=one_home)
+        return FigshareRepository(
+            "gone", {"article": "1", "api_url": f"http://127.0.0.1:{port}/v2", "token": TOKEN}, home=one_home
+        )

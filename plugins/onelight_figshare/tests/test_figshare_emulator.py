@@ -56,14 +56,19 @@ def test_part_upload_protocol(emu, article):
     assert info["status"] == "created"
     up = requests.get(info["upload_url"]).json()
     assert up["status"] == "PENDING" and [p["partNo"] for p in up["parts"]] == [1, 2, 3]
-    assert up["parts"][0] == {"partNo": 1, "startOffset": 0, "endOffset": PART - 1, "status": "PENDING",
-                              "locked": False}
+    assert up["parts"][0] == {
+        "partNo": 1,
+        "startOffset": 0,
+        "endOffset": PART - 1,
+        "status": "PENDING",
+        "locked": False,
+    }
     assert up["parts"][2]["endOffset"] == len(data) - 1  # inclusive offsets
     # completing early fails; a part of the wrong length is refused
     assert requests.post(loc.json()["location"], headers=_h()).status_code == 400
-    assert requests.put(f"{info['upload_url']}/1", data=data[:PART - 1]).status_code == 400
+    assert requests.put(f"{info['upload_url']}/1", data=data[: PART - 1]).status_code == 400
     for p in up["parts"]:
-        chunk = data[p["startOffset"]:p["endOffset"] + 1]
+        chunk = data[p["startOffset"] : p["endOffset"] + 1]
         r = requests.put(f"{info['upload_url']}/{p['partNo']}", data=chunk)
         assert r.status_code == 200
     assert requests.get(f"{info['upload_url']}/2").json()["status"] == "COMPLETE"

@@ -56,14 +56,17 @@ class World:
         folder = self.tmp_path / "storage"
         for fid, f in self.emu.files.items():
             (folder / "files").mkdir(parents=True, exist_ok=True)
-            (folder / "files" / str(fid)).write_bytes(bytes(f.data[:f.size]))
+            (folder / "files" / str(fid)).write_bytes(bytes(f.data[: f.size]))
         self.store = FileServer(folder).start()
         self.emu.download_redirect = self.store.url + "files/"
         return self.store
 
     def file_id(self, rel: str) -> int:
-        return next(f.id for f in self.emu.files.values() if decode_name(f.name) == rel
-                    and f.id in self.emu.articles[self.article].files)
+        return next(
+            f.id
+            for f in self.emu.files.values()
+            if decode_name(f.name) == rel and f.id in self.emu.articles[self.article].files
+        )
 
     def items(self) -> list[TransferItem]:
         update = self.repo().fetch_index(None)
@@ -206,7 +209,7 @@ def test_download_disk_write_failure(uploaded: World, disk: str) -> None:
     """Our side cannot write: a read-only cache folder, or a full one (a 64 KiB tmpfs)."""
     w = uploaded
     dest = w.tmp_path / "dl"
-    with (read_only_dir(dest) if disk == "read_only" else full_dir(dest, 64 * 1024)):
+    with read_only_dir(dest) if disk == "read_only" else full_dir(dest, 64 * 1024):
         report = w.download(dest)
         assert failed_names(report)
         assert any(("Read-only" if disk == "read_only" else "No space") in m for _, m in report.failed)
@@ -342,8 +345,9 @@ def test_upload_disk_write_failure_on_our_side(world: World, monkeypatch: pytest
     w = world
     home = w.tmp_path / "ro_home"
     with read_only_dir(home):
-        repo = FigshareRepository("fs", {"article": str(w.article), "api_url": w.emu.api_url, "token": TOKEN},
-                                  home=home)
+        repo = FigshareRepository(
+            "fs", {"article": str(w.article), "api_url": w.emu.api_url, "token": TOKEN}, home=home
+        )
         try:
             with pytest.raises(OneError) as e:
                 repo.upload(w.root, w.rels)

@@ -20,26 +20,73 @@ from onecore.errors import OneError, TransferError
 from onecore.testing.hostile import mutated_json
 from onecore.transfer import RetryPolicy
 
-NASTY_TEXT = st.sampled_from([
-    "..~..~etc~passwd", "~..~x.y.npy", "%2e%2e~x.y.npy", "lab~Subjects~s~2020-01-01~001~alf~..~a.b.npy",
-    "/abs~x.y.npy", "C:\\x.y.npy", "lab~Subjects~s~2020-01-01~001~a\u2024b.c.npy", "\x00", "", "one_root.tsv",
-    "lab~Subjects~s~2020-01-01~001~alf~spikes.times.npy", "created", "available", "PENDING", "COMPLETE",
-])
-NUMBERS = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
-                    st.sampled_from([0, 1, -1, 2**63, 10**400 // 10**300]))
+NASTY_TEXT = st.sampled_from(
+    [
+        "..~..~etc~passwd",
+        "~..~x.y.npy",
+        "%2e%2e~x.y.npy",
+        "lab~Subjects~s~2020-01-01~001~alf~..~a.b.npy",
+        "/abs~x.y.npy",
+        "C:\\x.y.npy",
+        "lab~Subjects~s~2020-01-01~001~a\u2024b.c.npy",
+        "\x00",
+        "",
+        "one_root.tsv",
+        "lab~Subjects~s~2020-01-01~001~alf~spikes.times.npy",
+        "created",
+        "available",
+        "PENDING",
+        "COMPLETE",
+    ]
+)
+NUMBERS = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.sampled_from([0, 1, -1, 2**63, 10**400 // 10**300]),
+)
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=30), NASTY_TEXT)
-JSON = st.recursive(SCALARS, lambda kids: st.one_of(st.lists(kids, max_size=5),
-                                                     st.dictionaries(st.text(max_size=12), kids, max_size=6)),
-                    max_leaves=30)
-KEYS = ["id", "name", "size", "download_url", "computed_md5", "supplied_md5", "status", "upload_url",
-        "is_link_only", "location", "parts", "partNo", "startOffset", "endOffset"]
+JSON = st.recursive(
+    SCALARS,
+    lambda kids: st.one_of(st.lists(kids, max_size=5), st.dictionaries(st.text(max_size=12), kids, max_size=6)),
+    max_leaves=30,
+)
+KEYS = [
+    "id",
+    "name",
+    "size",
+    "download_url",
+    "computed_md5",
+    "supplied_md5",
+    "status",
+    "upload_url",
+    "is_link_only",
+    "location",
+    "parts",
+    "partNo",
+    "startOffset",
+    "endOffset",
+]
 
-FILE = {"id": 5, "name": "lab~Subjects~s~2020-01-01~001~alf~spikes.times.npy", "size": 10,
-        "download_url": "http://127.0.0.1:9/ndownloader/files/5", "computed_md5": "0" * 32, "supplied_md5": "0" * 32,
-        "status": "available", "upload_url": "http://127.0.0.1:9/upload/t", "is_link_only": False}
-STATUS = {"token": "t", "size": 10, "status": "PENDING",
-          "parts": [{"partNo": 1, "startOffset": 0, "endOffset": 4, "status": "COMPLETE"},
-                    {"partNo": 2, "startOffset": 5, "endOffset": 9, "status": "PENDING"}]}
+FILE = {
+    "id": 5,
+    "name": "lab~Subjects~s~2020-01-01~001~alf~spikes.times.npy",
+    "size": 10,
+    "download_url": "http://127.0.0.1:9/ndownloader/files/5",
+    "computed_md5": "0" * 32,
+    "supplied_md5": "0" * 32,
+    "status": "available",
+    "upload_url": "http://127.0.0.1:9/upload/t",
+    "is_link_only": False,
+}
+STATUS = {
+    "token": "t",
+    "size": 10,
+    "status": "PENDING",
+    "parts": [
+        {"partNo": 1, "startOffset": 0, "endOffset": 4, "status": "COMPLETE"},
+        {"partNo": 2, "startOffset": 5, "endOffset": 9, "status": "PENDING"},
+    ],
+}
 
 
 def mutated() -> Any:
@@ -75,10 +122,17 @@ def test_random_text_gives_only_clear_errors(text: str) -> None:
         pass
 
 
-@pytest.mark.parametrize("name", ["..~..~x.y.npy", "lab~Subjects~s~2020-01-01~001~..~..~..~x.y.npy",
-                                  "~etc~x.y.npy", "lab~Subjects~s~2020-01-01~001~alf~%2e%2e~x.y.npy",
-                                  "lab~Subjects~s~2020-01-01~001~alf\\..\\x.y.npy",
-                                  "lab~Subjects~s~2020-01-01~001~alf~\u2025~x.y.npy"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "..~..~x.y.npy",
+        "lab~Subjects~s~2020-01-01~001~..~..~..~x.y.npy",
+        "~etc~x.y.npy",
+        "lab~Subjects~s~2020-01-01~001~alf~%2e%2e~x.y.npy",
+        "lab~Subjects~s~2020-01-01~001~alf\\..\\x.y.npy",
+        "lab~Subjects~s~2020-01-01~001~alf~\u2025~x.y.npy",
+    ],
+)
 def test_file_names_escaping_the_cache_never_become_rows(name: str) -> None:
     from onelight_figshare.api import RemoteFile
 
@@ -138,13 +192,17 @@ def endless() -> Iterator[Any]:
         s.server_close()
 
 
-@pytest.mark.parametrize("mode, env, message", [
-    ("endless", {"ONE_MAX_ANSWER_BYTES": "2000000"}, "larger than 2000000 bytes"),
-    ("huge", {}, "5368709120 bytes, more than the limit"),
-    ("slow", {"ONE_MAX_ANSWER_SECONDS": "1"}, "more than 1 s"),
-])
-def test_endless_or_gigantic_answers_are_bounded(endless: Any, monkeypatch: pytest.MonkeyPatch, mode: str,
-                                                 env: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "mode, env, message",
+    [
+        ("endless", {"ONE_MAX_ANSWER_BYTES": "2000000"}, "larger than 2000000 bytes"),
+        ("huge", {}, "5368709120 bytes, more than the limit"),
+        ("slow", {"ONE_MAX_ANSWER_SECONDS": "1"}, "more than 1 s"),
+    ],
+)
+def test_endless_or_gigantic_answers_are_bounded(
+    endless: Any, monkeypatch: pytest.MonkeyPatch, mode: str, env: dict[str, str], message: str
+) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     api = FigshareAPI(endless(mode), 1, None, retry=RetryPolicy(attempts=1, base_delay=0.01))

@@ -92,9 +92,11 @@ def test_public_setting_reads_published_version_even_with_token(emu, article, fx
 def test_onelight_article_reads_correctly(emu, fx, tmp_path):
     """An article written by ONE light: '~' names and a 2-column '.one_root' with CRLF line ends."""
     aid = emu.create_article("alice", title="Steinmetz-like", description="d")
-    rels = ["nicklab/Subjects/Cori/2016-12-14/001/alf/spikes.times.npy",
-            "nicklab/Subjects/Cori/2016-12-14/001/alf/spikes.clusters.npy",
-            "nicklab/Subjects/Cori/2016-12-14/001/alf/probe00/clusters.depths.npy"]
+    rels = [
+        "nicklab/Subjects/Cori/2016-12-14/001/alf/spikes.times.npy",
+        "nicklab/Subjects/Cori/2016-12-14/001/alf/spikes.clusters.npy",
+        "nicklab/Subjects/Cori/2016-12-14/001/alf/probe00/clusters.depths.npy",
+    ]
     content = {rel: hashlib.sha256(rel.encode()).digest() * 100 for rel in rels}
     ids = {rel: emu.add_file(aid, rel.replace("/", "~"), content[rel]) for rel in rels}
     lines = [f"{rel}\t{emu.base_url}/ndownloader/files/{ids[rel]}\r\n" for rel in rels]
@@ -138,9 +140,11 @@ def test_article_without_index_reads_its_file_list(emu, fx):
 def test_index_problems_are_reported_not_fatal(emu, fx):
     aid = emu.create_article("alice", title="t", description="d")
     fid = emu.add_file(aid, "lab~Subjects~s1~2020-01-01~001~alf~a.b.npy", b"abc")
-    text = (f"lab/Subjects/s1/2020-01-01/001/alf/a.b.npy\t{emu.base_url}/ndownloader/files/{fid}\t3\t\n"
-            "../../etc/passwd\thttp://x/\t1\t\n"
-            "lab/Subjects/s1/2020-01-01/001/alf/missing.file.npy\n")
+    text = (
+        f"lab/Subjects/s1/2020-01-01/001/alf/a.b.npy\t{emu.base_url}/ndownloader/files/{fid}\t3\t\n"
+        "../../etc/passwd\thttp://x/\t1\t\n"
+        "lab/Subjects/s1/2020-01-01/001/alf/missing.file.npy\n"
+    )
     emu.add_file(aid, "one_root.tsv", text.encode())
     update = fx.make_repo(emu, aid, token=fx.GOOD).fetch_index(None)
     rows = list(update.rows)

@@ -184,6 +184,7 @@ def test_clear_errors(emu, article, fx, tmp_path, monkeypatch):
     with pytest.raises(TransferError, match=expected):
         fx.make_repo(emu, article, token=fx.GOOD).upload(root, rels)
     emu.clear_faults()
+
     # a 422 from completion (the bytes do not match the declared md5) names the file and the operation
     class Liar:
         def md5(self, path):

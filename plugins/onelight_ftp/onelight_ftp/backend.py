@@ -59,8 +59,9 @@ class _Shared:
 class FTPTreeBackend:
     """A remote file tree under ``remote_root`` on one FTP server; one connection per instance."""
 
-    def __init__(self, endpoint: Endpoint, remote_root: str, url_for: Callable[[str], str],
-                 shared: _Shared | None = None):
+    def __init__(
+        self, endpoint: Endpoint, remote_root: str, url_for: Callable[[str], str], shared: _Shared | None = None
+    ):
         self.endpoint = endpoint
         self.remote_root = remote_root
         self._url_for = url_for
@@ -103,8 +104,9 @@ class FTPTreeBackend:
         self._ensure_dir(posixpath.dirname(path), rel)
         self.shared.mark_dirty(path)
         with open(local, "rb") as f:
-            if offset and not self.conn.run(lambda ftp: _same_start(ftp, path, f, offset),
-                                             f"checking the partial upload of {rel}"):
+            if offset and not self.conn.run(
+                lambda ftp: _same_start(ftp, path, f, offset), f"checking the partial upload of {rel}"
+            ):
                 log.info("%s: the partial upload on the server is of another version; sending it whole", rel)
                 offset = 0
             what = f"uploading {rel}" + (f" (resuming at byte {offset})" if offset else "")
@@ -147,8 +149,9 @@ class FTPTreeBackend:
             try:
                 return buf.getvalue().decode("utf-8")
             except UnicodeDecodeError:
-                raise TransferError(f"the remote file {path} on {self.endpoint.where} is not UTF-8 text; "
-                                    "delete or fix it") from None
+                raise TransferError(
+                    f"the remote file {path} on {self.endpoint.where} is not UTF-8 text; delete or fix it"
+                ) from None
 
         return self.conn.run(read, f"reading {rel}")  # type: ignore[return-value]
 
@@ -199,8 +202,11 @@ class FTPTreeBackend:
 
         def mlsd(ftp: ftplib.FTP) -> dict[str, int] | None:
             try:
-                return {name: int(facts["size"]) for name, facts in ftp.mlsd(folder, facts=["type", "size"])
-                        if facts.get("type", "file") == "file" and facts.get("size", "").isdigit()}
+                return {
+                    name: int(facts["size"])
+                    for name, facts in ftp.mlsd(folder, facts=["type", "size"])
+                    if facts.get("type", "file") == "file" and facts.get("size", "").isdigit()
+                }
             except ftplib.error_perm as e:
                 if str(e)[:3] in ("500", "501", "502", "504"):
                     sh.mlsd = False  # the server cannot list: SIZE from now on
@@ -258,8 +264,9 @@ def _mlst_size(ftp: ftplib.FTP, path: str) -> int | None:
     except ftplib.error_perm as e:
         if str(e)[:3] == "550":
             return None
-        raise TransferError(f"the FTP server supports neither SIZE nor MLST ({e}); it cannot be used for "
-                            "incremental uploads") from None
+        raise TransferError(
+            f"the FTP server supports neither SIZE nor MLST ({e}); it cannot be used for incremental uploads"
+        ) from None
     for line in resp.splitlines()[1:]:
         facts = line.strip().split(" ", 1)[0]
         for fact in facts.split(";"):

@@ -64,8 +64,9 @@ class FTPFetcher:
         ep = self.endpoint
         if (host.lower(), port) != (ep.host.lower(), ep.port):
             # Never send this repository's credentials to another server.
-            ep = Endpoint(host, port, unquote(u.username or "anonymous"), unquote(u.password or ""),
-                          tls=False, timeout=ep.timeout)
+            ep = Endpoint(
+                host, port, unquote(u.username or "anonymous"), unquote(u.password or ""), tls=False, timeout=ep.timeout
+            )
         return ep, path
 
     def _connection(self, ep: Endpoint) -> Connection:

@@ -44,8 +44,7 @@ class FTPRepository(Repository):
         Field("password", "the FTP password", secret=True),
         Field("remote_root", "the folder on the server that holds the data root", default="/"),
         Field("base_url", "public HTTP(S) URL serving remote_root (optional; else downloads use FTP)"),
-        Field("tls", "use explicit FTPS (AUTH TLS) for control and data connections", default=False,
-              type=bool),
+        Field("tls", "use explicit FTPS (AUTH TLS) for control and data connections", default=False, type=bool),
         Field("timeout", "connection and read timeout in seconds", default=30, type=int),
     )
     can_upload = True
@@ -56,7 +55,8 @@ class FTPRepository(Repository):
         if "://" in host or "/" in host or not host:
             raise ConfigError(
                 f"repository {name!r}: host {settings['host']!r} must be a host name or address such as "
-                "ftp.example.org (no ftp:// and no path: use remote_root for the folder)")
+                "ftp.example.org (no ftp:// and no path: use remote_root for the folder)"
+            )
         settings["host"] = host.strip("[]")
         if not 0 < settings["port"] < 65536:
             raise ConfigError(f"repository {name!r}: port {settings['port']} is not between 1 and 65535")
@@ -85,8 +85,14 @@ class FTPRepository(Repository):
     @property
     def endpoint(self) -> Endpoint:
         s = self.settings
-        return Endpoint(s["host"], s["port"], s["login"] or "anonymous", s.get("password") or "",
-                        tls=s["tls"], timeout=float(s["timeout"]))
+        return Endpoint(
+            s["host"],
+            s["port"],
+            s["login"] or "anonymous",
+            s.get("password") or "",
+            tls=s["tls"],
+            timeout=float(s["timeout"]),
+        )
 
     @property
     def base_url(self) -> str | None:
@@ -107,6 +113,7 @@ class FTPRepository(Repository):
         conn = Connection(self.endpoint)
         root = self.settings["remote_root"]
         try:
+
             def cwd(ftp: ftplib.FTP) -> None:
                 try:
                     ftp.cwd(root)
@@ -114,10 +121,12 @@ class FTPRepository(Repository):
                     raise ConfigError(
                         f"repository {self.name!r}: remote_root {root!r} is not a folder that user "
                         f"{self.endpoint.login!r} can open on {self.endpoint.where} ({str(e).strip()}); "
-                        "create it on the server or fix remote_root") from None
+                        "create it on the server or fix remote_root"
+                    ) from None
 
-            RetryPolicy.from_env().call(lambda: conn.run(cwd, f"opening {root}"),
-                                        f"checking the FTP server {self.endpoint.where}")
+            RetryPolicy.from_env().call(
+                lambda: conn.run(cwd, f"opening {root}"), f"checking the FTP server {self.endpoint.where}"
+            )
         finally:
             conn.close()
 
@@ -138,8 +147,7 @@ class FTPRepository(Repository):
             if self.base_url:
                 fetcher = self.fetcher()
                 assert isinstance(fetcher, HTTPFetcher)
-                update = fetch_index_url(fetcher, url_join(self.base_url, INDEX_NAME), state, self.home,
-                                         self.base_url)
+                update = fetch_index_url(fetcher, url_join(self.base_url, INDEX_NAME), state, self.home, self.base_url)
                 if update is not None:
                     update.rows = self._to_http(update.rows)
                 return update
@@ -182,12 +190,15 @@ class FTPRepository(Repository):
             n = 0
             try:
                 with os.fdopen(fd, "wb") as f:
+
                     def write(chunk: bytes) -> None:
                         nonlocal n
                         n += len(chunk)
                         if n > limit:
-                            raise TransferError(f"the index {url} is larger than {limit} bytes; refusing it "
-                                                "(raise ONE_MAX_INDEX_BYTES if this is expected)")
+                            raise TransferError(
+                                f"the index {url} is larger than {limit} bytes; refusing it "
+                                "(raise ONE_MAX_INDEX_BYTES if this is expected)"
+                            )
                         h.update(chunk)
                         f.write(chunk)
 
@@ -233,8 +244,15 @@ class FTPRepository(Repository):
         """The :class:`onecore.upload.TreeBackend` for this server (close it with ``close_all``)."""
         return FTPTreeBackend(self.endpoint, self.settings["remote_root"], self.url_for)
 
-    def upload(self, root: Path, datasets: list[str], *, dry_run: bool = False, jobs: int = 4,
-               progress: Callable[[Progress], None] | None = None) -> TransferReport:
+    def upload(
+        self,
+        root: Path,
+        datasets: list[str],
+        *,
+        dry_run: bool = False,
+        jobs: int = 4,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> TransferReport:
         """Upload ``datasets`` of ``root`` into ``remote_root`` (incremental, resumable), index last."""
         from onecore.hashcache import HashCache
         from onecore.upload import upload_tree
@@ -243,14 +261,17 @@ class FTPRepository(Repository):
             try:  # upload_tree keeps lock files there: say so once, not once per file
                 (self.home / "locks").mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise TransferError(f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME "
-                                    f"{self.home} ({e.strerror or e}); make it writable or set ONE_HOME to a "
-                                    "writable folder") from None
+                raise TransferError(
+                    f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME "
+                    f"{self.home} ({e.strerror or e}); make it writable or set ONE_HOME to a "
+                    "writable folder"
+                ) from None
         backend = self.backend()
         hashes = HashCache(self.home / "hashes.sqlite")
         try:
-            return upload_tree(backend, Path(root), datasets, hashes=hashes, dry_run=dry_run, jobs=jobs,
-                               progress=progress)
+            return upload_tree(
+                backend, Path(root), datasets, hashes=hashes, dry_run=dry_run, jobs=jobs, progress=progress
+            )
         finally:
             backend.close_all()
             hashes.close()
@@ -258,8 +279,7 @@ class FTPRepository(Repository):
     def publish(self) -> str:
         """Nothing to do: what is uploaded is readable at once."""
         where = self.base_url or self.ftp_url("")
-        return (f"repository {self.name!r}: uploads to an FTP server are readable as soon as they are sent "
-                f"({where})")
+        return f"repository {self.name!r}: uploads to an FTP server are readable as soon as they are sent ({where})"
 
     def close(self) -> None:
         if self._fetcher is not None:

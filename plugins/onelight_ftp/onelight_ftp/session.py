@@ -98,9 +98,12 @@ class Endpoint:
             if code.startswith("4") or isinstance(e, ftplib.error_reply):
                 return TransientError(f"{what}: the FTP server {self.where} answered {text}")
             if code == "550":
-                hint = (f"user {self.login!r} may not write there (permission denied), or a folder on the "
-                        "way is missing or is a file" if write else
-                        f"no such file, or user {self.login!r} may not read it")
+                hint = (
+                    f"user {self.login!r} may not write there (permission denied), or a folder on the "
+                    "way is missing or is a file"
+                    if write
+                    else f"no such file, or user {self.login!r} may not read it"
+                )
                 return TransferError(f"{what}: the FTP server {self.where} refused ({text}): {hint}")
             return TransferError(f"{what}: the FTP server {self.where} refused ({text})")
         if isinstance(e, ssl.SSLCertVerificationError):

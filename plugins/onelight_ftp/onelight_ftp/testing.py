@@ -35,8 +35,11 @@ def make_data_root(root: Path) -> list[str]:
     ``#revision#``, an empty file, a 3 MB file :data:`BIG`) and one non-ALF file; returns the ALF paths."""
     rng = random.Random(7)
     files = {}
-    sessions = (("labA", "mouse1", "2021-03-01", "001"), ("labA", "mouse1", "2021-03-02", "001"),
-                ("labB", "rat7", "2022-11-30", "003"))
+    sessions = (
+        ("labA", "mouse1", "2021-03-01", "001"),
+        ("labA", "mouse1", "2021-03-02", "001"),
+        ("labB", "rat7", "2022-11-30", "003"),
+    )
     for lab, subj, date, num in sessions:
         s = f"{lab}/Subjects/{subj}/{date}/{num}"
         files[f"{s}/alf/spikes.times.npy"] = 20_000
@@ -133,13 +136,23 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
         def handle_read_event(self) -> None:
             super().handle_read_event()
             k = stats.kill_upload
-            if (k and self.file_obj is not None and k[0] in str(self.file_obj.name)
-                    and self.tot_bytes_received >= k[1] and not self._closed):
+            if (
+                k
+                and self.file_obj is not None
+                and k[0] in str(self.file_obj.name)
+                and self.tot_bytes_received >= k[1]
+                and not self._closed
+            ):
                 stats.kill_upload = None
                 self._kill(str(self.file_obj.name))
             s = stats.short_upload
-            if (s and self.file_obj is not None and s[0] in str(self.file_obj.name)
-                    and self.tot_bytes_received >= s[1] and not self._closed):
+            if (
+                s
+                and self.file_obj is not None
+                and s[0] in str(self.file_obj.name)
+                and self.tot_bytes_received >= s[1]
+                and not self._closed
+            ):
                 stats.short_upload = None
                 stats.killed.append(str(self.file_obj.name))
                 self.handle_close()  # only the data connection: the control one goes on
@@ -263,8 +276,14 @@ class FTPTestServer:
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """Repository settings for the writing user (override with keyword arguments)."""
-        s: dict[str, Any] = {"host": self.host, "port": self.port, "login": USER, "password": PASSWORD,
-                             "tls": self.tls, "timeout": 10}
+        s: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "login": USER,
+            "password": PASSWORD,
+            "tls": self.tls,
+            "timeout": 10,
+        }
         s.update(extra)
         return s
 
@@ -292,9 +311,28 @@ def self_signed_cert(folder: Path) -> Path | None:
         return None
     key, crt = folder / "key.pem", folder / "crt.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True, timeout=60)
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     pem.write_bytes(key.read_bytes() + crt.read_bytes())
     return pem
 
@@ -313,16 +351,22 @@ def _cert_with_cryptography(pem: Path) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                    x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     pem.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                          serialization.NoEncryption())
-        + cert.public_bytes(serialization.Encoding.PEM))
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )

@@ -19,8 +19,16 @@ def _run(*args: str, code: int = 0) -> str:
 @pytest.mark.parametrize("with_http", [False, True], ids=["ftp", "http"])
 def test_cli_upload_then_one_loads(ftp_server, http_over, data_root, tmp_path, with_http, _one_home):
     root, rels = data_root
-    sets = ["--set", f"host={ftp_server.host}", "--set", f"port={ftp_server.port}", "--set", "login=user",
-            "--set", f"password={PASSWORD}"]
+    sets = [
+        "--set",
+        f"host={ftp_server.host}",
+        "--set",
+        f"port={ftp_server.port}",
+        "--set",
+        "login=user",
+        "--set",
+        f"password={PASSWORD}",
+    ]
     if with_http:
         sets += ["--set", f"base_url={http_over(ftp_server.home)}"]
     _run("add-repo", "lab", "--type", "ftp", *sets)
@@ -50,8 +58,21 @@ def test_cli_upload_then_one_loads(ftp_server, http_over, data_root, tmp_path, w
 
 def test_cli_login_refused_is_one_clear_line(ftp_server, data_root):
     root, _ = data_root
-    _run("add-repo", "bad", "--type", "ftp", "--no-check", "--set", f"host={ftp_server.host}",
-         "--set", f"port={ftp_server.port}", "--set", "login=user", "--set", "password=nope")
+    _run(
+        "add-repo",
+        "bad",
+        "--type",
+        "ftp",
+        "--no-check",
+        "--set",
+        f"host={ftp_server.host}",
+        "--set",
+        f"port={ftp_server.port}",
+        "--set",
+        "login=user",
+        "--set",
+        "password=nope",
+    )
     result = CliRunner().invoke(cli, ["upload", str(root), "--repo", "bad", "-q"])
     assert result.exit_code != 0
     assert "refused the login of user 'user'" in result.output and "Traceback" not in result.output

@@ -67,8 +67,9 @@ class Ctx:
         return [TransferItem(r.rel_path, r.url, r.size, r.md5) for r in update.rows]
 
     def download(self, dest: Path, attempts: int = 3, progress=None, **extra: object):  # noqa: ANN001, ANN201
-        return download(self.items(), dest, self.repo(**extra).fetcher(), jobs=2, retry=policy(attempts),
-                        progress=progress)
+        return download(
+            self.items(), dest, self.repo(**extra).fetcher(), jobs=2, retry=policy(attempts), progress=progress
+        )
 
     def close(self) -> None:
         for r in self.repos:
@@ -200,7 +201,7 @@ def test_download_read_timeout(ctx: Ctx) -> None:
 def test_download_disk_write_failure(ctx: Ctx, disk: str) -> None:
     """Our side cannot write: a read-only cache folder, or one on a full disk (a 256 KiB tmpfs)."""
     dest = ctx.tmp_path / "dl"
-    with (read_only_dir(dest) if disk == "read_only" else full_dir(dest, 256 * 1024)):
+    with read_only_dir(dest) if disk == "read_only" else full_dir(dest, 256 * 1024):
         report = ctx.download(dest)
         names = failed_names(report)
         assert names

@@ -116,7 +116,7 @@ def test_connection_killed_mid_file_then_rerun_resumes(ftp_server, data_root, ma
     ftp_server.stats.reset()
     second = repo.upload(root, rels)
     assert second.downloaded == [BIG] and second.failed == []
-    (cmd, path, rest), = ftp_server.stats.stor[:1]
+    ((cmd, path, rest),) = ftp_server.stats.stor[:1]
     assert path.endswith(BIG + ".part") and (rest > 0 or cmd == "APPE")  # resumed, not re-sent
     _same(root, ftp_server.home, rels)
     assert sorted(_index(ftp_server.home)) == rels
