@@ -138,7 +138,7 @@ def repositories_markdown() -> str:
         out += ["", "```console", f"$ one add-repo myrepo --type {name} {required}".rstrip(), "```", ""]
     missing = [t for t in sorted(KNOWN_TYPES) if t not in types]
     for name in missing:
-        dist = KNOWN_TYPES[name]
+        dist = KNOWN_TYPES[name][0]
         out += [
             f"## `{name}`",
             "",

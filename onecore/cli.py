@@ -143,6 +143,8 @@ def plugins_cmd(show_all: bool, as_json: bool) -> None:
         if i.error:
             line = f"{i.name} ({tag}): FAILED TO LOAD: {i.error}"
         click.echo(line)
+    for line in reg.conflict_lines():
+        click.echo(line)
     types = {k: v[1] for k, v in reg.repository_types.items()}
     click.echo("Repository types: " + ", ".join(f"{k} ({v})" for k, v in sorted(types.items())))
 

@@ -18,6 +18,7 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pluggy
@@ -37,8 +38,23 @@ BUILTIN_PLUGINS = (
     "onecore.builtins.oneroot",
 )
 
-#: Where the repository types we know of live, for "pip install" hints.
-KNOWN_TYPES = {"ftp": "onelight-ftp", "figshare": "onelight-figshare", "alyx": "one-alyx"}
+#: Where the repository types we know of live, for "pip install" hints: type -> (distribution, folder).
+KNOWN_TYPES = {
+    "ftp": ("onelight-ftp", "onelight_ftp"),
+    "figshare": ("onelight-figshare", "onelight_figshare"),
+    "alyx": ("one-alyx", "one_alyx"),
+    "s3": ("onecore-s3", "onecore_s3"),
+}
+
+
+def install_hint(type_name: str) -> str:
+    """``pip install DIST`` for a known type, plus ``pip install ./plugins/FOLDER`` when the source tree is here."""
+    dist, folder = KNOWN_TYPES[type_name]
+    hint = f"pip install {dist}"
+    tree = Path(__file__).resolve().parent.parent / "plugins" / folder / "pyproject.toml"
+    if tree.is_file():
+        hint += f" (or, from the source tree: pip install {tree.parent})"
+    return hint
 
 
 @dataclass
@@ -51,11 +67,15 @@ class PluginInfo:
     hooks: list[str]
     builtin: bool = False
     error: str | None = None
+    #: ``"kind name"`` of each name this plugin registered that another plugin registered too (disabled).
+    conflicts: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         d = {"name": self.name, "distribution": self.distribution, "version": self.version, "hooks": self.hooks}
         if self.error:
             d["error"] = self.error
+        if self.conflicts:
+            d["conflicts"] = self.conflicts
         return d
 
 
@@ -68,7 +88,25 @@ class Registry:
     index_formats: dict[str, tuple[Any, str]] = field(default_factory=dict)
     loaders: dict[str, tuple[Callable[..., Any], str]] = field(default_factory=dict)
     failures: list[PluginInfo] = field(default_factory=list)
+    #: Names registered by more than one plugin, ``(kind, name) -> [plugins]``: disabled, reported on use.
+    conflicts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _commands: list[tuple[Any, str]] | None = None
+
+    def _check_conflict(self, kind: str, name: str) -> None:
+        plugins = self.conflicts.get((kind, name))
+        if plugins:
+            names = " and ".join(repr(p) for p in plugins)
+            raise PluginError(
+                f"{kind} {name!r} is registered by both {names}, so it is disabled; "
+                f"uninstall one of them or restrict loading with {ENV_PLUGINS}"
+            )
+
+    def conflict_lines(self) -> list[str]:
+        """One line per conflicting name, for ``one plugins``."""
+        return [
+            f"CONFLICT: {kind} {name!r} is registered by " + " and ".join(repr(p) for p in plugins) + " (disabled)"
+            for (kind, name), plugins in sorted(self.conflicts.items())
+        ]
 
     # -- lookups -------------------------------------------------------------------------------
     def repository_type(self, type_name: str) -> type:
@@ -77,9 +115,10 @@ class Registry:
             return self.repository_types[type_name][0]
         except KeyError:
             pass
+        self._check_conflict("repository type", type_name)
         hint = ""
         if type_name in KNOWN_TYPES:
-            hint = f"; install it with: pip install {KNOWN_TYPES[type_name]}"
+            hint = "; install it with: " + install_hint(type_name)
         failed = [f for f in self.failures if type_name in (f.name, f.distribution)]
         if failed:
             hint += f" (plugin {failed[0].name!r} is installed but failed to load: {failed[0].error})"
@@ -91,12 +130,16 @@ class Registry:
     def loader(self, extension: str) -> Callable[..., Any] | None:
         """The loader registered for ``extension`` (without dot, case-insensitive), or None."""
         entry = self.loaders.get(extension.lower())
+        if entry is None:
+            self._check_conflict("loader", extension.lower())
         return entry[0] if entry else None
 
     def index_format(self, name: str) -> Any:
+        """The index format registered as ``name``, or a clear error listing the known ones."""
         try:
             return self.index_formats[name][0]
         except KeyError:
+            self._check_conflict("index format", name)
             known = ", ".join(sorted(self.index_formats))
             raise PluginError(f"unknown index format {name!r}; known formats: {known}") from None
 
@@ -110,10 +153,17 @@ class Registry:
     def _commands_register(self, plugin: str) -> Callable[[Any], None]:
         def register(command: Any) -> None:
             name = getattr(command, "name", None)
-            for other, owner in self._commands or []:
+            commands = self._commands if self._commands is not None else []
+            if ("command", name) in self.conflicts:
+                self.conflicts[("command", name)].append(plugin)
+                return
+            for i, (other, owner) in enumerate(commands):
                 if other.name == name:
-                    raise PluginError(f"command {name!r} is registered by both {owner!r} and {plugin!r}")
-            self._commands.append((command, plugin))  # type: ignore[union-attr]
+                    del commands[i]
+                    self.conflicts[("command", name)] = [owner, plugin]
+                    log.warning("command %r is registered by both %r and %r: disabled", name, owner, plugin)
+                    return
+            commands.append((command, plugin))
 
         return register
 
@@ -134,7 +184,8 @@ class Registry:
                 dist_name, version = "onecore", __version__
             else:
                 dist_name, version = getattr(self.pm, "dists", {}).get(name, (None, None))
-            out.append(PluginInfo(name, dist_name, version, hooks, builtin=builtin))
+            clashes = [f"{kind} {key}" for (kind, key), owners in sorted(self.conflicts.items()) if name in owners]
+            out.append(PluginInfo(name, dist_name, version, hooks, builtin=builtin, conflicts=clashes))
         out.extend(self.failures)
         return out
 
@@ -189,7 +240,17 @@ def _load_entrypoints(pm: pluggy.PluginManager, failures: list[PluginInfo]) -> N
     from importlib.metadata import entry_points
 
     allowed = _allowed_plugins()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    eps = list(entry_points(group=ENTRY_POINT_GROUP))
+    unknown = sorted((allowed or set()) - {ep.name for ep in eps})
+    if unknown:
+        installed = ", ".join(sorted(ep.name for ep in eps)) or "none"
+        log.warning(
+            "%s names %s, which no installed plugin is called; installed plugins: %s",
+            ENV_PLUGINS,
+            ", ".join(map(repr, unknown)),
+            installed,
+        )
+    for ep in eps:
         if allowed is not None and ep.name not in allowed:
             continue
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
@@ -209,30 +270,51 @@ def _load_entrypoints(pm: pluggy.PluginManager, failures: list[PluginInfo]) -> N
 
 
 def _collect(registry: Registry, hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
-    """Call each implementation of a hook on its own, so one broken plugin is reported by name."""
-    caller = getattr(registry.pm.hook, hook_name)
-    for impl in caller.get_hookimpls():  # registration order: built-ins first
+    """Call a registration hook once per plugin, through pluggy, so one broken plugin is reported by name.
+
+    Each plugin's implementation is called through :meth:`pluggy.PluginManager.subset_hook_caller`
+    with every other plugin's plain implementation left out (hookwrappers of all plugins stay in), so
+    pluggy's own calling convention applies: hookwrappers run, and an implementation may take fewer
+    arguments than the spec. An exception is recorded as a failure of that plugin only.
+    """
+    pm = registry.pm
+    impls = getattr(pm.hook, hook_name).get_hookimpls()  # registration order: built-ins first
+    plain = [i for i in impls if not (i.hookwrapper or i.wrapper)]
+    for impl in plain:
+        others = [i.plugin for i in plain if i.plugin is not impl.plugin]
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            impl.function(register=make_register(impl.plugin_name))
-        except PluginError:
-            raise
+            caller(register=make_register(impl.plugin_name))
         except Exception as e:
             msg = f"{type(e).__name__} in {hook_name}: {e}"
             log.warning("plugin %r failed: %s", impl.plugin_name, msg)
             registry.failures.append(PluginInfo(impl.plugin_name, None, None, [hook_name], error=msg))
 
 
-def _named_register(table: dict[str, tuple[Any, str]], kind: str, key: Callable[[Any], str]):
+def _named_register(registry: Registry, table: dict[str, tuple[Any, str]], kind: str, key: Callable[[Any], str]):
+    """A ``register`` factory for one table: a name registered twice is disabled and remembered as a conflict."""
+
     def make(plugin: str) -> Callable[[Any], None]:
         def register(obj: Any) -> None:
             name = key(obj)
-            if name in table:
-                raise PluginError(f"{kind} {name!r} is registered by both {table[name][1]!r} and {plugin!r}")
-            table[name] = (obj, plugin)
+            _add(registry, table, kind, name, obj, plugin)
 
         return register
 
     return make
+
+
+def _add(registry: Registry, table: dict[str, tuple[Any, str]], kind: str, name: str, obj: Any, plugin: str) -> None:
+    conflict = registry.conflicts.get((kind, name))
+    if conflict is not None:
+        if plugin not in conflict:
+            conflict.append(plugin)
+    elif name in table:
+        owner = table.pop(name)[1]
+        registry.conflicts[(kind, name)] = [owner, plugin]
+        log.warning("%s %r is registered by both %r and %r: disabled", kind, name, owner, plugin)
+    else:
+        table[name] = (obj, plugin)
 
 
 def make_registry(pm: pluggy.PluginManager | None = None, failures: list[PluginInfo] | None = None) -> Registry:
@@ -241,15 +323,18 @@ def make_registry(pm: pluggy.PluginManager | None = None, failures: list[PluginI
     if pm is None:
         pm = make_plugin_manager(failures=failures)
     reg = Registry(pm=pm, failures=failures)
-    _collect(reg, "one_register_repository_types", _named_register(reg.repository_types, "repository type", _type_name))
-    _collect(reg, "one_register_index_formats", _named_register(reg.index_formats, "index format", lambda f: f.name))
+    _collect(
+        reg,
+        "one_register_repository_types",
+        _named_register(reg, reg.repository_types, "repository type", _type_name),
+    )
+    _collect(
+        reg, "one_register_index_formats", _named_register(reg, reg.index_formats, "index format", lambda f: f.name)
+    )
 
     def loader_register(plugin: str) -> Callable[..., None]:
         def register(extension: str, function: Callable[..., Any]) -> None:
-            ext = extension.lower().lstrip(".")
-            if ext in reg.loaders:
-                raise PluginError(f"loader for '.{ext}' is registered by both {reg.loaders[ext][1]!r} and {plugin!r}")
-            reg.loaders[ext] = (function, plugin)
+            _add(reg, reg.loaders, "loader", extension.lower().lstrip("."), function, plugin)
 
         return register
 

@@ -171,8 +171,76 @@ def test_duplicate_registration_names_both_plugins(site):
         """,
         ep_name="dup",
     )
+    reg = make_registry()  # the registry still builds: only the conflicting name is disabled
     with pytest.raises(PluginError, match="'local' is registered by both 'onecore.builtins.local' and 'dup'"):
-        make_registry()
+        reg.repository_type("local")
+    assert "http" in reg.repository_types and "npy" in reg.loaders
+
+
+def test_conflicting_loaders_disable_only_that_extension_and_show_in_one_plugins(site, monkeypatch):
+    for dist, mod, ep in (("lab-a", "npz_a", "npza"), ("lab-b", "npz_b", "npzb")):
+        make_dist(
+            site,
+            dist,
+            mod,
+            f"""
+            from onecore import hookimpl
+            @hookimpl
+            def one_register_loaders(register):
+                register("xyz", lambda path, **o: "mine")
+                register("{mod}", lambda path, **o: "only mine")
+            """,
+            ep_name=ep,
+        )
+    reg = make_registry()
+    assert "xyz" not in reg.loaders and reg.loader("npz_a") and reg.loader("npz_b") and reg.loader("npy")
+    with pytest.raises(PluginError, match="loader .xyz. is registered by both 'npza' and 'npzb'"):
+        reg.loader("xyz")
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    out = run_cli(runner, "plugins").output
+    assert "CONFLICT: loader 'xyz' is registered by 'npza' and 'npzb' (disabled)" in out
+    infos = {i["name"]: i for i in json.loads(run_cli(runner, "plugins", "--json").output)}
+    assert infos["npza"]["conflicts"] == ["loader xyz"]
+    for mod in ("npz_a", "npz_b"):
+        sys.modules.pop(mod, None)
+
+
+def test_hooks_are_called_through_pluggy_wrappers_and_argument_subsets():
+    from onecore import hookimpl
+
+    calls = []
+
+    class NoArgs:  # an implementation may take fewer arguments than the spec (legal in pluggy)
+        @staticmethod
+        @hookimpl
+        def one_register_index_formats():
+            calls.append("no-args")
+
+    class Wrapper:
+        @staticmethod
+        @hookimpl(wrapper=True)
+        def one_register_loaders(register):
+            calls.append("before")
+            result = yield
+            calls.append("after")
+            return result
+
+    reg = make_registry(make_plugin_manager(load_entrypoints=False, plugins=[NoArgs, Wrapper]))
+    assert "no-args" in calls and not reg.failures
+    assert calls.count("before") == calls.count("after") >= 1  # the wrapper ran around each plugin's call
+    assert "npy" in reg.loaders
+
+
+def test_unknown_name_in_one_plugins_warns_with_the_installed_ones(site, monkeypatch, caplog):
+    make_dist(site, "lab-nas", "nas_plugin", THIRD_PARTY, ep_name="nas")
+    monkeypatch.setenv("ONE_PLUGINS", "nas,nsa")
+    with caplog.at_level("WARNING", logger="onecore.plugins"):
+        reg = make_registry()
+    assert "nas" in reg.repository_types
+    assert "ONE_PLUGINS names 'nsa', which no installed plugin is called" in caplog.text
+    assert "nas" in caplog.text.split("installed plugins:")[1]
 
 
 def test_one_plugins_env_restricts_or_disables(site, monkeypatch):
@@ -204,8 +272,11 @@ def test_hook_without_spec_fails_loudly():
 def test_missing_type_says_what_to_install(monkeypatch):
     monkeypatch.setenv("ONE_PLUGINS", "none")
     reg = make_registry()
-    with pytest.raises(UnknownRepositoryType, match="pip install onelight-figshare"):
+    with pytest.raises(UnknownRepositoryType, match="pip install onelight-figshare") as e:
         reg.repository_type("figshare")
+    assert "pip install " + str(Path(__file__).resolve().parent.parent / "plugins" / "onelight_figshare") in str(
+        e.value
+    )
     with pytest.raises(UnknownRepositoryType, match="Known types: http, local"):
         reg.repository_type("weird")
 
