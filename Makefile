@@ -24,7 +24,8 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check onecore plugins tests benchmarks examples
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Wheel + sdist of onecore and of every plugins/*, in dist/. `python -m build` makes the sdist, then the
 # wheel from the sdist (so a file missing from the sdist fails here, not on a user's machine).
