@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from onecore.builtins.http import HTTPRepository
 from onecore.builtins.local import LocalRepository
 from onecore.errors import ConfigError
-from onecore.testing.conformance import RepositoryConformance
+from onecore.testing.conformance import ReadOnlyRepositoryConformance, RepositoryConformance
 
 
 class TestLocalConformance(RepositoryConformance):
@@ -79,7 +79,7 @@ def _bump_mtime(path: Path) -> None:
     os.utime(path, (st.st_atime, t))
 
 
-class TestHTTPConformance(RepositoryConformance):
+class TestHTTPConformance(ReadOnlyRepositoryConformance):
     @pytest.fixture
     def repository(self, one_home: Path, served: _Served) -> Iterator[HTTPRepository]:
         with HTTPRepository("conformance", {"base_url": served.url}, home=one_home) as repo:

@@ -9,10 +9,10 @@ from typing import Callable, Iterator
 import pytest
 from onecore_example.archive import ZipRepository, make_archive
 
-from onecore.testing.conformance import RepositoryConformance
+from onecore.testing.conformance import ReadOnlyRepositoryConformance
 
 
-class TestZipfileConformance(RepositoryConformance):
+class TestZipfileConformance(ReadOnlyRepositoryConformance):
     @pytest.fixture
     def archive(self, tmp_path: Path) -> Path:
         path = tmp_path / "shared" / "data.zip"
