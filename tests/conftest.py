@@ -6,18 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from onecore.plugins import set_registry
-
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "one_home"
-    monkeypatch.setenv("ONE_HOME", str(home))
-    monkeypatch.setenv("ONE_RETRY_BASE_DELAY", "0.01")
-    monkeypatch.delenv("ONE_PLUGINS", raising=False)
-    set_registry(None)
-    yield home
-    set_registry(None)
+def isolated_home(one_home: Path) -> Path:
+    """onecore's ``one_home`` fixture (onecore.testing.fixtures), for every core test."""
+    return one_home
 
 
 @pytest.fixture

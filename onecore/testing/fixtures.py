@@ -77,14 +77,17 @@ def configure(repository: Repository, *, home: str | Path | None = None, current
 def one_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated ``$ONE_HOME`` for one test; the real ``~/.one`` is never touched.
 
-    Also sets fast retries (``ONE_RETRY_BASE_DELAY=0.01``, ``ONE_RETRY_ATTEMPTS=3``) and resets the
-    process-wide plugin registry before and after the test.
+    Also sets fast retries (``ONE_RETRY_BASE_DELAY=0.01``, ``ONE_RETRY_ATTEMPTS=3``), unsets
+    ``ONE_PLUGINS`` (every installed plugin loads) and resets the process-wide plugin registry before
+    and after the test. This is the one home fixture of onecore's and the shipped plugins' tests; a
+    conftest makes it autouse with ``@pytest.fixture(autouse=True) def _home(one_home): ...``.
     """
     from onecore.plugins import set_registry
 
     home = tmp_path / "one_home"
     home.mkdir()
     monkeypatch.setenv("ONE_HOME", str(home))
+    monkeypatch.delenv("ONE_PLUGINS", raising=False)
     for key, value in TEST_ENV.items():
         monkeypatch.setenv(key, value)
     set_registry(None)

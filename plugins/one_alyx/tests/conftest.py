@@ -40,13 +40,9 @@ def alyx() -> Iterator[alyx_server.AlyxServer]:
 
 
 @pytest.fixture(autouse=True)
-def one_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own ONE_HOME (never the real ~/.one) and fast retries."""
-    home = tmp_path / "one_home"
-    home.mkdir()
-    monkeypatch.setenv("ONE_HOME", str(home))
-    monkeypatch.setenv("ONE_RETRY_BASE_DELAY", "0.01")
-    return home
+def _home(one_home: Path) -> Path:
+    """onecore's ``one_home`` fixture (never the real ~/.one, fast retries), for every test of the plugin."""
+    return one_home
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001

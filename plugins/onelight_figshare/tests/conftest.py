@@ -16,10 +16,10 @@ PART = 64 * 1024
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("ONE_HOME", str(tmp_path / "one_home"))
+def _isolated(one_home, monkeypatch):
+    """onecore's ``one_home`` fixture, with no figshare token from the environment, and five attempts
+    instead of three: the emulator's fault bursts (test_bursts_of_429_and_500_are_absorbed) are longer."""
     monkeypatch.delenv("FIGSHARE_TOKEN", raising=False)
-    monkeypatch.setenv("ONE_RETRY_BASE_DELAY", "0.01")
     monkeypatch.setenv("ONE_RETRY_ATTEMPTS", "5")
 
 

@@ -14,12 +14,9 @@ from onelight_ftp.testing import FTPTestServer, make_data_root, self_signed_cert
 
 
 @pytest.fixture(autouse=True)
-def _one_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "one_home"
-    monkeypatch.setenv("ONE_HOME", str(home))
-    monkeypatch.setenv("ONE_RETRY_BASE_DELAY", "0.01")
-    monkeypatch.setenv("ONE_RETRY_ATTEMPTS", "3")
-    return home
+def _one_home(one_home: Path) -> Path:
+    """onecore's ``one_home`` fixture, for every test of the plugin."""
+    return one_home
 
 
 @pytest.fixture
