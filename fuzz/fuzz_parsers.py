@@ -62,7 +62,7 @@ def _config(text: str) -> None:
 
 TARGETS: list[Callable[[str], None]] = [_alf, _index, _config]
 #: Parsers of server answers, added by the plugins' fuzz hooks (module, function) when importable.
-EXTRA_TARGETS = [("onelight_figshare.fuzz", "parse_answer"), ("one_alyx.fuzz", "parse_answer")]
+EXTRA_TARGETS = [("onelight_figshare.testing.fuzz", "parse_answer"), ("one_alyx.testing.fuzz", "parse_answer")]
 
 
 def load_extra_targets() -> list[str]:

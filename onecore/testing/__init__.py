@@ -5,6 +5,6 @@ until used.
 
 from __future__ import annotations
 
-from .data import make_data_root
+from .data import make_data_root, write_datasets
 
-__all__ = ["make_data_root"]
+__all__ = ["make_data_root", "write_datasets"]

@@ -95,3 +95,32 @@ def _write(path: Path, name: str, length: int, rng) -> None:  # noqa: ANN001
         path.write_text(json.dumps({"rig": "rig1", "task": "passive"}))
     else:
         path.write_bytes(rng.bytes(max(1, length)))
+
+
+def write_datasets(root: str | Path, spec: dict[str, int], kind: str = "bytes", seed: int = 0) -> list[str]:
+    """Write the datasets of ``spec`` (relative path -> size) under ``root``; returns the sorted paths.
+
+    ``kind="bytes"``: each file holds ``size`` random bytes (for transfer tests, where sizes matter:
+    an empty file, one larger than a block or an upload part); ``kind="npy"``: each file is a ``.npy``
+    array of ``size`` random floats (for tests that load what they wrote). The same ``seed`` writes the
+    same bytes. This and :func:`make_data_root` are the data-root generators of onecore's and the
+    shipped plugins' tests.
+    """
+    import random
+
+    if kind not in ("bytes", "npy"):
+        raise ValueError(f"unknown kind {kind!r}: bytes or npy")
+    root = Path(root)
+    rng = random.Random(seed)
+    np_rng = None
+    for rel, size in spec.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "bytes":
+            path.write_bytes(rng.randbytes(size))
+            continue
+        import numpy as np
+
+        np_rng = np_rng if np_rng is not None else np.random.default_rng(seed)
+        np.save(path, np_rng.normal(size=size))
+    return sorted(spec)

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-import alyx_server  # noqa: E402
-import seed_alyx  # noqa: E402
+from one_alyx.testing import alyx_server, seed_alyx
 
 _TIMINGS: dict[str, float] = {}
 

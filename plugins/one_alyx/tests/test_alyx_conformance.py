@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from alyx_server import free_port
 from one_alyx.client import write_token
 from one_alyx.repository import AlyxRepository
+from one_alyx.testing.alyx_server import free_port
 
 from onecore import alf
 from onecore.builtins.local import LocalRepository

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from one_alyx.client import AlyxClient, write_token
-from one_alyx.fuzz import _SESSION, _repository, parse_answer
+from one_alyx.testing.fuzz import _SESSION, _repository, parse_answer
 
 from onecore.errors import OneError, TransferError, UnsafePathError
+from onecore.testing.answer_server import EndlessAnswerHandler
 from onecore.testing.hostile import mutated_json
 from onecore.testing.secrets import TOKEN
 from onecore.transfer import RetryPolicy, check_relpath
@@ -156,55 +157,35 @@ def test_dataset_paths_escaping_the_cache_are_refused(field: str, value: str) ->
 
 
 # -- a misbehaving server ---------------------------------------------------------------------------
-class _Hostile(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    mode = "endless"
+class _Hostile(EndlessAnswerHandler):
+    """Endless, slow or huge answers, plus a ``next`` link to another host or back to itself."""
+
+    head = b'{"count": 1, "next": null, "results": ['
+    item = json.dumps(SESSION).encode() + b","
+    huge_bytes = 3 * 1024**3
     seen: list[tuple[str, str | None]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def answer_specially(self) -> bool:
         type(self).seen.append((self.path, self.headers.get("Authorization")))
-        if self.mode in ("other_host", "loop"):
-            port = self.server.server_address[1]
-            nxt = (
-                "http://127.0.0.2:9/api/sessions?offset=1"
-                if self.mode == "other_host"
-                else f"http://127.0.0.1:{port}/api/sessions?offset=1"
-            )
-            body = json.dumps({"count": 9, "next": nxt, "results": [SESSION]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
+        if self.mode not in ("other_host", "loop"):
+            return False
+        port = self.server.server_address[1]
+        nxt = (
+            "http://127.0.0.2:9/api/sessions?offset=1"
+            if self.mode == "other_host"
+            else f"http://127.0.0.1:{port}/api/sessions?offset=1"
+        )
+        body = json.dumps({"count": 9, "next": nxt, "results": [SESSION]}).encode()
         self.send_response(200)
-        if self.mode == "huge":
-            self.send_header("Content-Length", str(3 * 1024**3))
-            self.end_headers()
-            return
-        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        item = json.dumps(SESSION).encode() + b","
-        try:
-            self._chunk(b'{"count": 1, "next": null, "results": [')
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 30:
-                self._chunk(item * (1 if self.mode == "slow" else 200))
-                if self.mode == "slow":
-                    time.sleep(0.05)
-        except OSError:
-            pass
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def log_message(self, *a: object) -> None:
-        pass
+        self.wfile.write(body)
+        return True
 
 
 @pytest.fixture
 def hostile(one_home: Path) -> Iterator[Any]:
-    servers = []
+    servers: list[Any] = []
 
     def start(mode: str) -> tuple[AlyxClient, type[_Hostile]]:
         handler = type("H", (_Hostile,), {"mode": mode, "seen": []})

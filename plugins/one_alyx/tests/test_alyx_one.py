@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import seed_alyx
 from click.testing import CliRunner
-from fault_proxy import FaultProxy
 from one_alyx.client import server_key, token_path
+from one_alyx.testing import seed_alyx
+from one_alyx.testing.fault_proxy import FaultProxy
 
 from onecore import ONE
 from onecore.cli import cli

@@ -7,9 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from fault_proxy import FaultProxy
 from one_alyx.client import token_path, write_token
 from one_alyx.repository import AlyxRepository
+from one_alyx.testing.fault_proxy import FaultProxy
 
 from onecore.errors import AuthError, ConfigError, OneError, TransferError
 from onecore.testing.secrets import DATA_PASSWORD
@@ -201,7 +201,7 @@ def test_alyx_proxy_403_renewal_5xx_retry_and_pagination(alyx, one_home):
 
 
 def test_alyx_server_gone_is_a_clear_error(alyx, one_home):
-    from alyx_server import free_port
+    from one_alyx.testing.alyx_server import free_port
 
     repo = make_repo(alyx, one_home, base_url=f"http://127.0.0.1:{free_port()}/api")
     with pytest.raises(TransferError, match="cannot reach the Alyx server"):
@@ -266,7 +266,7 @@ def test_alyx_lab_scope_search_list_index(alyx, one_home, tmp_path):
 
 
 def test_alyx_without_lab_the_index_is_lazy(alyx, one_home):
-    from alyx_server import free_port
+    from one_alyx.testing.alyx_server import free_port
 
     repo = make_repo(alyx, one_home, base_url=f"http://127.0.0.1:{free_port()}/api")  # nothing is asked
     update = repo.fetch_index(None)

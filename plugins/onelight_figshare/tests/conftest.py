@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from onelight_figshare.emulator import FigshareEmulator
 from onelight_figshare.repository import FigshareRepository
+from onelight_figshare.testing.emulator import FigshareEmulator
 
+from onecore.testing.data import write_datasets
 from onecore.testing.secrets import TOKEN as GOOD  # noqa: E402  (the suite-wide leak check greps for it)
 
 OTHER = "bob-token-456"
@@ -52,23 +53,13 @@ SESSION = "mylab/Subjects/mouse1/2020-01-01/001"
 
 def write_root(root: Path, n_small: int = 11, big: int = 3 * PART + 1234, seed: int = 0) -> list[str]:
     """A data root of ``n_small`` small .npy datasets plus one larger than three parts; returns the paths."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    rels = []
+    spec = {}
     for i in range(n_small):
         sess = SESSION if i % 2 == 0 else "mylab/Subjects/mouse2/2020-02-03/002"
         rel = f"{sess}/alf/obj{i}.values.npy" if i % 3 else f"{sess}/alf/probe00/spikes.attr{i}.npy"
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        np.save(p, rng.normal(size=10 + i))
-        rels.append(rel)
-    rel = f"{SESSION}/alf/spikes.times.npy"
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    np.save(p, rng.normal(size=big // 8))  # a real .npy larger than three upload parts
-    rels.append(rel)
-    return sorted(rels)
+        spec[rel] = 10 + i
+    spec[f"{SESSION}/alf/spikes.times.npy"] = big // 8  # a real .npy larger than three upload parts
+    return write_datasets(root, spec, kind="npy", seed=seed)
 
 
 class Helpers:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from onelight_figshare.emulator import FigshareEmulator
 from onelight_figshare.repository import FigshareRepository
+from onelight_figshare.testing.emulator import FigshareEmulator
 
 from onecore.testing.conformance import RepositoryConformance
 from onecore.testing.secrets import TOKEN

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from onelight_figshare.emulator import FigshareEmulator
 from onelight_figshare.naming import INDEX_NAME, decode_name
 from onelight_figshare.repository import FigshareFetcher, FigshareRepository
+from onelight_figshare.testing.emulator import FigshareEmulator
 
 from onecore.errors import OneError
 from onecore.index import read_one_root

@@ -4,19 +4,18 @@ escapes in file names, and endless or gigantic answers. Only clear ``OneError``s
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onelight_figshare.api import FigshareAPI
-from onelight_figshare.fuzz import parse_answer
+from onelight_figshare.testing.fuzz import parse_answer
 from onelight_figshare.uploader import index_rows
 
 from onecore.errors import OneError, TransferError
+from onecore.testing.answer_server import EndlessAnswerServer
 from onecore.testing.hostile import mutated_json
 from onecore.transfer import RetryPolicy
 
@@ -142,54 +141,17 @@ def test_file_names_escaping_the_cache_never_become_rows(name: str) -> None:
 
 
 # -- endless and gigantic answers --------------------------------------------------------------------
-class _Endless(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    mode = "endless"
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        if self.mode == "huge":
-            self.send_header("Content-Length", str(5 * 1024**3))  # "5 GB", never sent
-            self.end_headers()
-            return
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        item = json.dumps(FILE).encode() + b","
-        try:
-            self._chunk(b"[")
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 30:
-                self._chunk(item * (1 if self.mode == "slow" else 200))
-                if self.mode == "slow":
-                    time.sleep(0.05)
-        except OSError:
-            pass
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def log_message(self, *a: object) -> None:
-        pass
-
-
 @pytest.fixture
 def endless() -> Iterator[Any]:
-    servers = []
+    servers: list[EndlessAnswerServer] = []
 
     def start(mode: str) -> str:
-        handler = type("H", (_Endless,), {"mode": mode})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}/v2"
+        servers.append(EndlessAnswerServer(b"[", json.dumps(FILE).encode() + b",", mode=mode).start())
+        return servers[-1].url + "/v2"
 
     yield start
     for s in servers:
-        s.shutdown()
-        s.server_close()
+        s.stop()
 
 
 @pytest.mark.parametrize(

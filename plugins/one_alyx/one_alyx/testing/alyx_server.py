@@ -507,7 +507,7 @@ def main() -> None:  # pragma: no cover - manual use
     srv = AlyxServer(work)
     try:
         srv.start()
-        from seed_alyx import seed  # noqa: PLC0415
+        from .seed_alyx import seed  # noqa: PLC0415
 
         seed(srv)
         print("Alyx at", srv.base_url, "files at", srv.files_url, "timings", srv.timings, flush=True)

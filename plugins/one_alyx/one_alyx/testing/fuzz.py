@@ -18,7 +18,7 @@ from onecore.errors import OneError
 from onecore.repository import SessionRecord
 from onecore.transfer import check_relpath
 
-from .client import SHAPES, check_record, parse_page
+from ..client import SHAPES, check_record, parse_page
 
 _REPO: Any = None
 _SESSION = SessionRecord(
@@ -30,7 +30,7 @@ def _repository() -> Any:
     """An offline repository (``data_url`` set, so building rows needs no request)."""
     global _REPO
     if _REPO is None:
-        from .repository import AlyxRepository
+        from ..repository import AlyxRepository
 
         home = Path(tempfile.mkdtemp(prefix="one-alyx-fuzz-"))
         _REPO = AlyxRepository(

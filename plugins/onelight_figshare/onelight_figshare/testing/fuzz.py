@@ -14,8 +14,8 @@ from typing import Any
 from onecore.errors import OneError
 from onecore.transfer import check_relpath
 
-from .api import FigshareAPI, parse_file_info, parse_file_list, parse_upload_status
-from .uploader import index_rows
+from ..api import FigshareAPI, parse_file_info, parse_file_list, parse_upload_status
+from ..uploader import index_rows
 
 _WHERE = "figshare article 1: fuzz"
 

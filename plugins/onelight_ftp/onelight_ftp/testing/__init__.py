@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import random
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from onecore.testing.data import write_datasets
 from onecore.testing.secrets import PASSWORD  # the suite-wide leak check greps for it
 
 USER = "user"
@@ -33,7 +33,6 @@ BIG = "labA/Subjects/mouse1/2021-03-01/001/alf/probe00/spikes.amps.npy"
 def make_data_root(root: Path) -> list[str]:
     """Write a small data root: 3 sessions in 2 labs, 19 ALF files (sub-collection ``alf/probe00``, a
     ``#revision#``, an empty file, a 3 MB file :data:`BIG`) and one non-ALF file; returns the ALF paths."""
-    rng = random.Random(7)
     files = {}
     sessions = (
         ("labA", "mouse1", "2021-03-01", "001"),
@@ -49,12 +48,9 @@ def make_data_root(root: Path) -> list[str]:
         files[f"{s}/alf/probe00/#2021-05-01#/clusters.depths.npy"] = 900
         files[f"{s}/raw_behavior_data/_iblrig_taskData.raw.jsonable"] = 0 if lab == "labB" else 300
     files[BIG] = 3 * 1024 * 1024 + 17
-    for rel, size in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(rng.randbytes(size))
+    rels = write_datasets(root, files, seed=7)
     (root / "labA" / "README.txt").write_text("not a dataset")
-    return sorted(files)
+    return rels
 
 
 @dataclass
