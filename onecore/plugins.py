@@ -364,3 +364,18 @@ def set_registry(registry: Registry | None) -> None:
     """Replace (or with None, reset) the process-wide registry; used by tests and embedding apps."""
     global _REGISTRY
     _REGISTRY = registry
+
+
+def open_repository(name: str | None = None, home: Path | None = None, registry: Registry | None = None) -> Any:
+    """The configured repository ``name`` (the current one when None) of the config in ``home``, opened.
+
+    For plugins that work with another configured repository (e.g. Alyx storing files through an FTP
+    one) and for embedding applications; unknown names and types are clear errors.
+    """
+    from .config import Config
+    from .config import home as default_home
+
+    home = Path(home) if home is not None else default_home()
+    rc = Config.load(home).get(name)
+    cls = (registry or get_registry()).repository_type(rc.type)
+    return cls(rc.name, rc.resolved(), home=home)

@@ -1,0 +1,109 @@
+"""The plugin SDK: the one module a onecore plugin imports.
+
+Everything a repository type, index format, loader or command needs is importable from here, and
+only from here: the shipped plugins and the example plugin import nothing else from onecore (a test
+keeps it so), and the names below are the ones onecore keeps stable across releases. Test support
+for plugin authors lives in :mod:`onecore.testing` (conformance suite, fixtures, servers).
+
+Names are resolved on first use (PEP 562), so ``from onecore.sdk import hookimpl`` in a plugin's
+entry-point module costs nothing: the transfer engine, numpy or sqlite are imported only when a name
+that needs them is used.
+
+- Hooks: :data:`hookimpl`.
+- The repository contract: :class:`Repository`, :class:`Field`, :class:`Dataset`,
+  :class:`IndexUpdate`, :class:`SessionRecord`, :class:`IndexFormat`.
+- Errors: :class:`OneError` and its subclasses.
+- Transfers: :class:`HTTPFetcher` (subclass it, override ``request_headers``), the fetcher and stream
+  protocols, :func:`download` with :class:`TransferItem`, :class:`TransferReport`, :class:`Progress`,
+  :class:`ProgressTracker`, :class:`RetryPolicy`, :class:`ThreadSessions`, :func:`read_capped`,
+  :func:`parse_retry_after`; paths: :func:`check_relpath`, :func:`url_join`, :data:`PART_SUFFIX`.
+- Indexes: :func:`fetch_index_url` (spool a remote index with a size cap and a validator, then
+  parse it), :func:`max_index_bytes`, :func:`read_one_root`, :func:`write_one_root`,
+  :func:`read_index_file`, :class:`IndexProblem`.
+- Uploads: :func:`upload_tree` and its backend protocol :class:`TreeBackend`; :func:`scan`.
+- Hashes and configuration: :func:`md5_file`, :class:`HashCache`, :func:`open_hash_cache`,
+  :class:`Config`, :class:`RepoConfig`, :func:`write_private`, :func:`open_repository`.
+- The ALF grammar: the module :mod:`onecore.alf` as ``alf``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: name -> (module, attribute or None for the module itself)
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    "hookimpl": ("onecore", "hookimpl"),
+    # the repository contract
+    "Repository": ("onecore.repository", "Repository"),
+    "Field": ("onecore.repository", "Field"),
+    "Dataset": ("onecore.repository", "Dataset"),
+    "IndexUpdate": ("onecore.repository", "IndexUpdate"),
+    "SessionRecord": ("onecore.repository", "SessionRecord"),
+    "IndexFormat": ("onecore.index", "IndexFormat"),
+    "md5_file": ("onecore.repository", "md5_file"),
+    # errors
+    "OneError": ("onecore.errors", "OneError"),
+    "ConfigError": ("onecore.errors", "ConfigError"),
+    "NotFound": ("onecore.errors", "NotFound"),
+    "AuthError": ("onecore.errors", "AuthError"),
+    "TransferError": ("onecore.errors", "TransferError"),
+    "TransientError": ("onecore.errors", "TransientError"),
+    "UnsafePathError": ("onecore.errors", "UnsafePathError"),
+    "UnsupportedOperation": ("onecore.errors", "UnsupportedOperation"),
+    "PluginError": ("onecore.errors", "PluginError"),
+    # transfers
+    "HTTPFetcher": ("onecore.transfer", "HTTPFetcher"),
+    "Fetcher": ("onecore.transfer", "Fetcher"),
+    "Stream": ("onecore.transfer", "Stream"),
+    "download": ("onecore.transfer", "download"),
+    "TransferItem": ("onecore.transfer", "TransferItem"),
+    "TransferReport": ("onecore.transfer", "TransferReport"),
+    "Progress": ("onecore.transfer", "Progress"),
+    "ProgressTracker": ("onecore.transfer", "ProgressTracker"),
+    "RetryPolicy": ("onecore.transfer", "RetryPolicy"),
+    "ThreadSessions": ("onecore.transfer", "ThreadSessions"),
+    "read_capped": ("onecore.transfer", "read_capped"),
+    "parse_retry_after": ("onecore.transfer", "parse_retry_after"),
+    "check_relpath": ("onecore.transfer", "check_relpath"),
+    "url_join": ("onecore.transfer", "url_join"),
+    "PART_SUFFIX": ("onecore.transfer", "PART_SUFFIX"),
+    # indexes
+    "fetch_index_url": ("onecore.builtins.http", "fetch_index_url"),
+    "max_index_bytes": ("onecore.builtins.http", "max_index_bytes"),
+    "read_one_root": ("onecore.index", "read_one_root"),
+    "write_one_root": ("onecore.index", "write_one_root"),
+    "read_index_file": ("onecore.index", "read_index_file"),
+    "IndexProblem": ("onecore.index", "IndexProblem"),
+    # uploads
+    "upload_tree": ("onecore.upload", "upload_tree"),
+    "TreeBackend": ("onecore.upload", "TreeBackend"),
+    "scan": ("onecore.scan", "scan"),
+    # hashes and configuration
+    "HashCache": ("onecore.hashcache", "HashCache"),
+    "open_hash_cache": ("onecore.hashcache", "open_hash_cache"),
+    "Config": ("onecore.config", "Config"),
+    "RepoConfig": ("onecore.config", "RepoConfig"),
+    "write_private": ("onecore.config", "write_private"),
+    "open_repository": ("onecore.plugins", "open_repository"),
+    # the ALF grammar
+    "alf": ("onecore.alf", None),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'onecore.sdk' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
