@@ -35,8 +35,10 @@ def alyx() -> Iterator[alyx_server.AlyxServer]:
 
 
 @pytest.fixture(autouse=True)
-def _home(one_home: Path) -> Path:
-    """onecore's ``one_home`` fixture (never the real ~/.one, fast retries), for every test of the plugin."""
+def _home(one_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """onecore's ``one_home`` fixture (never the real ~/.one, fast retries), for every test of the plugin,
+    with the default five attempts: the fault proxy injects bursts of three 503s in a row."""
+    monkeypatch.setenv("ONE_RETRY_ATTEMPTS", "5")
     return one_home
 
 
