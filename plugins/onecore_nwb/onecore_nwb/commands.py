@@ -13,6 +13,7 @@ import click
 @click.option(
     "--out",
     "out_dir",
+    metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
     show_default=True,

@@ -83,6 +83,8 @@ def session_label(info: Mapping[str, Any]) -> str:
 def subject_fields(info: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     """Subject keyword arguments for pynwb; warns naming the DANDI-required fields that are missing."""
     known = {k: info.get(k) for k in SUBJECT_FIELDS if info.get(k) not in (None, "")}
+    if info.get("birth_date") and "date_of_birth" not in known:  # Alyx's name for it
+        known["date_of_birth"] = info["birth_date"]
     known.update({k: v for k, v in given.items() if v not in (None, "")})
     unknown = sorted(set(known) - set(SUBJECT_FIELDS))
     if unknown:

@@ -63,6 +63,8 @@ def make_session(root: Path, n_spikes: int = 5000, n_clusters: int = 40) -> Path
     _save(base, "alf/licks.times.npy", np.sort(rng.random(300) * 3600))
     _save(base, "alf/_ibl_leftCamera.times.npy", np.linspace(0, 3600, 600))
     _save(base, "alf/_ibl_leftCamera.brightness.npy", rng.random(600))
+    stim = ["times,contrast,label"] + [f"{i * 10.5!r},{i / 10!r},{'left' if i % 2 else 'right'}" for i in range(8)]
+    (base / "alf" / "stim.table.csv").write_text("\n".join(stim) + "\n")
     (base / "alf" / "_ibl_experiment.description.json").write_text(json.dumps({"procedures": ["Behavior training"]}))
     (base / "raw_behavior_data").mkdir(exist_ok=True)
     (base / "raw_behavior_data" / "_iblrig_taskData.raw.jsonable").write_text('{"trial": 1}\n')

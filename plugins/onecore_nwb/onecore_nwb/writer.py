@@ -113,6 +113,11 @@ class _Builder:
             raise _missing(obj, "timestamps")
         spatial = {"position": WHEEL_FRAME} if obj.name == "wheel" else None
         units = {"position": "radians", "velocity": "radians/s"} if obj.name == "wheel" else None
+        text = {k: v for k, v in default.items() if v.dtype.kind in "USO"}
+        if text:  # a TimeSeries holds numbers: text attributes go to a table beside the series
+            tkey = "timestamps" if "timestamps" in default else "times"
+            module.add(dynamic_table(f"{self.base(obj)}_text", obj.label, {**text, tkey: default[tkey]}))
+            default = {k: v for k, v in default.items() if k not in text}
         made = time_series(self.base(obj), obj.label, default, spatial=spatial, units=units)
         for s in made.values():
             module.add(s)
@@ -236,11 +241,16 @@ def _write(nwb: Any, final: Path, overwrite: bool) -> None:
     """Write to a temporary name beside ``final``, then move it in place (never a partial file there)."""
     from pynwb import NWBHDF5IO
 
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.stem}.{os.getpid()}.partial.nwb")
     try:
-        with NWBHDF5IO(str(tmp), "w") as io:
-            io.write(nwb)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with NWBHDF5IO(str(tmp), "w") as io:
+                io.write(nwb)
+        except (OSError, ExportError):
+            raise
+        except Exception as e:  # hdmf/h5py refusing some data: one message, not a traceback
+            raise ExportError(f"could not write {final}: {type(e).__name__}: {e}") from None
         if overwrite:
             os.replace(tmp, final)
         else:

@@ -164,10 +164,13 @@ def test_dandi_labels_and_modalities() -> None:
     )
 
 
-def test_plugin_is_light_and_listed() -> None:
+def test_plugin_is_light_and_listed(one_home: Path) -> None:
     code = (
-        "import sys, onecore_nwb.plugin, onecore_nwb; assert 'pynwb' not in sys.modules and 'h5py' not in sys.modules"
+        "import sys, onecore_nwb.plugin, onecore_nwb, onecore_nwb.commands; "
+        "assert not {'pynwb', 'hdmf', 'h5py', 'numpy'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     out = subprocess.run([sys.executable, "-m", "onecore.cli", "plugins"], capture_output=True, text=True)
-    assert "onecore-nwb" in out.stdout or "nwb" in out.stdout, out.stdout + out.stderr
+    assert "nwb (onecore-nwb 0.1.0): one_register_commands" in out.stdout, out.stdout + out.stderr
+    out = subprocess.run([sys.executable, "-m", "onecore.cli", "export-nwb", "--help"], capture_output=True, text=True)
+    assert "--timezone TZ" in out.stdout and "--collection C" in out.stdout and "--out DIR" in out.stdout
