@@ -242,6 +242,7 @@ def _write(nwb: Any, final: Path, overwrite: bool) -> None:
     from pynwb import NWBHDF5IO
 
     tmp = final.with_name(f".{final.stem}.{os.getpid()}.partial.nwb")
+    made_dir = not final.parent.exists()
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -261,4 +262,9 @@ def _write(nwb: Any, final: Path, overwrite: bool) -> None:
     except OSError as e:
         raise ExportError(f"could not write {final}: {e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+            if made_dir and not final.exists():
+                final.parent.rmdir()  # the sub-<subject> folder this run created, left empty
+        except OSError:
+            pass

@@ -174,3 +174,16 @@ def test_plugin_is_light_and_listed(one_home: Path) -> None:
     assert "nwb (onecore-nwb 0.1.0): one_register_commands" in out.stdout, out.stdout + out.stderr
     out = subprocess.run([sys.executable, "-m", "onecore.cli", "export-nwb", "--help"], capture_output=True, text=True)
     assert "--timezone TZ" in out.stdout and "--collection C" in out.stdout and "--out DIR" in out.stdout
+
+
+def test_a_failed_write_leaves_nothing_behind(root: Path, one_home: Path, tmp_path: Path) -> None:
+    alf = root / SESSION / "alf"
+    np.save(alf / "weird.times.npy", np.arange(5.0))
+    np.save(alf / "weird.values.npy", np.arange(5) * 1j)  # complex numbers: no NWB type for them
+    with One(cache_dir=root) as one:
+        with pytest.raises(ExportError, match=r"could not write .*weird_values"):
+            onecore_nwb.export(one, SESSION, tmp_path / "out", subject=SUBJECT)
+        assert not (tmp_path / "out" / "sub-KS-023").exists()
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(ExportError, match=r"could not write .*file"):
+            onecore_nwb.export(one, SESSION, tmp_path / "file", collections=["alf/probe00"], subject=SUBJECT)
