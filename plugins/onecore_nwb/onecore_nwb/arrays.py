@@ -28,7 +28,15 @@ def part_key(p: Part, attribute: str | None = None) -> str:
 
 def object_paths(one: Any, eid: str, obj: AlfObject) -> dict[str, Path]:
     """Local paths (downloaded into the cache when needed) of every part of ``obj``, by ``rel_path``."""
-    paths = one.load_object(eid, obj.load_name, collection=obj.collection, download_only=True)
+    from onecore.errors import NotFound
+
+    try:
+        paths = one.load_object(eid, obj.load_name, collection=obj.collection, download_only=True)
+    except NotFound:
+        if not obj.namespace:
+            raise
+        # an API that matches objects regardless of namespace: ask by name, keep the parts by path below
+        paths = one.load_object(eid, obj.name, collection=obj.collection, download_only=True)
     out: dict[str, Path] = {}
     for path in paths:
         text = str(path).replace("\\", "/")

@@ -187,3 +187,28 @@ def test_a_failed_write_leaves_nothing_behind(root: Path, one_home: Path, tmp_pa
         (tmp_path / "file").write_text("x")
         with pytest.raises(ExportError, match=r"could not write .*file"):
             onecore_nwb.export(one, SESSION, tmp_path / "file", collections=["alf/probe00"], subject=SUBJECT)
+
+
+def test_subject_and_start_time_from_a_repository_that_knows_them() -> None:
+    import datetime as dt
+
+    from onecore_nwb.session import parse_timezone, start_time, subject_fields
+
+    info = {
+        "subject": "m1",
+        "date": "2024-07-01",
+        "species": "Mus musculus",
+        "sex": "female",
+        "birth_date": "2024-01-01",
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExportWarning)  # nothing missing: no warning
+        fields = subject_fields(info, {})
+    assert fields["species"] == "Mus musculus" and fields["sex"] == "F"
+    assert fields["date_of_birth"] == dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    tz = parse_timezone("Europe/Lisbon")
+    alyx = {**info, "start_time": "2024-07-01T10:30:00"}  # Alyx gives the start time without a zone
+    assert start_time(alyx, tz).isoformat() == "2024-07-01T10:30:00+01:00"
+    assert start_time(info, tz).isoformat() == "2024-07-01T00:00:00+01:00"
+    with pytest.raises(ExportError, match="unknown field"):
+        subject_fields(info, {"colour": "brown"})
