@@ -23,7 +23,8 @@ that needs them is used.
 - Uploads: :func:`upload_tree` and its backend protocol :class:`TreeBackend`; :func:`scan`.
 - Hashes and configuration: :func:`md5_file`, :class:`HashCache`, :func:`open_hash_cache`,
   :class:`Config`, :class:`RepoConfig`, :func:`write_private`, :func:`open_repository`.
-- The ALF grammar: the module :mod:`onecore.alf` as ``alf``.
+- The ALF grammar: the module :mod:`onecore.alf` as ``alf``; the ONE API (:class:`One`, :class:`ONE`)
+  for commands that load data.
 """
 
 from __future__ import annotations
@@ -86,8 +87,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "RepoConfig": ("onecore.config", "RepoConfig"),
     "write_private": ("onecore.config", "write_private"),
     "open_repository": ("onecore.plugins", "open_repository"),
-    # the ALF grammar
+    # the ALF grammar, and the ONE API for commands that load data
     "alf": ("onecore.alf", None),
+    "One": ("onecore.api", "One"),
+    "ONE": ("onecore.api", "ONE"),
 }
 
 __all__ = sorted(_EXPORTS)
