@@ -210,12 +210,14 @@ def trials(trials: Any, *, figsize: Sequence[float] | None = None, dpi: float = 
                 ax.scatter(x, ch, s=6, c=np.where(c["feedbackType"] > 0, "#2a8a3e", "#b2452c"), linewidths=0)
             else:
                 ax.scatter(x, ch, s=6, color="#2459a8", linewidths=0)
-            ax.set_yticks([-1, 0, 1], ["right (-1)", "no-go (0)", "left (1)"])
+            ax.set_yticks([-1, 0, 1], ["-1 (CCW)", "0 (no-go)", "+1 (CW)"])
             ax.set_ylabel("choice")
         elif panel == "feedbackType":
             ok = (c["feedbackType"] > 0).astype(float)
             w = max(1, min(20, len(ok) // 5 or 1))
-            ax.plot(np.convolve(ok, np.ones(w) / w, mode="same"), color="#2a8a3e", lw=1)
+            kernel = np.ones(w)
+            mean = np.convolve(ok, kernel, mode="same") / np.convolve(np.ones_like(ok), kernel, mode="same")
+            ax.plot(mean, color="#2a8a3e", lw=1)
             ax.set_ylim(-0.05, 1.05)
             ax.set_ylabel(f"correct ({w}-trial mean)")
         else:
