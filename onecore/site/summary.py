@@ -43,7 +43,9 @@ def describe_html(datasets: Iterable[str], sizes: dict[str, int] | None = None, 
     out = []
     if title:
         out.append(f"<p><b>{e(title)}</b></p>")
-    size = f", {total / 1e9:.2f} GB" if total else ""
+    from .build import human_size
+
+    size = f", {human_size(total)}" if total else ""
     out.append(
         f"<p>{len(by_session)} sessions, {n} datasets{size}, following the ALF convention "
         "(lab/Subjects/subject/date/number/collection/object.attribute.extension).</p>"
