@@ -149,6 +149,7 @@
       });
     });
     apply();
+    window.ONE_SITE_READY_MS = performance.now();
     body.dataset.ready = '1';
   }
 
@@ -166,6 +167,7 @@
       if (!s) { status.textContent = 'No session ' + eid + ' in this catalog.'; return; }
       showSession(s, shard);
       status.hidden = true;
+      window.ONE_SITE_READY_MS = performance.now();
       body.dataset.ready = '1';
     };
     var script = document.createElement('script');
