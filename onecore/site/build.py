@@ -89,7 +89,7 @@ def _plot_maker(one: Any, out: Path, log: Callable[[str], None]) -> Callable[[st
         made = []
         for kind in _PLOT_KINDS:
             try:
-                fig = plot.session_figure(one, eid, kind, figsize=(8.0, 3.0) if kind != "raster" else None)
+                fig = plot.session_figure(one, eid, kind, dpi=80)
             except plot.PlotError:
                 continue  # the session lacks what this kind needs: no figure, no error
             except OneError as e:
