@@ -173,3 +173,23 @@ def test_describe_html_escapes_and_stays_short() -> None:
     assert "<b>x</b>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text and "A &lt;title&gt;" in text
     assert "81 sessions, 81 datasets" in text and "and 31 more sessions" in text
     assert text.count("<li>") == 51
+
+
+@pytest.mark.parametrize(
+    "blocked, args, hint",
+    [
+        ("jinja2", ["site", "OUT"], "pip install 'onecore[site]'"),
+        ("matplotlib", ["plot", "lab/Subjects/x/2020-01-01/001", "raster"], "pip install 'onecore[plot]'"),
+    ],
+)
+def test_missing_extra_is_one_clear_error(tmp_path: Path, blocked: str, args: list[str], hint: str) -> None:
+    args = [str(tmp_path / "site") if a == "OUT" else a for a in args]
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None; from click.testing import CliRunner; "
+        "from onecore.cli import cli; "
+        f"r = CliRunner().invoke(cli, {args!r}); print(r.exit_code); print(r.output)"
+    )
+    env = {**__import__("os").environ, "ONE_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.splitlines()[0] == "1", out.stdout + out.stderr
+    assert hint in out.stdout and "Traceback" not in out.stdout

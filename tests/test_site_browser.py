@@ -109,6 +109,16 @@ def test_filter_by_subject_and_dataset_type(browser: Any, local_site: tuple[Path
     _select(browser, "f-lab", "haisslab")
     _wait_count(browser, "4 of 8")
     assert {r[0] for r in _rows(browser)} == {"haisslab"}
+    browser.driver.execute_script(
+        "for (const [id, v] of [['f-from', '2021-01-05'], ['f-to', '2021-01-11']]) {"
+        "  const f = document.getElementById(id); f.value = v; f.dispatchEvent(new Event('change')); }"
+    )
+    _wait_count(browser, "2 of 8")  # haisslab sessions from the 5th to the 11th (inclusive)
+    assert sorted(r[2] for r in _rows(browser)) == ["2021-01-05", "2021-01-11"]
+    browser.driver.find_element("id", "f-reset").click()
+    _wait_count(browser, "8 of 8")
+    _select(browser, "f-lab", "haisslab")
+    _wait_count(browser, "4 of 8")
     browser.driver.find_element("css selector", "th[data-key=subject]").click()  # sort by subject
     assert [r[1] for r in _rows(browser)] == sorted(r[1] for r in _rows(browser))
     assert browser.console_errors() == []

@@ -31,8 +31,9 @@ def _site_command() -> Any:
         import time
 
         from onecore.api import One
-        from onecore.site.build import build_site, human_size
+        from onecore.site.build import build_site, human_size, require_jinja
 
+        require_jinja()  # before opening the repository: a missing extra is the first thing said
         t0 = time.perf_counter()
         with One(repo=repo, mode="refresh" if refresh else "auto") as one:
             stats = build_site(out, one, title=title, plots=plots, log=lambda m: click.echo(m, err=True))

@@ -17,11 +17,17 @@ MARKER = ".onecore-site"
 _PLOT_KINDS = ("raster", "wheel", "trials")
 
 
-def _jinja() -> Any:
+def require_jinja() -> Any:
+    """The jinja2 module, or a clear error saying which extra to install."""
     try:
         import jinja2
     except ImportError:
         raise OneError("'one site' needs Jinja2: pip install 'onecore[site]'") from None
+    return jinja2
+
+
+def _jinja() -> Any:
+    jinja2 = require_jinja()
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,
