@@ -87,6 +87,10 @@ def test_wheel_and_trials_images(tmp_path: Path) -> None:
     assert len(fig.axes) == 3  # choice, feedback, reaction times
     img = _png(fig, tmp_path / "t.png")
     assert img.shape[:2] == (300, 300) and _non_blank(img) > 0.02
+    fig = plot.trials(_trials(), time_range=(0, 100))  # trials starting in the first 100 s: 20
+    assert fig.axes[0].get_title(loc="left") == "20 trials"
+    with pytest.raises(plot.PlotError, match="stimOn_times"):
+        plot.trials({"choice": np.ones(3)}, time_range=(0, 1))
 
 
 @pytest.mark.parametrize(

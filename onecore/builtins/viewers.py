@@ -61,7 +61,11 @@ def _plot_command() -> Any:
     @click.option("--collection", help="Only this collection (e.g. alf/probe00).")
     @click.option("--revision", help="This revision instead of the default one.")
     @click.option(
-        "--time-range", nargs=2, type=float, metavar="A B", help="Only times from A to B seconds (raster, wheel)."
+        "--time-range",
+        nargs=2,
+        type=float,
+        metavar="A B",
+        help="Only times from A to B seconds (trials: those starting then).",
     )
     @click.option("--repo", "repo", metavar="NAME", help="Use this configured repository instead of the current one.")
     def plot_cmd(

@@ -90,9 +90,9 @@ def wheel(wheel: Any, **kwargs: Any) -> Any:
 
 
 def trials(trials: Any, **kwargs: Any) -> Any:
-    """Per-trial summary (choice, feedback, reaction times, psychometric curve when present): a Figure.
+    """Per-trial summary (choice, feedback and reaction times, those present): a Figure.
 
-    Options: ``figsize``, ``dpi``, ``title``.
+    Options: ``time_range`` (trials starting then), ``figsize``, ``dpi``, ``title``.
     """
     from .figures import trials as _trials
 

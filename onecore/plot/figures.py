@@ -175,7 +175,23 @@ def trial_columns(trials: Any) -> dict[str, np.ndarray]:
                 cols.setdefault(name, np.asarray(arr[name]).ravel())
         elif arr.ndim == 1 and arr.dtype.kind in "biuf":
             cols[k] = arr
+        elif k == "intervals" and arr.ndim == 2 and arr.shape[1] == 2:
+            cols["intervals_start"] = arr[:, 0]
     return cols
+
+
+def _in_range(c: dict[str, np.ndarray], time_range: Sequence[float] | None) -> dict[str, np.ndarray]:
+    """Only the trials that start within ``time_range`` (by intervals, stimulus or go cue times)."""
+    if time_range is None:
+        return c
+    a, b = float(time_range[0]), float(time_range[1])
+    if not b > a:
+        raise PlotError(f"time range {a} to {b} is empty: give A < B")
+    key = next((k for k in ("intervals_start", "stimOn_times", "goCue_times") if k in c), None)
+    if key is None:
+        raise PlotError("a time range on trials needs trials.intervals, trials.stimOn_times or trials.goCue_times")
+    keep = (c[key] >= a) & (c[key] <= b)
+    return {k: v[keep] for k, v in c.items() if len(v) == len(keep)}
 
 
 def _reaction_times(c: dict[str, np.ndarray]) -> tuple[np.ndarray, str] | None:
@@ -189,9 +205,16 @@ def _reaction_times(c: dict[str, np.ndarray]) -> tuple[np.ndarray, str] | None:
     return None
 
 
-def trials(trials: Any, *, figsize: Sequence[float] | None = None, dpi: float = 100, title: str | None = None) -> Any:
+def trials(
+    trials: Any,
+    *,
+    time_range: Sequence[float] | None = None,
+    figsize: Sequence[float] | None = None,
+    dpi: float = 100,
+    title: str | None = None,
+) -> Any:
     """See :func:`onecore.plot.trials`."""
-    c = trial_columns(trials)
+    c = _in_range(trial_columns(trials), time_range)
     rt = _reaction_times(c)
     panels = [k for k in ("choice", "feedbackType") if k in c] + (["rt"] if rt else [])
     if not panels:
@@ -228,6 +251,6 @@ def trials(trials: Any, *, figsize: Sequence[float] | None = None, dpi: float = 
             ax.set_ylabel("reaction time (s)")
             ax.set_title(label, fontsize=8, loc="right")
     axes[-1].set_xlabel("trial")
-    n = max(len(v) for v in c.values())
+    n = max((len(v) for v in c.values()), default=0)
     axes[0].set_title(title or f"{n} trials", loc="left")
     return fig

@@ -36,9 +36,9 @@ def _spikes(one: Any, eid: str, collection: str, revision: str | None) -> Any:
     if "depths" not in spikes and "clusters" in spikes:
         try:
             depths = _load(one, eid, "clusters", collection, revision, "depths")["depths"]
-            clusters = np.asarray(spikes["clusters"]).astype(np.int64)
+            clusters = spikes["clusters"]  # memory-mapped: indexed without a copy
             if len(clusters) and 0 <= clusters.min() and clusters.max() < len(depths):
-                spikes["depths"] = np.asarray(depths)[clusters]
+                spikes["depths"] = np.asarray(depths, dtype=np.float32)[clusters]
         except NotFound:
             pass
     return spikes
@@ -92,4 +92,4 @@ def session_figure(
     data = _load(one, eid, obj, colls[0], revision)
     if kind == "wheel":
         return wheel(data, time_range=time_range, figsize=figsize, dpi=dpi, title=f"wheel ({colls[0] or 'session'})")
-    return trials(data, figsize=figsize, dpi=dpi)
+    return trials(data, time_range=time_range, figsize=figsize, dpi=dpi)
