@@ -119,6 +119,8 @@ def test_urls_that_are_not_links_are_dropped() -> None:
     assert site_data.safe_url("javascript:alert(1)") is None
     assert site_data.safe_url("data:text/html,x") is None
     assert site_data.safe_url("HTTPS://x.org/a") == "HTTPS://x.org/a"
+    assert site_data.safe_url("ftp://me:secret@ftp.x.org:21/d/a.npy") == "ftp://ftp.x.org:21/d/a.npy"
+    assert site_data.safe_url("https://u@x.org") == "https://x.org"
 
 
 def test_site_of_an_http_repository(runner: Any, tmp_path: Path) -> None:

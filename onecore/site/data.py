@@ -71,9 +71,13 @@ def session_path(lab: str | None, subject: str, date: str, number: int) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """``url`` if its scheme is one that may become a link, else None."""
+    """``url`` if its scheme is one that may become a link (without any ``user:password@``), else None."""
     if not url or not url.lower().startswith(SAFE_SCHEMES):
         return None
+    scheme, rest = url.split("://", 1)
+    host, sep, path = rest.partition("/")
+    if "@" in host:  # credentials never go into a published page
+        url = f"{scheme}://{host.rsplit('@', 1)[1]}{sep}{path}"
     return url
 
 
