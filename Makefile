@@ -6,7 +6,7 @@ PLUGIN_DIRS  := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.tom
 EXAMPLE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard examples/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint dist bench clean
+.PHONY: venv demo test lint dist bench clean docs-images
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(EXAMPLE_DIRS)) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ dist: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# The README's pictures (docs/images/site.png, docs/images/raster.png); needs chromium (.ci/system-deps).
+docs-images: venv
+	$(BIN)/python docs/images/make_images.py
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info

@@ -54,8 +54,9 @@ def cli_markdown() -> str:
             "```",
             "",
         ]
-        for name, cmd in sorted(cli.commands.items()):
-            if name != cmd.name:  # an alias (e.g. add_repo for add-repo)
+        for name in cli.list_commands(root):  # with the built-in plugin commands (site, plot)
+            cmd = cli.get_command(root, name)
+            if cmd is None or name != cmd.name:  # an alias (e.g. add_repo for add-repo)
                 continue
             ctx = click.Context(cmd, info_name=name, parent=root, terminal_width=WIDTH, max_content_width=WIDTH)
             out += [f"## one {name}", "", "```text", cmd.get_help(ctx), "```", ""]

@@ -234,7 +234,10 @@ def index_cmd(root: Path, base_url: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Upload at most N datasets (for a trial run).")
 @click.option("--jobs", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel transfers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, jobs: int, quiet: bool) -> None:
+@click.option("--describe", is_flag=True, help="Then write a short HTML summary as the description (figshare).")
+def upload_cmd(
+    root: Path, repo: str | None, dry_run: bool, limit: int | None, jobs: int, quiet: bool, describe: bool
+) -> None:
     """Upload the ALF datasets of a data root to a repository (incremental and resumable)."""
     from .scan import check, scan
 
@@ -248,6 +251,8 @@ def upload_cmd(root: Path, repo: str | None, dry_run: bool, limit: int | None, j
     bar = _Bar(quiet, "uploading")
     try:
         report = repository.upload(root.resolve(), datasets, dry_run=dry_run, jobs=jobs, progress=bar)
+        if describe and not dry_run and not report.failed:
+            click.echo(repository.describe(root.resolve(), datasets))
     finally:
         bar.done()
         repository.close()

@@ -36,6 +36,7 @@ BUILTIN_PLUGINS = (
     "onecore.builtins.http",
     "onecore.builtins.loaders",
     "onecore.builtins.oneroot",
+    "onecore.builtins.viewers",
 )
 
 #: Where the repository types we know of live, for "pip install" hints: type -> (distribution, folder).

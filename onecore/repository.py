@@ -242,6 +242,11 @@ class Repository:
         """Make the uploaded data public; returns a message for the user."""
         raise UnsupportedOperation(f"repository {self.name!r} (type {self.type}) has nothing to publish")
 
+    def describe(self, root: Path, datasets: list[str]) -> str:
+        """Write a short summary of ``datasets`` (of the data root ``root``) where visitors see it (e.g.
+        a figshare article's description: ``one upload --describe``); returns a message for the user."""
+        raise UnsupportedOperation(f"repository {self.name!r} (type {self.type}) has no description to write")
+
     def search(self, filters: Mapping[str, Any]) -> list[SessionRecord] | None:
         """Search on the server. None (the default) means: search the local catalog instead."""
         return None

@@ -234,6 +234,16 @@ class FigshareRepository(Repository):
         finally:
             hashes.close()
 
+    def describe(self, root: Path, datasets: list[str]) -> str:
+        """Write a short HTML summary of ``datasets`` into the article's description (``--describe``)."""
+        from onecore.site.summary import describe_html
+
+        self._need_token("writing the description")
+        sizes = {p: (Path(root) / p).stat().st_size for p in datasets if (Path(root) / p).is_file()}
+        text = describe_html(datasets, sizes)
+        self.api.call("PUT", self.api._private, "writing the description", json_body={"description": text})
+        return f"wrote a summary of {len(datasets)} datasets into the description of figshare article {self.article_id}"
+
     def publish(self) -> str:
         """Publish a new public version of the article; figshare's message is shown when it refuses."""
         self._need_token("publishing")
