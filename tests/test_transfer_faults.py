@@ -377,7 +377,7 @@ def test_larger_than_expected_is_refused(files: Files, server: FileServer, dest:
 def test_large_file_hashed_in_a_thread(
     files: Files, server: FileServer, dest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import onecore.transfer as t
+    import onecore.transfer.engine as t
 
     monkeypatch.setattr(t, "THREADED_HASH_BYTES", 100_000)
     good = files.add("big.attr.bin", 1_500_000)
