@@ -2,8 +2,8 @@
 
 :func:`check_relpath` refuses anything but a plain relative POSIX path, :func:`safe_join` also refuses
 symbolic links leading out of the root, :func:`url_join` percent-encodes a relative path onto a base
-URL. :data:`PART_SUFFIX` ends the names of temporary files (which start with a dot, so no ALF dataset
-can collide with them); :func:`part_path` gives the temporary file of a target.
+URL. :data:`PART_SUFFIX` ends the names of temporary files, which start with a dot so that no ALF dataset
+can collide with them: :func:`part_path` gives the temporary file of a target.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from .errors import UnsafePathError
 
-__all__ = ["PART_SUFFIX", "check_relpath", "safe_join", "url_join"]
+__all__ = ["PART_SUFFIX", "check_relpath", "part_meta_path", "part_path", "safe_join", "url_join"]
 
 PART_SUFFIX = ".part"
 _SAFE_REL = re.compile(r"^[A-Za-z0-9_.\-#/]+\Z")
@@ -78,3 +78,20 @@ def url_join(base_url: str, rel: str) -> str:
     if not base_url.endswith("/"):
         base_url += "/"
     return base_url + quote(rel, safe="/")
+
+
+def part_path(target: str | os.PathLike) -> Path:
+    """The temporary file of ``target`` while it is written: ``dir/.NAME.part``.
+
+    A name starting with a dot is never a valid ALF dataset, so no dataset (not even one named
+    ``NAME.part``) can occupy it, and scans and indexes skip it.
+    """
+    target = Path(target)
+    return target.with_name(f".{target.name}{PART_SUFFIX}")
+
+
+def part_meta_path(target: str | os.PathLike) -> Path:
+    """What is recorded about the partial download of ``target`` (``dir/.NAME.part.json``): the URL
+    and the validator (strong ETag or Last-Modified) its bytes came with."""
+    target = Path(target)
+    return target.with_name(f".{target.name}{PART_SUFFIX}.json")

@@ -10,16 +10,21 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from onecore import hookimpl
-from onecore.errors import ConfigError, TransferError
+from onecore.errors import ConfigError, TransferError, TransientError
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
 from onecore.transfer import HTTPFetcher, RetryPolicy, http_error, url_join
+from onecore.transfer.answers import cut_errors, iter_body
+from onecore.transfer.limits import StallWatch, env_number
 
 #: The largest index accepted (bytes); override with ONE_MAX_INDEX_BYTES.
 MAX_INDEX_BYTES = 2 << 30
+#: The longest time (seconds) fetching an index may take, whole transfer; override with ONE_INDEX_SECONDS.
+INDEX_SECONDS = 300.0
 
 
 def max_index_bytes() -> int:
@@ -61,7 +66,9 @@ class HTTPRepository(Repository):
 
     def fetcher(self) -> HTTPFetcher:
         if self._fetcher is None:
-            self._fetcher = HTTPFetcher(auth=self.auth, timeout=(10.0, float(self.settings["timeout"])))
+            self._fetcher = HTTPFetcher(
+                auth=self.auth, timeout=(10.0, float(self.settings["timeout"])), base_url=self.settings["base_url"]
+            )
         return self._fetcher
 
     def check(self) -> None:
@@ -91,37 +98,11 @@ def fetch_index_url(
             headers["If-None-Match"] = state["etag"]
         if state.get("last_modified"):
             headers["If-Modified-Since"] = state["last_modified"]
-    limit = max_index_bytes()
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
 
     def get() -> tuple[str, str, dict[str, str]] | None:
-        r = fetcher.get(url, headers=headers, stream=True)
-        try:
-            if r.status_code == 304:
-                return None
-            if r.status_code != 200:
-                raise http_error(r, f"GET {url} (the repository index)")
-            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
-            h = hashlib.sha256()
-            n = 0
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    for chunk in r.iter_content(1 << 20):
-                        n += len(chunk)
-                        if n > limit:
-                            raise TransferError(
-                                f"the index {url} is larger than {limit} bytes; refusing it "
-                                "(raise ONE_MAX_INDEX_BYTES if this is expected)"
-                            )
-                        h.update(chunk)
-                        f.write(chunk)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-            return tmp, h.hexdigest(), dict(r.headers)
-        finally:
-            r.close()
+        return _spool_index(fetcher, url, headers, tmpdir)
 
     try:
         got = RetryPolicy.from_env().call(get, f"fetching the index {url}")
@@ -158,6 +139,53 @@ def fetch_index_url(
                 p.source = url
 
     return IndexUpdate(rows=rows(), state=new_state, problems=problems)
+
+
+def _spool_index(
+    fetcher: HTTPFetcher, url: str, headers: dict[str, str], tmpdir: Path
+) -> tuple[str, str, dict[str, str]] | None:
+    """One GET of the index into a temporary file: (its path, sha256, the answer's headers), or None
+    for ``304``. Bounded in size (``ONE_MAX_INDEX_BYTES``), whole time (``ONE_INDEX_SECONDS``) and
+    throughput (the stall rule)."""
+    limit = max_index_bytes()
+    seconds = env_number("ONE_INDEX_SECONDS", INDEX_SECONDS)
+    deadline = time.monotonic() + seconds  # the whole transfer, whatever the server's pace
+    r = fetcher.get(url, headers=headers, stream=True)
+    try:
+        if r.status_code == 304:
+            return None
+        if r.status_code != 200:
+            raise http_error(r, f"GET {url} (the repository index)")
+        fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
+        h = hashlib.sha256()
+        n = 0
+        stall = StallWatch(then="gave up on this fetch of the index")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in iter_body(r, 1 << 20):
+                    n += len(chunk)
+                    stall.add(len(chunk))
+                    if time.monotonic() > deadline:
+                        raise TransferError(
+                            f"fetching the index {url} took more than {seconds:g} s; gave up "
+                            "(raise ONE_INDEX_SECONDS if the server is just slow)"
+                        )
+                    if n > limit:
+                        raise TransferError(
+                            f"the index {url} is larger than {limit} bytes; refusing it "
+                            "(raise ONE_MAX_INDEX_BYTES if this is expected)"
+                        )
+                    h.update(chunk)
+                    f.write(chunk)
+        except cut_errors() as e:
+            os.unlink(tmp)
+            raise TransientError(f"fetching the index {url}: the answer was cut ({type(e).__name__})") from None
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp, h.hexdigest(), dict(r.headers)
+    finally:
+        r.close()
 
 
 def _strong_last_modified(headers: Mapping[str, str]) -> str | None:

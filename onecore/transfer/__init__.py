@@ -25,7 +25,7 @@ Every public name stays importable from ``onecore.transfer``.
 from __future__ import annotations
 
 from ..hashcache import md5_file
-from ..paths import PART_SUFFIX, _Joiner, check_relpath, safe_join, url_join
+from ..paths import PART_SUFFIX, _Joiner, check_relpath, part_meta_path, part_path, safe_join, url_join
 from .answers import MAX_ANSWER_BYTES, MAX_ANSWER_SECONDS, read_capped
 from .engine import DEFAULT_JOBS, THREADED_HASH_BYTES, _Cancelled, _Digest, download, verify_file
 from .http import HTTPFetcher
@@ -55,6 +55,8 @@ __all__ = [
     "http_error",
     "md5_file",
     "parse_retry_after",
+    "part_meta_path",
+    "part_path",
     "read_capped",
     "safe_join",
     "url_join",

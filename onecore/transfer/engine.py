@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import logging
 import os
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..errors import OneError, TransferError, TransientError, UnsafePathError, VerificationError
 from ..hashcache import md5_file
-from ..paths import PART_SUFFIX, _Joiner
+from ..paths import _Joiner, part_path
+from .limits import StallWatch, over_cap, size_cap
 from .locks import _lock_for
+from .parts import discard, open_part, read_meta, write_meta
 from .progress import Progress, TransferReport, _ItemProgress, _ProgressTracker
-from .protocols import CHUNK, Fetcher, TransferItem, _short
+from .protocols import CHUNK, Fetcher, Stream, TransferItem, _short
 from .retry import RetryPolicy
 
 log = logging.getLogger("onecore.transfer")
@@ -109,15 +113,14 @@ def download(
     under their final names) to be resumed by the next run, and the interrupt propagates.
     """
     retry = retry or RetryPolicy.from_env()
-    dest_root = Path(dest)
-    dest_root.mkdir(parents=True, exist_ok=True)
+    dest_root = _destination(Path(dest))
     report = TransferReport()
     t0 = time.monotonic()
     planned: list[tuple[TransferItem, Path]] = []
     join = _Joiner(dest_root)
     for item in items:
         try:
-            planned.append((item, join(item.rel_path)))
+            planned.append((item, join(_not_reserved(item.rel_path))))
         except UnsafePathError as e:
             report.failed.append((str(item.rel_path), str(e)))
     tracker = _ProgressTracker(progress, len(planned), sum(i.size or 0 for i, _ in planned))
@@ -155,6 +158,32 @@ def download(
             report.bytes += nbytes
     report.seconds = time.monotonic() - t0
     return report
+
+
+def _destination(dest: Path) -> Path:
+    """``dest``, made if missing; a clear :class:`TransferError` when it cannot be (a file in the way,
+    a read-only or full disk)."""
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise TransferError(f"cannot download into {dest}: it (or a folder above it) is a file, not a folder") from None
+    except OSError as e:
+        if isinstance(e, NotADirectoryError):
+            raise TransferError(f"cannot download into {dest}: a folder above it is a file") from None
+        raise TransferError(f"cannot download into {dest}: {_write_problem(e, dest / 'x')}") from None
+    if not dest.is_dir():
+        raise TransferError(f"cannot download into {dest}: it is not a folder")
+    return dest
+
+
+def _not_reserved(rel: str) -> str:
+    """``rel`` unless a part of it starts with a dot: those names are the cache's own (temporary files
+    ``.NAME.part``, their records, ``.one_locks``), never datasets (ALF names never start with a dot)."""
+    if isinstance(rel, str) and any(p.startswith(".") and p not in (".", "..") for p in rel.split("/")):
+        raise UnsafePathError(
+            f"refused the path {rel!r}: names starting with a dot are reserved for temporary files in the cache"
+        )
+    return rel
 
 
 def _run_pool(
@@ -239,42 +268,65 @@ def _download_one(
             target.unlink()
         if not target.parent.is_dir():
             target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + PART_SUFFIX)
-        if part.is_symlink():  # never write through a link planted in the cache
-            part.unlink()
-        counter = _ItemProgress(tracker, item.rel_path)
-        fresh_tries = 2  # a verification failure restarts from zero once
-        attempt = 0
-        while True:
-            attempt += 1
-            if cancel.is_set():
-                raise _Cancelled
-            try:
-                nbytes, digest = _stream_to_part(item, part, fetcher, counter, cancel)
-            except TransientError as e:
-                if attempt >= retry.attempts:
-                    raise TransferError(f"{item.rel_path}: failed after {attempt} attempts: {e}") from None
-                d = retry.delay(attempt, e.retry_after)
-                log.info("%s: %s; retry %d in %.1fs", item.rel_path, e, attempt + 1, d)
-                retry.sleep(d)
-                continue
-            except TransferError as e:
-                raise TransferError(f"{item.rel_path}: {e}") from None
-            problem = _check_part(part, item, digest)
-            if problem is None:
-                os.replace(part, target)
-                if on_verified:
-                    on_verified(target, item)
-                tracker.add(files=1, current=item.rel_path)
-                return "downloaded", nbytes
-            part.unlink(missing_ok=True)
-            fresh_tries -= 1
-            if fresh_tries <= 0:
-                raise VerificationError(
-                    f"{item.rel_path}: the downloaded file failed verification ({problem}); nothing was kept. "
-                    "The server's copy differs from its index: tell the data owner"
-                )
-            log.info("%s: verification failed (%s); downloading again from scratch", item.rel_path, problem)
+        nbytes = _fetch_verified(item, target, fetcher, retry, _ItemProgress(tracker, item.rel_path), cancel)
+        os.replace(part_path(target), target)
+        discard(target)
+        if on_verified:
+            on_verified(target, item)
+        tracker.add(files=1, current=item.rel_path)
+        return "downloaded", nbytes
+
+
+def _fetch_verified(
+    item: TransferItem,
+    target: Path,
+    fetcher: Fetcher,
+    retry: RetryPolicy,
+    counter: _ItemProgress,
+    cancel: threading.Event,
+) -> int:
+    """Bring the partial file of ``target`` to a verified copy of ``item`` (retrying transient failures,
+    restarting once from scratch after a verification failure); returns the bytes received."""
+    fresh_tries = 2  # a verification failure restarts from zero once
+    attempt = 0
+    while True:
+        attempt += 1
+        if cancel.is_set():
+            raise _Cancelled
+        try:
+            nbytes, digest = _stream_to_part(item, target, fetcher, counter, cancel)
+        except TransientError as e:
+            if attempt >= retry.attempts:
+                raise TransferError(f"{item.rel_path}: failed after {attempt} attempts: {e}") from None
+            d = retry.delay(attempt, e.retry_after)
+            log.info("%s: %s; retry %d in %.1fs", item.rel_path, e, attempt + 1, d)
+            retry.sleep(d)
+            continue
+        except _Differs as e:
+            discard(target)
+            raise VerificationError(
+                f"{item.rel_path}: the server's copy differs from its index ({e}); {_TELL}"
+            ) from None
+        except TransferError as e:
+            raise TransferError(f"{item.rel_path}: {e}") from None
+        problem = _check_part(part_path(target), item, digest)
+        if problem is None:
+            return nbytes
+        discard(target)
+        fresh_tries -= 1
+        if fresh_tries <= 0:
+            raise VerificationError(
+                f"{item.rel_path}: the downloaded file failed verification ({problem}); nothing was kept. "
+                "The server's copy differs from its index: tell the data owner"
+            )
+        log.info("%s: verification failed (%s); downloading again from scratch", item.rel_path, problem)
+
+
+_TELL = "nothing was kept; tell the data owner (or refresh the catalog if the index was updated)"
+
+
+class _Differs(Exception):
+    """The server's copy is not the one its index describes (size); never retried."""
 
 
 def _check_part(part: Path, item: TransferItem, digest: str | None) -> str | None:
@@ -286,43 +338,123 @@ def _check_part(part: Path, item: TransferItem, digest: str | None) -> str | Non
     return None
 
 
-def _stream_to_part(
-    item: TransferItem, part: Path, fetcher: Fetcher, counter: _ItemProgress, cancel: threading.Event
-) -> tuple[int, str | None]:
-    """Append the missing bytes to ``part``, hashing as they arrive; returns (bytes received, md5)."""
-    offset = part.stat().st_size if part.exists() else 0
+def _resumable(item: TransferItem, target: Path) -> tuple[int, str | None]:
+    """(offset, validator) to resume the partial file of ``target`` from: only with a proof that its
+    bytes are of the version being fetched (an md5 to verify the result, or a recorded validator for
+    ``If-Range``); otherwise the partial file is dropped and the download starts over."""
+    part = part_path(target)
+    try:
+        offset = part.stat().st_size if not part.is_symlink() else 0
+    except FileNotFoundError:
+        return 0, None
+    meta = read_meta(target) or {}
+    validator = meta.get("validator") if meta.get("url") == item.url else None
+    if offset and not item.md5 and not validator:
+        log.info("%s: a partial file of unknown version; starting over", item.rel_path)
+        discard(target)
+        return 0, None
     if item.size is not None and offset > item.size:
-        part.unlink()
-        offset = 0
-    if item.size is not None and offset == item.size and offset > 0:  # complete from an earlier run
-        counter.set(offset)
-        return 0, _hash_existing(part, offset) if item.md5 else None
-    stream = fetcher.open(item.url, offset)
+        discard(target)
+        return 0, None
+    return offset, validator
+
+
+def _open(fetcher: Fetcher, url: str, offset: int, validator: str | None, need_proof: bool) -> Stream:
+    """``fetcher.open``, with the validator (``If-Range``) and ``need_proof`` (the index gives no md5: the
+    stream should carry a validator) for the fetchers that take them."""
+    takes = _takes(type(fetcher))
+    kwargs: dict[str, object] = {}
+    if validator and offset and "validator" in takes:
+        kwargs["validator"] = validator
+    if need_proof and "need_proof" in takes:
+        kwargs["need_proof"] = True
+    return fetcher.open(url, offset, **kwargs)  # type: ignore[call-arg]
+
+
+@functools.lru_cache(maxsize=64)
+def _takes(cls: type) -> frozenset[str]:
+    try:
+        return frozenset(inspect.signature(cls.open).parameters)
+    except (TypeError, ValueError):  # pragma: no cover
+        return frozenset()
+
+
+def _open_checked(item: TransferItem, target: Path, fetcher: Fetcher) -> tuple[Stream, int, bool]:
+    """Open the stream for ``item``: (stream, offset asked, resuming)."""
+    offset, validator = _resumable(item, target)
+    if item.size is not None and offset == item.size and offset > 0:
+        return _Complete(offset), offset, True
+    stream = _open(fetcher, item.url, offset, validator, not item.md5)
+    resuming = offset > 0 and stream.offset == offset
+    if resuming and not item.md5 and getattr(stream, "validator", None) != validator:
+        # The server answered the range for another version (or proved nothing): start over.
+        stream.close()
+        discard(target)
+        offset, resuming = 0, False
+        stream = _open(fetcher, item.url, 0, None, not item.md5)
+    if item.size is not None and stream.total is not None and stream.total != item.size:
+        stream.close()
+        more = "more than the expected" if stream.total > item.size else "fewer than the expected"
+        raise _Differs(f"the server announces {stream.total} bytes, {more} {item.size} bytes")
+    if not resuming:
+        write_meta(target, item.url, getattr(stream, "validator", None))
+    return stream, offset, resuming
+
+
+class _Complete:
+    """A stream with nothing left to read: the partial file is complete from an earlier run."""
+
+    total = None
+
+    def __init__(self, offset: int):
+        self.offset = offset
+
+    def chunks(self) -> Iterator[bytes]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+def _stream_to_part(
+    item: TransferItem, target: Path, fetcher: Fetcher, counter: _ItemProgress, cancel: threading.Event
+) -> tuple[int, str | None]:
+    """Append the missing bytes to the partial file, hashing as they arrive; returns (bytes received, md5)."""
+    stream, offset, resuming = _open_checked(item, target, fetcher)
     received = 0
     digest: _Digest | None = None
     try:
-        resuming = offset > 0 and stream.offset == offset
         start = offset if resuming else 0
         counter.set(start)
         expected = item.size if item.size is not None else stream.total
         if item.md5:
             digest = _Digest(threaded=expected is not None and expected - start >= THREADED_HASH_BYTES)
             if resuming:
-                _hash_existing(part, offset, digest)
-        limit = item.size
-        with open(part, "ab" if resuming else "wb", buffering=0) as f:
-            for chunk in stream.chunks():
-                if cancel.is_set():
-                    raise _Cancelled
-                if limit is not None and start + received + len(chunk) > limit:
-                    f.close()
-                    part.unlink(missing_ok=True)
-                    raise TransientError(f"the server sent more than the expected {limit} bytes")
-                f.write(chunk)
-                if digest is not None:
-                    digest.update(chunk)
-                received += len(chunk)
-                counter.add(len(chunk))
+                _hash_existing(part_path(target), offset, digest)
+        if isinstance(stream, _Complete):
+            return 0, (digest.finish() if digest is not None else None)
+        limit, how = (item.size, "") if item.size is not None else size_cap(target.parent)
+        stall = StallWatch()
+        try:
+            with open_part(target, append=resuming) as f:
+                for chunk in stream.chunks():
+                    if cancel.is_set():
+                        raise _Cancelled
+                    if start + received + len(chunk) > limit:
+                        f.close()
+                        discard(target)
+                        if item.size is None:
+                            raise over_cap(limit, how)
+                        raise _Differs(f"the server sent more than the expected {limit} bytes")
+                    f.write(chunk)
+                    if digest is not None:
+                        digest.update(chunk)
+                    received += len(chunk)
+                    counter.add(len(chunk))
+                    stall.add(len(chunk))
+        except OSError as e:
+            discard(target)  # a full or read-only disk: remove what was written
+            raise TransferError(_write_problem(e, target)) from None
         end = start + received
         if expected is not None and end < expected:
             raise TransientError(f"short read: got {end} of {expected} bytes")
@@ -331,6 +463,20 @@ def _stream_to_part(
         if digest is not None:
             digest.close()
         stream.close()
+
+
+def _write_problem(e: OSError, target: Path) -> str:
+    """One clear sentence for a failed write into the cache."""
+    import errno
+
+    folder = target.parent
+    if e.errno == errno.ENOSPC:
+        return f"no space left on the disk of {folder} ({e.strerror}): nothing was kept; free some space"
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot write into {folder} ({e.strerror}); choose a writable folder (--dir, or ONE_HOME)"
+    if e.errno == errno.ELOOP:
+        return f"refused to write {part_path(target)}: it is a symbolic link"
+    return f"cannot write {e.filename or target}: {e.strerror or e}"
 
 
 def _hash_existing(part: Path, length: int, digest: _Digest | None = None) -> str:

@@ -8,8 +8,8 @@ import os
 import threading
 from typing import Any
 
-from ..errors import TransferError, TransientError
-from .protocols import Stream, _origin, _redact, _short
+from ..errors import TransferError
+from .protocols import Stream, _origin, _redact, _short, network_error
 from .sessions import ThreadSessions
 from .wire import (
     _check_response,
@@ -28,9 +28,13 @@ class HTTPFetcher:
     Downloads (:meth:`open`) go through a ``urllib3`` pool manager shared by the worker threads (a
     connection per worker, kept alive from file to file and across batches); :meth:`get` is a
     ``requests`` GET for one-off calls such as fetching an index. ``auth`` (HTTP basic) is sent only
-    when given, and never to another host after a redirect. Proxies and CA bundles from the
-    environment (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...) are honoured, looked up once
-    per host.
+    to the origin (scheme, host, port) of ``base_url`` (when no ``base_url`` is given: of the first URL
+    asked for), on every path: first request, retries, range resumes and each redirect hop, which are
+    all followed here, hop by hop. Proxies and CA bundles from the environment (``HTTPS_PROXY``,
+    ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...) are honoured, looked up once per host.
+
+    A refused connection, an unknown host name or no route is an :class:`UnreachableError` (not
+    retried); timeouts, resets and 5xx are :class:`TransientError` (retried with backoff).
     """
 
     def __init__(
@@ -39,8 +43,11 @@ class HTTPFetcher:
         timeout: tuple[float, float] = (10.0, 60.0),
         headers: dict[str, str] | None = None,
         pool_size: int = 32,
+        base_url: str | None = None,
     ):
         self.auth = auth
+        self.base_url = base_url
+        self._auth_origin: str | None = _origin(base_url) if base_url else None
         self.timeout = timeout
         self.headers = headers or {}
         self.pool_size = pool_size
@@ -91,22 +98,48 @@ class HTTPFetcher:
     def _setup_session(self, s: Any) -> None:
         s.trust_env = False  # the environment's settings come from _env_for, looked up once per host
         s.headers.update(self.headers)
-        if self.auth:
-            s.auth = self.auth
+
+    def credentials_for(self, url: str) -> dict[str, str]:
+        """The ``Authorization`` header for ``url``: only when its origin is the repository's own."""
+        if not self._auth_header:
+            return {}
+        origin = _origin(url)
+        if self._auth_origin is None:
+            with self._lock:
+                if self._auth_origin is None:
+                    self._auth_origin = origin
+        return self._auth_header if origin == self._auth_origin else {}
 
     def get(self, url: str, **kwargs: Any) -> Any:
-        """A ``requests`` GET with timeouts, mapping connection failures to :class:`TransientError`."""
+        """A ``requests`` GET with timeouts, mapping connection failures to :class:`TransientError`
+        (:class:`UnreachableError` when the server cannot be reached at all).
+
+        Redirects are followed here hop by hop, each hop with the credentials and
+        :meth:`request_headers` of its own origin only.
+        """
+        from urllib.parse import urljoin
+
         import requests
 
         kwargs.setdefault("timeout", self.timeout)
-        for k, v in self._env_for(url).items():
-            kwargs.setdefault(k, v)
-        try:
-            return self.session.get(url, **kwargs)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-            raise TransientError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
-        except requests.RequestException as e:  # invalid URL, too many redirects...
-            raise TransferError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
+        follow = kwargs.pop("allow_redirects", True)
+        extra = dict(kwargs.pop("headers", None) or {})
+        env_keys = [k for k in ("proxies", "verify", "cert") if k not in kwargs]
+        for _hop in range(11):
+            headers = {**extra, **self.credentials_for(url), **self.request_headers(url)}
+            env = {k: v for k, v in self._env_for(url).items() if k in env_keys}
+            try:
+                r = self.session.get(url, headers=headers, allow_redirects=False, **kwargs, **env)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+                raise network_error(f"GET {_redact(url)}", e) from None
+            except requests.RequestException as e:  # invalid URL...
+                raise TransferError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
+            location = r.headers.get("Location")
+            if not (follow and r.status_code in (301, 302, 303, 307, 308) and location):
+                return r
+            r.close()
+            url = urljoin(url, location)
+        raise TransferError(f"GET {_redact(url)}: too many redirects")
 
     # -- downloads -----------------------------------------------------------------------------
     def _manager(self, url: str) -> Any:
@@ -134,6 +167,7 @@ class HTTPFetcher:
         return pm
 
     def _request(self, url: str, headers: dict[str, str]) -> Any:
+        """One urllib3 GET, redirects not followed (the caller follows them hop by hop)."""
         import urllib3
 
         pm = self._manager(url)
@@ -143,50 +177,38 @@ class HTTPFetcher:
                 url,
                 headers=headers,
                 preload_content=False,
-                redirect=True,
+                redirect=False,
                 timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
-                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10),
+                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=0),
             )
         except urllib3.exceptions.MaxRetryError as e:
-            if isinstance(e.reason, urllib3.exceptions.ResponseError):
-                raise TransferError(f"GET {_redact(url)}: too many redirects") from None
-            raise TransientError(f"GET {_redact(url)}: {type(e.reason).__name__}: {_short(e.reason)}") from None
+            raise network_error(f"GET {_redact(url)}", e.reason or e) from None
         except (urllib3.exceptions.LocationValueError, ValueError) as e:
             raise TransferError(f"GET {_redact(url)}: invalid URL: {_short(e)}") from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise TransientError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
+            raise network_error(f"GET {_redact(url)}", e) from None
 
-    def open(self, url: str, offset: int = 0) -> Stream:
+    def open(self, url: str, offset: int = 0, validator: str | None = None) -> Stream:
         """GET ``url`` from ``offset`` (a ``Range`` request when > 0); the stream says where it starts.
 
-        Without a proxy this talks ``http.client`` over kept-alive connections (a fraction of the
-        per-request cost of urllib3 or requests, which matters for thousands of small files); through
-        a proxy it uses ``urllib3``.
+        ``validator`` (the strong ETag or Last-Modified recorded with a partial file) is sent as
+        ``If-Range``: a server whose file changed answers with the whole new file (offset 0). Without a
+        proxy this talks ``http.client`` over kept-alive connections (a fraction of the per-request cost
+        of urllib3 or requests, which matters for thousands of small files); through a proxy it uses
+        ``urllib3``. Subclasses customise requests through :meth:`request_headers`.
         """
-        if type(self).get is not HTTPFetcher.get:  # a subclass adds to get(): keep going through it
-            return self._open_requests(url, offset)
         if self._proxy_for(url):
-            return self._open_urllib3(url, offset)
-        return self._open_direct(url, offset)
+            return self._open_urllib3(url, offset, validator)
+        return self._open_direct(url, offset, validator)
 
     def request_headers(self, url: str) -> dict[str, str]:
         """Extra headers for a download request to ``url``; asked again for every redirect hop.
 
         Subclasses override it to send a credential to some hosts only (say, a token to the API's
-        host); the base class adds none (basic ``auth`` is handled separately, first host only).
+        host); the base class adds none (basic ``auth`` is handled separately, base_url origin only).
+        Used by :meth:`open` and :meth:`get` alike.
         """
         return {}
-
-    def _open_requests(self, url: str, offset: int) -> _HTTPStream:
-        """Download through :meth:`get` (for subclasses that customise it; slower per request)."""
-        headers = {"Accept-Encoding": "identity", **self.request_headers(url)}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        r = self.get(url, headers=headers, stream=True)
-        start, total, encoded = _check_response(r.status_code, r.headers, offset, url, r.close, r)
-        if start < 0:
-            return self._open_requests(url, 0)
-        return _HTTPStream(r.raw, start, total, encoded)
 
     def _proxy_for(self, url: str) -> str | None:
         origin = _origin(url)
@@ -196,20 +218,32 @@ class HTTPFetcher:
             self._proxy[origin] = select_proxy(url, self._env_for(url).get("proxies") or {})
         return self._proxy[origin]
 
-    def _headers(self, offset: int, auth: bool = True) -> dict[str, str]:
-        headers = {**self.headers, "Accept-Encoding": "identity"}
-        if auth:
-            headers.update(self._auth_header)
+    def _headers(self, url: str, offset: int, validator: str | None) -> dict[str, str]:
+        """The headers of one download request (one redirect hop) to ``url``."""
+        headers = {**self.headers, "Accept-Encoding": "identity", **self.credentials_for(url)}
         if offset:
             headers["Range"] = f"bytes={offset}-"
+            if validator:
+                headers["If-Range"] = validator
+        headers.update(self.request_headers(url))
         return headers
 
-    def _open_urllib3(self, url: str, offset: int) -> _HTTPStream:
-        r = self._request(url, {**self._headers(offset), **self.request_headers(url)})
-        start, total, encoded = _check_response(r.status, r.headers, offset, url, lambda: _discard(r), r)
-        if start < 0:  # the range was not honoured as asked: start again from zero
-            return self._open_urllib3(url, 0)
-        return _HTTPStream(r, start, total, encoded)
+    def _open_urllib3(self, url: str, offset: int, validator: str | None = None) -> _HTTPStream:
+        from urllib.parse import urljoin
+
+        first = url
+        for _hop in range(11):
+            r = self._request(url, self._headers(url, offset, validator))
+            location = r.headers.get("Location")
+            if r.status in (301, 302, 303, 307, 308) and location:
+                _discard(r)
+                url = urljoin(url, location)
+                continue
+            start, total, encoded = _check_response(r.status, r.headers, offset, url, lambda r=r: _discard(r), r)
+            if start < 0:  # the range was not honoured as asked: start again from zero
+                return self._open_urllib3(first, 0)
+            return _HTTPStream(r, start, total, encoded)
+        raise TransferError(f"GET {_redact(url)}: too many redirects")
 
     # -- http.client -----------------------------------------------------------------------------
     def _connection(self, scheme: str, host: str, port: int, fresh: bool = False) -> tuple[Any, bool]:
@@ -251,10 +285,10 @@ class HTTPFetcher:
             ctx.load_cert_chain(env["cert"])
         return ctx
 
-    def _open_direct(self, url: str, offset: int) -> Stream:
+    def _open_direct(self, url: str, offset: int, validator: str | None = None) -> Stream:
         from urllib.parse import urljoin, urlsplit
 
-        first_origin = _origin(url)
+        first = url
         for _hop in range(11):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -265,7 +299,7 @@ class HTTPFetcher:
                 raise TransferError(f"GET {_redact(url)}: invalid port") from None
             key = (parts.scheme, parts.hostname, port)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            headers = {**self._headers(offset, auth=_origin(url) == first_origin), **self.request_headers(url)}
+            headers = self._headers(url, offset, validator)
             for fresh_try in (False, True):
                 conn, reused = self._connection(*key, fresh=fresh_try)
                 try:
@@ -277,14 +311,14 @@ class HTTPFetcher:
                     stale = reused and not fresh_try and not isinstance(e, TimeoutError)
                     if stale:  # the server closed an idle kept-alive connection: once more on a new one
                         continue
-                    raise TransientError(f"GET {_redact(url)}: {type(e).__name__}: {_short(e)}") from None
+                    raise network_error(f"GET {_redact(url)}", e) from None
             if r.status in (301, 302, 303, 307, 308) and r.getheader("Location"):
                 _drain(r, conn, lambda c=conn, k=key: self._give_back(k, c))
                 url = urljoin(url, r.getheader("Location"))
                 continue
             start, total, encoded = _check_response(r.status, r.headers, offset, url, conn.close, r)
             if start < 0:
-                return self._open_direct(url, 0)
+                return self._open_direct(first, 0)
             return _DirectStream(r, start, total, encoded, lambda c=conn, k=key: self._give_back(k, c), conn.close)
         raise TransferError(f"GET {_redact(url)}: too many redirects")
 

@@ -48,11 +48,21 @@ class TransferReport:
             s += f" in {self.seconds:.1f}s ({_human(self.bytes / self.seconds)}/s)"
         return s
 
+    def failure_lines(self, prefix: str = "FAILED ") -> list[str]:
+        """One line per failed file, ``FAILED path: reason``, naming the path once (the reasons of the
+        engine's errors start with the path already)."""
+        return [f"{prefix}{p}: {_reason(p, e)}" for p, e in self.failed]
+
     def raise_for_failures(self) -> None:
         if self.failed:
-            lines = "\n".join(f"  {p}: {e}" for p, e in self.failed[:20])
+            lines = "\n".join("  " + line for line in self.failure_lines("")[:20])
             more = f"\n  ... and {len(self.failed) - 20} more" if len(self.failed) > 20 else ""
             raise TransferError(f"{len(self.failed)} file(s) failed:\n{lines}{more}")
+
+
+def _reason(path: str, message: str) -> str:
+    """``message`` without a leading ``path: `` (so that a line names the path once)."""
+    return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
 
 
 def _human(n: float) -> str:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
-from ..errors import OneError, TransferError, TransientError
+from ..errors import OneError, TransferError, TransientError, UnreachableError
 from .retry import parse_retry_after
 
 CHUNK = 1 << 20
@@ -67,3 +67,88 @@ def _redact(url: str) -> str:
 def _origin(url: str) -> str:
     """``scheme://host:port`` of a URL, cheaply (no parsing beyond splitting)."""
     return "/".join(url.split("/", 3)[:3]).lower()
+
+
+_UNREACHABLE_TEXT = (
+    ("connection refused", "connection refused"),
+    ("name or service not known", "name not resolved"),
+    ("nodename nor servname", "name not resolved"),
+    ("temporary failure in name resolution", "name not resolved"),
+    ("failed to resolve", "name not resolved"),
+    ("no address associated", "name not resolved"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "no route to host"),
+)
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """``"connection refused"``, ``"name not resolved"`` or ``"no route to host"`` when ``exc`` (or what
+    it wraps: requests and urllib3 nest the socket error) says the server cannot be reached at all;
+    None for anything else (timeouts, resets, protocol errors: those are worth retrying)."""
+    import errno
+    import socket
+
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror):
+            return "name not resolved"
+        if isinstance(e, OSError) and e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "no route to host"
+        if isinstance(e, TimeoutError) or "timed out" in str(e).lower():
+            return None
+        todo.extend([e.__cause__, e.__context__, getattr(e, "reason", None), *e.args])
+    text = str(exc).lower()
+    for needle, reason in _UNREACHABLE_TEXT:
+        if needle in text:
+            return reason
+    return None
+
+
+def network_error(what: str, exc: BaseException) -> TransferError:
+    """The error for a failed connection: :class:`UnreachableError` (no retry) when the server cannot be
+    reached at all, else a :class:`TransientError` (retried with backoff)."""
+    reason = unreachable_reason(exc)
+    if reason is not None:
+        return UnreachableError(f"{what}: unreachable ({reason})", reason)
+    return TransientError(f"{what}: {type(exc).__name__}: {_short(exc)}")
+
+
+def strong_validator(headers: Any) -> str | None:
+    """A validator proving which version of a file a response holds, for ``If-Range``: a strong ``ETag``
+    (not ``W/``), else ``Last-Modified`` when it is strong in the sense of RFC 9110 8.8.2.2 (the
+    response's ``Date`` is at least one second later); None when the response proves nothing."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/") and etag.startswith('"'):
+        return etag
+    from email.utils import parsedate_to_datetime
+
+    lm, date = headers.get("Last-Modified"), headers.get("Date")
+    if not lm or not date:
+        return None
+    try:
+        if (parsedate_to_datetime(date) - parsedate_to_datetime(lm)).total_seconds() >= 1:
+            return lm
+    except (TypeError, ValueError):
+        pass
+    return None
+
+
+def unreachable_line(repository: str, error: BaseException, catalog: Any) -> str:
+    """The one line saying a repository is unreachable and which cached catalog is used instead:
+    ``repository 'ibl' unreachable (connection refused); using the catalog cached 2026-11-30 14:02``."""
+    import os
+    import time
+
+    reason = getattr(error, "reason", None) or _short(error)
+    try:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.stat(catalog).st_mtime))
+    except (OSError, TypeError, ValueError):
+        return f"repository {repository!r} unreachable ({reason}); using the cached catalog"
+    return f"repository {repository!r} unreachable ({reason}); using the catalog cached {when}"

@@ -5,42 +5,46 @@ from __future__ import annotations
 
 import http.client
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ..errors import TransferError, TransientError
-from .protocols import CHUNK, _redact, _short, http_error
+from .protocols import CHUNK, _redact, _short, http_error, strong_validator
 
 
-@dataclass
 class _HTTPStream:
-    """An open download over a ``urllib3`` response (no ``requests`` per-request overhead)."""
+    """An open download over a ``urllib3`` response (no ``requests`` per-request overhead).
 
-    response: Any
-    offset: int
-    total: int | None
-    encoded: bool = False
-    complete: bool = False
+    ``validator`` is the strong ETag or Last-Modified of the version being sent (None if unproven).
+    """
+
+    def __init__(self, response: Any, offset: int, total: int | None, encoded: bool = False):
+        self.response = response
+        self.offset = offset
+        self.total = total
+        self.encoded = encoded
+        self.complete = False
+        self.validator = strong_validator(response.headers)
 
     def chunks(self) -> Iterator[bytes]:
         """The body in chunks of at most :data:`CHUNK` bytes, as they arrive.
 
         ``read1`` hands over whatever has arrived, so a connection lost mid-body loses nothing that
-        was received: the partial file keeps it and the next attempt resumes from there.
+        was received: the partial file keeps it and the next attempt resumes from there. A
+        ``Content-Encoding`` the server imposed is decoded here in bounded pieces (never a whole
+        decompression bomb in memory); the engine counts the decoded bytes against its limits.
         """
         import urllib3
 
         r = self.response
-        read1 = getattr(r, "read1", None)
+        decoder = _decoder(r.headers.get("Content-Encoding")) if self.encoded else None
         try:
-            if read1 is not None:
-                while True:
-                    b = read1(CHUNK, decode_content=True)
-                    if not b:
-                        break
-                    yield b
-            else:  # pragma: no cover - urllib3 < 2
-                yield from r.stream(CHUNK, decode_content=True)
+            while True:
+                b = r.read1(CHUNK, decode_content=False)
+                if not b:
+                    break
+                yield from _decoded(decoder, b)
+            if decoder is not None:
+                yield decoder.flush()
             self.complete = True
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise TransientError(f"connection lost while reading: {_short(e)}") from None
@@ -49,6 +53,23 @@ class _HTTPStream:
         if not self.complete:  # a half-read connection cannot be reused: close it
             self.response.close()
         self.response.release_conn()
+
+
+def _decoded(decoder: Any, data: bytes) -> Iterator[bytes]:
+    """``data`` as is, or decoded by ``decoder`` in pieces of at most :data:`CHUNK` bytes."""
+    if decoder is None:
+        yield data
+        return
+    import zlib
+
+    try:
+        while data:
+            out = decoder.decompress(data, CHUNK)
+            if out:
+                yield out
+            data = decoder.unconsumed_tail
+    except zlib.error as e:
+        raise TransferError(f"the server sent a body that does not decode as its Content-Encoding says: {e}") from None
 
 
 def _discard(r: Any) -> None:
@@ -130,6 +151,7 @@ class _DirectStream:
         self.total = total
         self.encoded = encoded
         self.complete = False
+        self.validator = strong_validator(response.headers)
         self._give_back = give_back
         self._drop = drop
 
@@ -142,7 +164,7 @@ class _DirectStream:
                 b = r.read1(CHUNK)
                 if not b:
                     break
-                yield decoder.decompress(b) if decoder is not None else b
+                yield from _decoded(decoder, b)
         except (http.client.HTTPException, OSError) as e:
             raise TransientError(f"connection lost while reading: {type(e).__name__}: {_short(e)}") from None
         if r.length:  # the connection closed before Content-Length bytes came

@@ -20,7 +20,7 @@ from onecore.index import read_one_root
 from onecore.testing.disk import full_dir, read_only_dir
 from onecore.testing.faults import assert_complete, assert_nothing_wrong, failed_names
 from onecore.testing.faults import final_files as local_files
-from onecore.transfer import PART_SUFFIX, RetryPolicy, TransferItem, download
+from onecore.transfer import RetryPolicy, TransferItem, download, part_path
 
 
 def policy(attempts: int = 3) -> RetryPolicy:
@@ -97,7 +97,7 @@ def test_download_connection_dropped_mid_file(ctx: Ctx) -> None:
     report = ctx.download(dest, attempts=1)
     assert failed_names(report) == [BIG] and "connection" in report.failed[0][1]
     assert_nothing_wrong(dest, ctx.root)
-    assert (dest / (BIG + PART_SUFFIX)).stat().st_size > 0
+    assert part_path(dest / BIG).stat().st_size > 0
     ctx.server.stats.reset()
     assert ctx.download(dest).ok
     assert_complete(dest, ctx.root, ctx.rels)
@@ -112,7 +112,7 @@ def test_download_wrong_bytes(ctx: Ctx) -> None:
     dest = ctx.tmp_path / "dl"
     report = ctx.download(dest)
     assert failed_names(report) == [BIG] and "md5" in report.failed[0][1]
-    assert not (dest / BIG).exists() and not (dest / (BIG + PART_SUFFIX)).exists()
+    assert not (dest / BIG).exists() and not part_path(dest / BIG).exists()
     assert_nothing_wrong(dest, ctx.root)
     remote.write_bytes(good)
     assert ctx.download(dest).ok
