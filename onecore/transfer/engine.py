@@ -18,7 +18,7 @@ from ..hashcache import md5_file
 from ..paths import _Joiner, part_path
 from .limits import StallWatch, over_cap, size_cap
 from .locks import _lock_for
-from .parts import discard, open_part, read_meta, write_meta
+from .parts import discard, forget, open_part, read_meta, write_meta
 from .progress import Progress, TransferReport, _ItemProgress, _ProgressTracker
 from .protocols import CHUNK, Fetcher, Stream, TransferItem, _short
 from .retry import RetryPolicy
@@ -270,7 +270,7 @@ def _download_one(
             target.parent.mkdir(parents=True, exist_ok=True)
         nbytes = _fetch_verified(item, target, fetcher, retry, _ItemProgress(tracker, item.rel_path), cancel)
         os.replace(part_path(target), target)
-        discard(target)
+        forget(target)
         if on_verified:
             on_verified(target, item)
         tracker.add(files=1, current=item.rel_path)
@@ -396,7 +396,7 @@ def _open_checked(item: TransferItem, target: Path, fetcher: Fetcher) -> tuple[S
         stream.close()
         more = "more than the expected" if stream.total > item.size else "fewer than the expected"
         raise _Differs(f"the server announces {stream.total} bytes, {more} {item.size} bytes")
-    if not resuming:
+    if not resuming and not item.md5:  # with an md5, the result is its own proof: nothing to record
         write_meta(target, item.url, getattr(stream, "validator", None))
     return stream, offset, resuming
 

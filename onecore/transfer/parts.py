@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from ..paths import part_meta_path, part_path
 
-__all__ = ["part_path", "part_meta_path", "read_meta", "write_meta", "discard", "open_part"]
+__all__ = ["part_path", "part_meta_path", "read_meta", "write_meta", "discard", "forget", "open_part"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -44,6 +44,11 @@ def write_meta(target: Path, url: str, validator: str | None) -> None:
     fd = os.open(meta, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as f:
         json.dump({"url": url, "validator": validator}, f)
+
+
+def forget(target: Path) -> None:
+    """Remove the record of the partial file of ``target`` (once the file is in place)."""
+    _unlink(part_meta_path(target))
 
 
 def discard(target: Path) -> None:
