@@ -436,3 +436,17 @@ def test_an_md5_that_disagrees_with_the_index_leaves_no_part(srv: FileServer, de
     with pytest.raises(TransferError) as e:
         report.raise_for_failures()
     assert str(e.value).count(rel) == 1
+
+
+def test_a_dripping_api_answer_ends_within_its_deadline(srv: FileServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_capped (figshare and Alyx API answers) checks its deadline as bytes arrive, not per 64 KiB."""
+    from onecore.transfer import read_capped
+
+    monkeypatch.setenv("ONE_MAX_ANSWER_SECONDS", "1")
+    (srv.root / "answer.json").write_text("[" + "1," * 1000 + "1]")
+    srv.inject("answer.json", "drip", seconds=0.05, times=None)
+    r = HTTPFetcher().get(srv.url_for("answer.json"), stream=True)
+    t0 = time.monotonic()
+    with pytest.raises(TransferError, match="ONE_MAX_ANSWER_SECONDS"):
+        in_thread(lambda: read_capped(r, "GET answer.json"), 20)
+    assert time.monotonic() - t0 < 5
