@@ -450,3 +450,28 @@ def test_a_dripping_api_answer_ends_within_its_deadline(srv: FileServer, monkeyp
     with pytest.raises(TransferError, match="ONE_MAX_ANSWER_SECONDS"):
         in_thread(lambda: read_capped(r, "GET answer.json"), 20)
     assert time.monotonic() - t0 < 5
+
+
+# ------------------------------------------------------------------------------------------------
+# Item 17 (index fetches): no $ONE_HOME/tmp leftovers
+# ------------------------------------------------------------------------------------------------
+def test_index_fetches_leave_nothing_in_the_home_tmp_folder(srv: FileServer, one_home: Path) -> None:
+    import subprocess
+    import sys
+
+    from onecore.builtins.http import HTTPRepository
+
+    (srv.root / ".one_root").write_text(f"{SESSION}/alf/a.b.npy\n")
+    tmp = one_home / "tmp"
+    tmp.mkdir(exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp / f"{dead.stdout.strip()}-abcd.one_root"  # left by a process killed mid-fetch
+    stale.write_text("x")
+    repo = HTTPRepository("web", {"base_url": srv.url})
+    repo.check()  # add-repo's check: the rows are never read
+    update = repo.fetch_index(None)
+    assert update is not None and [r.rel_path for r in update.rows] == [f"{SESSION}/alf/a.b.npy"]
+    unread = repo.fetch_index(None)
+    del unread
+    repo.close()
+    assert list(tmp.iterdir()) == []

@@ -100,6 +100,7 @@ def fetch_index_url(
             headers["If-Modified-Since"] = state["last_modified"]
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
+    sweep_spooled(tmpdir)
 
     def get() -> tuple[str, str, dict[str, str]] | None:
         return _spool_index(fetcher, url, headers, tmpdir)
@@ -127,18 +128,80 @@ def fetch_index_url(
         return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
     problems: list[IndexProblem] = []
 
-    def rows() -> Iterator[Dataset]:
+    def rows(path: str) -> Iterator[Dataset]:
         try:
-            for row in read_index_file(tmp, base_url=base_url, problems=problems, source=url):
+            for row in read_index_file(path, base_url=base_url, problems=problems, source=url):
                 if row.url is None and base_url:
                     row.url = url_join(base_url, row.rel_path)
                 yield row
         finally:
-            os.unlink(tmp)
             for p in problems:  # found while reading: name the index's URL, not the temporary copy
                 p.source = url
 
-    return IndexUpdate(rows=rows(), state=new_state, problems=problems)
+    return IndexUpdate(rows=SpooledRows(tmp, rows), state=new_state, problems=problems)
+
+
+class SpooledRows:
+    """The rows of an index spooled to a temporary file, read once; the file is removed when they have
+    been read, when :meth:`close` is called, or when the object is dropped unread (``add-repo``'s check
+    never reads them), so no ``$ONE_HOME/tmp`` leftover survives a fetch."""
+
+    def __init__(self, path: str, read: Callable[[str], Iterator[Dataset]]):
+        self._path: str | None = path
+        self._read = read
+
+    def __iter__(self) -> Iterator[Dataset]:
+        if self._path is None:
+            return
+        try:
+            yield from self._read(self._path)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Remove the temporary file (idempotent)."""
+        path, self._path = self._path, None
+        if path is not None:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def sweep_spooled(tmpdir: Path) -> None:
+    """Remove the spooled indexes that processes no longer running left in ``tmpdir`` (killed mid-fetch),
+    and legacy unnamed ones older than an hour."""
+    try:
+        entries = list(os.scandir(tmpdir))
+    except OSError:
+        return
+    now = time.time()
+    for e in entries:
+        if not e.name.endswith(".one_root"):
+            continue
+        pid = e.name.split("-", 1)[0]
+        try:
+            if pid.isdigit():
+                if int(pid) == os.getpid() or _alive(int(pid)):
+                    continue
+            elif now - e.stat(follow_symlinks=False).st_mtime < 3600:
+                continue
+            os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def _spool_index(
@@ -156,7 +219,7 @@ def _spool_index(
             return None
         if r.status_code != 200:
             raise http_error(r, f"GET {url} (the repository index)")
-        fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
+        fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix=f"{os.getpid()}-", suffix=".one_root")
         h = hashlib.sha256()
         n = 0
         stall = StallWatch(then="gave up on this fetch of the index")
