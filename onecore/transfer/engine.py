@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import inspect
@@ -11,7 +12,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator
 
 from ..errors import OneError, TransferError, TransientError, UnsafePathError, VerificationError
 from ..hashcache import md5_file
@@ -170,7 +171,9 @@ def _destination(dest: Path) -> Path:
     except OSError as e:
         if isinstance(e, NotADirectoryError):
             raise TransferError(f"cannot download into {dest}: a folder above it is a file") from None
-        raise TransferError(f"cannot download into {dest}: {_write_problem(e, dest / 'x')}") from None
+        raise TransferError(
+            f"cannot download into {dest} ({e.strerror}); choose a writable folder (--dir, or ONE_HOME)"
+        ) from None
     if not dest.is_dir():
         raise TransferError(f"cannot download into {dest}: it is not a folder")
     return dest
@@ -446,7 +449,7 @@ def _stream_to_part(
                         if item.size is None:
                             raise over_cap(limit, how)
                         raise _Differs(f"the server sent more than the expected {limit} bytes")
-                    f.write(chunk)
+                    _write_all(f, chunk)
                     if digest is not None:
                         digest.update(chunk)
                     received += len(chunk)
@@ -465,10 +468,19 @@ def _stream_to_part(
         stream.close()
 
 
+def _write_all(f: IO[bytes], data: bytes) -> None:
+    """Write all of ``data`` to an unbuffered file: a raw write may take only part of it (a disk filling
+    up), and the next write then raises the error (``ENOSPC``)."""
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        if not n:
+            raise OSError(errno.EIO, "the disk took no bytes")
+        view = view[n:]
+
+
 def _write_problem(e: OSError, target: Path) -> str:
     """One clear sentence for a failed write into the cache."""
-    import errno
-
     folder = target.parent
     if e.errno == errno.ENOSPC:
         return f"no space left on the disk of {folder} ({e.strerror}): nothing was kept; free some space"
