@@ -30,6 +30,8 @@ from .errors import AmbiguousError, ConfigError, LoaderError, NotFound, OneError
 from .plugins import Registry, get_registry
 from .repository import Dataset, Repository
 from .transfer import DEFAULT_JOBS, Progress, TransferItem, TransferReport, check_relpath, download
+from .transfer.protocols import unreachable_line
+from .transfer.stale import retry_if_stale
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,7 @@ class One:
             update = self.repository.fetch_index(state)
         except TransferError as e:
             if self.catalog.exists():
-                log.warning("repository %r unreachable (%s); using the cached catalog", self.repository.name, e)
+                log.warning("%s", unreachable_line(self.repository.name, e, self.catalog.path))
                 self.offline = True
                 return False
             raise
@@ -399,6 +401,7 @@ class One:
         dest: Path | None = None,
         jobs: int | None = None,
         progress: Callable[[Progress], None] | None = None,
+        _stale: bool = False,
     ) -> TransferReport:
         """Download dataset records into ``dest`` (default: the repository's cache) through the engine."""
         if self.repository.is_local and dest is None:  # already on disk: nothing to transfer
@@ -435,7 +438,7 @@ class One:
             rep.paths = {i.rel_path: dest / i.rel_path for i in items}
             return rep
         fetcher = self.repository.fetcher() if not self.repository.is_local else _FileFetcher()
-        return download(
+        report = download(
             items,
             dest,
             fetcher,
@@ -443,6 +446,15 @@ class One:
             progress=progress or self.progress,
             verified=verified,
             on_verified=on_verified,
+        )
+        if self.mode == "local" or self.offline or _stale:
+            return report
+        return retry_if_stale(  # a stale catalog: refresh once, fetch once more, then blame the server
+            report,
+            recs,
+            lambda: self.refresh(force=False),
+            lambda old: [r for eid in dict.fromkeys(o.eid for o in old) for r in self.catalog.datasets(eid)],
+            lambda new: self.fetch(new, dest=dest, jobs=jobs, progress=progress, _stale=True),
         )
 
     def download(

@@ -542,8 +542,8 @@ def download_cmd(
         click.echo(f"fetched {p}")
     for p in res.skipped:
         click.echo(f"up to date {p}")
-    for p, err in res.failed:
-        click.echo(f"FAILED {p}: {err}", err=True)
+    for line in res.failure_lines():  # names each path once
+        click.echo(line, err=True)
     where = dest or one.repository.data_dir
     click.echo(f"{res.summary()} into {where}", err=True)
     if res.failed:

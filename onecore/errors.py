@@ -52,6 +52,15 @@ class VerificationError(TransferError):
     """Downloaded bytes do not match the expected size or md5."""
 
 
+class UnreachableError(TransferError):
+    """The server cannot be reached at all (connection refused, name not resolved, no route): not worth
+    retrying. ``reason`` is a few words for messages (``"connection refused"``)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class TransientError(TransferError):
     """A failure worth retrying (connection lost, timeout, 5xx, 429).
 

@@ -1,18 +1,42 @@
-"""A small persistent cache of file hashes, keyed by path, size and modification time.
+"""Hashing: :func:`md5_file`, and a small persistent cache of file hashes keyed by path, size and
+modification time (:class:`HashCache`, opened for a home by :func:`open_hash_cache`).
 
-Uploads use it so that an unchanged data root is not hashed again; downloads use it so that a file
-already verified is not hashed again on every load. A file whose size or mtime changed is hashed anew.
+Uploads use the cache so that an unchanged data root is not hashed again; downloads use it so that a
+file already verified is not hashed again on every load. A file whose size or mtime changed is hashed
+anew.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import OneError
-from .repository import md5_file
+
+if TYPE_CHECKING:
+    import sqlite3
+
+__all__ = ["md5_file", "HashCache", "open_hash_cache"]
+
+
+def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The md5 hex digest of a file, read in chunks."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def open_hash_cache(home: str | os.PathLike) -> HashCache:
+    """The hash cache of a ONE home (``$ONE_HOME/hashes.sqlite``), opened on first use."""
+    return HashCache(Path(home) / "hashes.sqlite")
 
 
 class HashCache:
@@ -24,6 +48,8 @@ class HashCache:
         self._db: sqlite3.Connection | None = None
 
     def _conn(self) -> sqlite3.Connection:
+        import sqlite3
+
         if self._db is None:
             try:
                 self._db = self._open()
@@ -35,6 +61,8 @@ class HashCache:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
+        import sqlite3
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
@@ -57,6 +85,8 @@ class HashCache:
         return None
 
     def remember(self, path: Path, md5: str) -> None:
+        import sqlite3
+
         st = path.stat()
         with self._lock:
             try:

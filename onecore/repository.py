@@ -15,7 +15,6 @@ Settings are declared with :class:`Field`; ``one add-repo`` prompts for them and
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,11 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, M
 from .config import home as _home
 from .config import mask
 from .errors import ConfigError, UnsupportedOperation
+from .hashcache import md5_file
 
 if TYPE_CHECKING:
-    from .transfer import Fetcher, TransferReport
+    from .transfer.progress import TransferReport
+    from .transfer.protocols import Fetcher
 
 __all__ = ["Field", "Dataset", "SessionRecord", "IndexUpdate", "Repository", "md5_file"]
 
@@ -117,18 +118,6 @@ class IndexUpdate:
     unchanged: bool = False
 
 
-def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """The md5 hex digest of a file, read in chunks."""
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
-
-
 class Repository:
     """Base class of repository types. Subclasses set :attr:`type` and :attr:`fields`."""
 
@@ -214,7 +203,7 @@ class Repository:
     # -- downloading ---------------------------------------------------------------------------
     def fetcher(self) -> Fetcher:
         """The fetcher the transfer engine uses for this repository's URLs (default: plain HTTP)."""
-        from .transfer import HTTPFetcher
+        from .transfer.http import HTTPFetcher
 
         return HTTPFetcher()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import alf
-from .transfer import PART_SUFFIX
+from .paths import PART_SUFFIX
 
 
 def _walk(root: Path) -> Iterator[tuple[str, list[str]]]:

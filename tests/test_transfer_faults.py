@@ -15,7 +15,7 @@ import pytest
 
 from onecore.errors import TransferError, VerificationError
 from onecore.testing.servers import FileServer
-from onecore.transfer import PART_SUFFIX, HTTPFetcher, RetryPolicy, TransferItem, download
+from onecore.transfer import PART_SUFFIX, HTTPFetcher, RetryPolicy, TransferItem, download, part_path
 
 SESSION = "lab/Subjects/s1/2021-01-01/001"
 
@@ -83,7 +83,7 @@ def dest(tmp_path: Path) -> Path:
 def assert_identical(dest: Path, files: Files, rels: list[str] | None = None) -> None:
     for rel in rels if rels is not None else files.data:
         assert (dest / rel).read_bytes() == files.data[rel], rel
-        assert not (dest / (rel + PART_SUFFIX)).exists(), rel
+        assert not part_path(dest / rel).exists(), rel
 
 
 def parts(dest: Path) -> list[Path]:
@@ -184,7 +184,7 @@ def test_resume_after_a_cut_sends_range_and_appends(files: Files, server: FileSe
 def test_resume_a_partial_file_left_by_an_earlier_run(files: Files, server: FileServer, dest: Path) -> None:
     rel = files.add("big.attr.bin", 200_000)
     (dest / rel).parent.mkdir(parents=True)
-    (dest / (rel + PART_SUFFIX)).write_bytes(files.data[rel][:123_456])
+    part_path(dest / rel).write_bytes(files.data[rel][:123_456])
     assert download([files.item(rel)], dest, HTTPFetcher()).ok
     assert_identical(dest, files)
     [rec] = server.requests_for(rel)
@@ -196,7 +196,7 @@ def test_a_partial_file_with_wrong_bytes_is_restarted_from_scratch(
 ) -> None:
     rel = files.add("big.attr.bin", 200_000)
     (dest / rel).parent.mkdir(parents=True)
-    (dest / (rel + PART_SUFFIX)).write_bytes(os.urandom(50_000))
+    part_path(dest / rel).write_bytes(os.urandom(50_000))
     assert download([files.item(rel)], dest, HTTPFetcher()).ok
     assert_identical(dest, files)
     resumed, fresh = server.requests_for(rel)
@@ -211,7 +211,7 @@ def test_falls_back_to_a_full_download_when_range_is_ignored(tmp_path: Path, des
     (root / rel).parent.mkdir(parents=True)
     (root / rel).write_bytes(data)
     (dest / rel).parent.mkdir(parents=True)
-    (dest / (rel + PART_SUFFIX)).write_bytes(data[:60_000])
+    part_path(dest / rel).write_bytes(data[:60_000])
     with FileServer(root, ranges=(how == "fault")) as server:
         if how == "fault":
             server.inject(rel, "ignore_range")
@@ -321,13 +321,15 @@ def test_stall_mid_body_is_resumed(files: Files, server: FileServer, dest: Path)
     assert server.requests_for(rel)[1].range == "bytes=40000-"
 
 
-def test_connection_refused_is_retried_then_reported(dest: Path) -> None:
+def test_connection_refused_is_reported_at_once(dest: Path) -> None:
+    """A refused connection is not transient (issue 15): one attempt, no backoff, a short reason."""
     with FileServer(dest.parent) as gone:
         url = gone.url_for(f"{SESSION}/alf/a.attr.bin")
     policy, sleeps = fast_policy(attempts=3)
     report = download([TransferItem(f"{SESSION}/alf/a.attr.bin", url, 10, None)], dest, HTTPFetcher(), retry=policy)
     [(name, error)] = report.failed
-    assert "a.attr.bin" in error and "3 attempts" in error and len(sleeps) == 2
+    assert "a.attr.bin" in error and "unreachable (connection refused)" in error and not sleeps
+    assert "urllib3" not in error and "Errno" not in error
 
 
 # ------------------------------------------------------------------------------------------------
@@ -377,7 +379,7 @@ def test_larger_than_expected_is_refused(files: Files, server: FileServer, dest:
 def test_large_file_hashed_in_a_thread(
     files: Files, server: FileServer, dest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import onecore.transfer as t
+    import onecore.transfer.engine as t
 
     monkeypatch.setattr(t, "THREADED_HASH_BYTES", 100_000)
     good = files.add("big.attr.bin", 1_500_000)
@@ -536,6 +538,8 @@ def test_downloads_through_a_proxy_from_the_environment(
 
 
 def test_subclasses_add_headers_per_url(files: Files, server: FileServer, dest: Path) -> None:
+    """request_headers() is the one hook: downloads (fast path, resumes) and get() both use it, and a
+    subclass no longer needs to override get() (issue 12: no slower path for subclasses)."""
     files.add("a.attr.bin", 40_000)
     cut = files.add("b.attr.bin", 40_000)
     server.inject(cut, "short", after=10_000)
@@ -544,17 +548,11 @@ def test_subclasses_add_headers_per_url(files: Files, server: FileServer, dest: 
         def request_headers(self, url: str) -> dict[str, str]:
             return {"X-Token": "t1"} if url.startswith(server.url) else {}
 
-    class LegacyFetcher(HTTPFetcher):  # a subclass that customises get(): downloads go through it
-        def get(self, url: str, **kwargs):  # noqa: ANN003, ANN201
-            kwargs["headers"] = {**(kwargs.get("headers") or {}), "X-Token": "t2"}
-            return super().get(url, **kwargs)
-
-    for fetcher, token in ((TokenFetcher(), "t1"), (LegacyFetcher(), "t2")):
-        server.clear_log()
-        out = dest / token
-        report = download(files.items(), out, fetcher, jobs=1, retry=fast_policy()[0])
-        assert report.ok, report.failed
-        assert_identical(out, files)
-        assert {r.header("X-Token") for r in server.requests} == {token}
-        server.inject(cut, "short", after=10_000)
+    fetcher = TokenFetcher()
+    report = download(files.items(), dest, fetcher, jobs=1, retry=fast_policy()[0])
+    assert report.ok, report.failed
+    assert_identical(dest, files)
+    assert {r.header("X-Token") for r in server.requests} == {"t1"}
     assert [r.range for r in server.requests_for(cut)] == [None, "bytes=10000-"]
+    assert fetcher.get(server.url_for(cut)).status_code == 200 and server.requests[-1].header("X-Token") == "t1"
+    assert "_open_requests" not in dir(HTTPFetcher)

@@ -24,6 +24,7 @@ from onecore.transfer import (
     TransferItem,
     check_relpath,
     download,
+    part_path,
     safe_join,
     url_join,
 )
@@ -151,7 +152,7 @@ def test_a_part_file_planted_as_a_symlink_is_not_written_through(world, tmp_path
     victim.write_bytes(b"precious")
     rel = f"{SESSION}/alf/x.npy"
     (cache / rel).parent.mkdir(parents=True)
-    (cache / (rel + PART_SUFFIX)).symlink_to(victim)
+    part_path(cache / rel).symlink_to(victim)
     report = download([TransferItem(rel, server.url_for("payload.bin"), 12, None)], cache, HTTPFetcher())
     assert report.ok
     assert victim.read_bytes() == b"precious" and (cache / rel).read_bytes() == b"evil payload"

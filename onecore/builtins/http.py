@@ -10,16 +10,21 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from onecore import hookimpl
-from onecore.errors import ConfigError, TransferError
+from onecore.errors import ConfigError, TransferError, TransientError
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
 from onecore.transfer import HTTPFetcher, RetryPolicy, http_error, url_join
+from onecore.transfer.answers import cut_errors, iter_body
+from onecore.transfer.limits import StallWatch, env_number
 
 #: The largest index accepted (bytes); override with ONE_MAX_INDEX_BYTES.
 MAX_INDEX_BYTES = 2 << 30
+#: The longest time (seconds) fetching an index may take, whole transfer; override with ONE_INDEX_SECONDS.
+INDEX_SECONDS = 300.0
 
 
 def max_index_bytes() -> int:
@@ -61,7 +66,9 @@ class HTTPRepository(Repository):
 
     def fetcher(self) -> HTTPFetcher:
         if self._fetcher is None:
-            self._fetcher = HTTPFetcher(auth=self.auth, timeout=(10.0, float(self.settings["timeout"])))
+            self._fetcher = HTTPFetcher(
+                auth=self.auth, timeout=(10.0, float(self.settings["timeout"])), base_url=self.settings["base_url"]
+            )
         return self._fetcher
 
     def check(self) -> None:
@@ -91,37 +98,12 @@ def fetch_index_url(
             headers["If-None-Match"] = state["etag"]
         if state.get("last_modified"):
             headers["If-Modified-Since"] = state["last_modified"]
-    limit = max_index_bytes()
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
+    sweep_spooled(tmpdir)
 
     def get() -> tuple[str, str, dict[str, str]] | None:
-        r = fetcher.get(url, headers=headers, stream=True)
-        try:
-            if r.status_code == 304:
-                return None
-            if r.status_code != 200:
-                raise http_error(r, f"GET {url} (the repository index)")
-            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
-            h = hashlib.sha256()
-            n = 0
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    for chunk in r.iter_content(1 << 20):
-                        n += len(chunk)
-                        if n > limit:
-                            raise TransferError(
-                                f"the index {url} is larger than {limit} bytes; refusing it "
-                                "(raise ONE_MAX_INDEX_BYTES if this is expected)"
-                            )
-                        h.update(chunk)
-                        f.write(chunk)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-            return tmp, h.hexdigest(), dict(r.headers)
-        finally:
-            r.close()
+        return _spool_index(fetcher, url, headers, tmpdir)
 
     try:
         got = RetryPolicy.from_env().call(get, f"fetching the index {url}")
@@ -146,18 +128,127 @@ def fetch_index_url(
         return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
     problems: list[IndexProblem] = []
 
-    def rows() -> Iterator[Dataset]:
+    def rows(path: str) -> Iterator[Dataset]:
         try:
-            for row in read_index_file(tmp, base_url=base_url, problems=problems, source=url):
+            for row in read_index_file(path, base_url=base_url, problems=problems, source=url):
                 if row.url is None and base_url:
                     row.url = url_join(base_url, row.rel_path)
                 yield row
         finally:
-            os.unlink(tmp)
             for p in problems:  # found while reading: name the index's URL, not the temporary copy
                 p.source = url
 
-    return IndexUpdate(rows=rows(), state=new_state, problems=problems)
+    return IndexUpdate(rows=SpooledRows(tmp, rows), state=new_state, problems=problems)
+
+
+class SpooledRows:
+    """The rows of an index spooled to a temporary file, read once; the file is removed when they have
+    been read, when :meth:`close` is called, or when the object is dropped unread (``add-repo``'s check
+    never reads them), so no ``$ONE_HOME/tmp`` leftover survives a fetch."""
+
+    def __init__(self, path: str, read: Callable[[str], Iterator[Dataset]]):
+        self._path: str | None = path
+        self._read = read
+
+    def __iter__(self) -> Iterator[Dataset]:
+        if self._path is None:
+            return
+        try:
+            yield from self._read(self._path)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Remove the temporary file (idempotent)."""
+        path, self._path = self._path, None
+        if path is not None:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def sweep_spooled(tmpdir: Path) -> None:
+    """Remove the spooled indexes that processes no longer running left in ``tmpdir`` (killed mid-fetch),
+    and legacy unnamed ones older than an hour."""
+    try:
+        entries = list(os.scandir(tmpdir))
+    except OSError:
+        return
+    now = time.time()
+    for e in entries:
+        if not e.name.endswith(".one_root"):
+            continue
+        pid = e.name.split("-", 1)[0]
+        try:
+            if pid.isdigit():
+                if int(pid) == os.getpid() or _alive(int(pid)):
+                    continue
+            elif now - e.stat(follow_symlinks=False).st_mtime < 3600:
+                continue
+            os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _spool_index(
+    fetcher: HTTPFetcher, url: str, headers: dict[str, str], tmpdir: Path
+) -> tuple[str, str, dict[str, str]] | None:
+    """One GET of the index into a temporary file: (its path, sha256, the answer's headers), or None
+    for ``304``. Bounded in size (``ONE_MAX_INDEX_BYTES``), whole time (``ONE_INDEX_SECONDS``) and
+    throughput (the stall rule)."""
+    limit = max_index_bytes()
+    seconds = env_number("ONE_INDEX_SECONDS", INDEX_SECONDS)
+    deadline = time.monotonic() + seconds  # the whole transfer, whatever the server's pace
+    r = fetcher.get(url, headers=headers, stream=True)
+    try:
+        if r.status_code == 304:
+            return None
+        if r.status_code != 200:
+            raise http_error(r, f"GET {url} (the repository index)")
+        fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix=f"{os.getpid()}-", suffix=".one_root")
+        h = hashlib.sha256()
+        n = 0
+        stall = StallWatch(then="gave up on this fetch of the index")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in iter_body(r, 1 << 20):
+                    n += len(chunk)
+                    stall.add(len(chunk))
+                    if time.monotonic() > deadline:
+                        raise TransferError(
+                            f"fetching the index {url} took more than {seconds:g} s; gave up "
+                            "(raise ONE_INDEX_SECONDS if the server is just slow)"
+                        )
+                    if n > limit:
+                        raise TransferError(
+                            f"the index {url} is larger than {limit} bytes; refusing it "
+                            "(raise ONE_MAX_INDEX_BYTES if this is expected)"
+                        )
+                    h.update(chunk)
+                    f.write(chunk)
+        except cut_errors() as e:
+            os.unlink(tmp)
+            raise TransientError(f"fetching the index {url}: the answer was cut ({type(e).__name__})") from None
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp, h.hexdigest(), dict(r.headers)
+    finally:
+        r.close()
 
 
 def _strong_last_modified(headers: Mapping[str, str]) -> str | None:

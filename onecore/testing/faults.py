@@ -13,13 +13,16 @@ from onecore.transfer import PART_SUFFIX
 
 
 def final_files(dest: Path) -> list[Path]:
-    """Files under their final names in ``dest`` (not ``.part`` files, not hidden folders such as locks)."""
+    """Files under their final names in ``dest`` (not temporary ``.NAME.part`` files and their records,
+    nothing in hidden folders such as locks)."""
     if not dest.exists():
         return []
     return [
         p
         for p in dest.rglob("*")
-        if p.is_file() and not p.name.endswith(PART_SUFFIX) and not p.relative_to(dest).parts[0].startswith(".")
+        if p.is_file()
+        and not p.name.endswith(PART_SUFFIX)
+        and not any(part.startswith(".") for part in p.relative_to(dest).parts)
     ]
 
 

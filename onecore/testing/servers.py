@@ -40,7 +40,21 @@ Faults (:meth:`FileServer.inject`), each for a path or glob pattern and a number
 ``ignore_range``    answer ``200`` with the whole file even when a ``Range`` was asked
 ``hang``            wait ``seconds`` (default 30) before answering, or after ``after`` body bytes
                     when ``after`` is given; a stopped server wakes hanging handlers at once
+``changed``         send ``after`` body bytes (default: half), change the file on disk, then reset the
+                    connection (every byte inverted, same size, new mtime, so a new ``ETag``): the
+                    file changed between an interrupted download and its resume
+``redirect``        answer ``302`` to ``location`` (a URL; one ending with ``/`` gets the path
+                    appended), e.g. another server's origin
+``gzip``            send the body gzip-compressed with ``Content-Encoding: gzip`` whatever the client
+                    asked for (``Accept-Encoding: identity`` is ignored)
+``endless``         answer ``200`` without ``Content-Length`` and send bytes until the client goes away
+                    or the server stops (a body that never ends)
+``drip``            announce the full ``Content-Length``, then send one byte every ``seconds`` (default
+                    0.5): a server too slow for any read timeout to fire
 ==================  ================================================================================
+
+``Range`` requests honour ``If-Range``: when its value is not the file's current ``ETag`` (or
+``Last-Modified``), the whole file is sent with ``200``, as RFC 9110 says.
 """
 
 from __future__ import annotations
@@ -59,10 +73,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from .http_faults import change_file, drip, parse_range, send_special
+
 __all__ = ["FileServer", "RequestRecord", "Fault", "FAULT_KINDS"]
 
 #: The fault kinds :meth:`FileServer.inject` accepts (plus status-code shorthands such as ``"429"``).
-FAULT_KINDS = ("drop", "short", "wrong_bytes", "status", "ignore_range", "hang")
+FAULT_KINDS = (
+    "drop",
+    "short",
+    "wrong_bytes",
+    "status",
+    "ignore_range",
+    "hang",
+    "changed",
+    "redirect",
+    "gzip",
+    "endless",
+    "drip",
+)
 _ALIASES = {"corrupt": "wrong_bytes", "reset": "drop", "error": "status", "timeout": "hang"}
 _SMALL = 256 * 1024  # bodies up to this size are sent in one write with the headers
 
@@ -116,6 +144,7 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 30.0
     used: int = 0
+    location: str | None = None
 
     def matches(self, path: str) -> bool:
         return path == self.pattern or fnmatch.fnmatchcase(path, self.pattern)
@@ -130,6 +159,14 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
     owner: FileServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (what the fault tests do all the time) is not an error worth printing."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -206,6 +243,10 @@ class _Handler(BaseHTTPRequestHandler):
             hdrs = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             self._simple(rec, fault.status, f"injected HTTP {fault.status}\n".encode(), hdrs)
             return
+        if fault is not None and fault.kind == "redirect":
+            where = fault.location or "/"
+            self._simple(rec, 302, b"moved\n", {"Location": where + quote(rel) if where.endswith("/") else where})
+            return
         if fault is not None and fault.kind == "hang" and fault.after is None:
             owner._stopping.wait(fault.seconds)
         try:
@@ -217,6 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
         validators = {"ETag": etag, "Last-Modified": formatdate(st.st_mtime, usegmt=True)}
+        if fault is not None and fault.kind in ("gzip", "endless"):
+            send_special(self, owner, rec, path, fault, validators)
+            return
         if self._not_modified(etag, st.st_mtime):
             self._simple(rec, 304, headers=validators)
             return
@@ -224,8 +268,11 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = 0, size  # [start, end)
         status = 200
         wanted = rec.header("range")
+        if_range = rec.header("if-range")
+        if if_range is not None and if_range.strip() not in validators.values():
+            wanted = None  # the client's partial copy is of another version: send the whole file
         if wanted and owner.ranges and not (fault is not None and fault.kind == "ignore_range"):
-            parsed = _parse_range(wanted, size)
+            parsed = parse_range(wanted, size)
             if parsed == "unsatisfiable":
                 self._simple(rec, 416, b"range not satisfiable\n", {"Content-Range": f"bytes */{size}"})
                 return
@@ -279,10 +326,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         count = end - start
         limit = count
-        if fault.kind in ("drop", "short", "hang") and fault.after is not None:
+        if fault.kind in ("drop", "short", "hang", "changed") and fault.after is not None:
             limit = min(count, fault.after)
-        elif fault.kind == "short":
+        elif fault.kind in ("short", "changed"):
             limit = count // 2
+        if fault.kind == "drip":
+            drip(self, owner, f, start, count, rec, fault.seconds if fault.seconds != 30.0 else 0.5)
+            return
         f.seek(start)
         sent = 0
         while sent < limit:
@@ -300,7 +350,9 @@ class _Handler(BaseHTTPRequestHandler):
             rest = f.read(count - sent)
             self.wfile.write(rest)
             rec.bytes_sent += len(rest)
-        elif fault.kind == "drop":
+        elif fault.kind in ("drop", "changed"):
+            if fault.kind == "changed":  # before the reset: the client's next request sees the new version
+                change_file(Path(f.name))
             self.close_connection = True
             sock = self.connection
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -312,29 +364,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-
-
-def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
-    """``(start, end)`` (end exclusive) of a single ``bytes=`` range; None to ignore it; or "unsatisfiable"."""
-    unit, _, spec = value.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None  # other units and multiple ranges: answer with the whole file (allowed by RFC 9110)
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if first == "":
-            n = int(last)
-            if n <= 0:
-                return "unsatisfiable"
-            return max(0, size - n), size
-        a = int(first)
-        b = int(last) + 1 if last else size
-    except ValueError:
-        return None
-    if a >= size or b <= a:
-        return "unsatisfiable"
-    return a, min(b, size)
 
 
 class FileServer:
@@ -451,6 +480,7 @@ class FileServer:
         status: int | None = None,
         retry_after: float | str | None = None,
         seconds: float | None = None,
+        location: str | None = None,
     ) -> Fault:
         """Make the next ``times`` GET requests of ``path`` (a relative path or glob) misbehave.
 
@@ -471,6 +501,7 @@ class FileServer:
             status if status is not None else 500,
             None if retry_after is None else str(retry_after),
             30.0 if seconds is None else seconds,
+            location=location,
         )
         with self._lock:
             self.faults.append(fault)

@@ -240,8 +240,11 @@ class AlyxRepository(Repository):
         return isinstance(page, dict) and page.get("count") == 0
 
     def fetcher(self) -> HTTPFetcher:
+        """The data server's fetcher: its basic-auth login goes to the data server's origin only (the
+        ``data_url`` setting, else the data repository URL the database gave)."""
         login = self.settings.get("data_login")
-        return HTTPFetcher(auth=(login, self.settings.get("data_password") or "") if login else None)
+        base = self.settings.get("data_url") or next((u for u in self._repo_urls.values() if u), None)
+        return HTTPFetcher(auth=(login, self.settings.get("data_password") or "") if login else None, base_url=base)
 
     # -- sessions ------------------------------------------------------------------------------
     def _lab_of_subject(self, nickname: str) -> str | None:

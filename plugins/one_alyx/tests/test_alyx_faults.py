@@ -74,7 +74,7 @@ class World:
     def assert_nothing_wrong(self, dest: Path) -> None:
         for p in dest.rglob("*") if dest.exists() else []:
             rel = p.relative_to(dest).as_posix()
-            if p.is_file() and not p.name.endswith(PART_SUFFIX) and not rel.startswith("."):
+            if p.is_file() and not p.name.endswith(PART_SUFFIX) and not any(x.startswith(".") for x in rel.split("/")):
                 assert p.read_bytes() == self.source[rel], f"{rel} has wrong content under its final name"
 
     def assert_complete(self, dest: Path) -> None:

@@ -47,12 +47,11 @@ class FigshareFetcher(HTTPFetcher):
         figshare = host == "figshare.com" or host.endswith(".figshare.com")
         return parts.scheme in ("http", "https") and (parts.netloc.lower() == self._api_host or figshare)
 
-    def get(self, url: str, **kwargs: Any) -> Any:
+    def request_headers(self, url: str) -> dict[str, str]:
+        """The token, for figshare's own hosts only (asked for every request and redirect hop)."""
         if self._token and self.trusted(url):
-            headers = dict(kwargs.pop("headers", None) or {})
-            headers["Authorization"] = f"token {self._token}"
-            kwargs["headers"] = headers
-        return super().get(url, **kwargs)
+            return {"Authorization": f"token {self._token}"}
+        return {}
 
 
 class FigshareRepository(Repository):

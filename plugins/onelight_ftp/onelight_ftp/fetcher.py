@@ -24,10 +24,14 @@ from .session import Connection, Endpoint, Retrieval
 class FTPStream:
     """One open download (the :class:`onecore.transfer.Stream` protocol)."""
 
-    def __init__(self, retrieval: Retrieval, total: int | None, conn: Connection, what: str):
+    def __init__(
+        self, retrieval: Retrieval, total: int | None, conn: Connection, what: str, validator: str | None = None
+    ):
         self._r = retrieval
         self.offset = retrieval.offset
         self.total = total
+        #: ``MDTM`` and ``SIZE`` of the file when asked for (the proof of version a resume needs).
+        self.validator = validator
         self._conn = conn
         self._what = what
 
@@ -40,6 +44,16 @@ class FTPStream:
 
     def close(self) -> None:
         self._r.close()
+
+
+def _mdtm(ftp: ftplib.FTP, path: str, size: int | None) -> str | None:
+    """``mdtm:<time>:<size>`` of ``path``, or None when the server cannot say."""
+    try:
+        reply = ftp.sendcmd(f"MDTM {path}")
+    except ftplib.error_perm:
+        return None
+    stamp = reply[4:].strip() if reply.startswith("213") else ""
+    return f"mdtm:{stamp}:{size}" if stamp and size is not None else None
 
 
 class FTPFetcher:
@@ -80,14 +94,19 @@ class FTPFetcher:
                 self._all.append(conn)
         return conn
 
-    def open(self, url: str, offset: int = 0) -> Any:
-        """Start a download of ``url`` at byte ``offset`` (0 when the server cannot resume)."""
+    def open(self, url: str, offset: int = 0, validator: str | None = None, need_proof: bool = False) -> Any:
+        """Start a download of ``url`` at byte ``offset`` (0 when the server cannot resume).
+
+        ``validator`` is passed on for ``http(s)://`` URLs (``If-Range``). For ``ftp://`` URLs, when the
+        engine needs a proof of version (``need_proof``: the index gives no md5) or resumes with one,
+        the stream's ``validator`` is the file's ``MDTM`` and ``SIZE`` (one more command); a resume
+        whose validator no longer matches starts from zero, as ``If-Range`` would."""
         if url.startswith(("http://", "https://")):
             if self._http is None:
                 with self._lock:
                     if self._http is None:
                         self._http = HTTPFetcher(timeout=(10.0, self.endpoint.timeout))
-            return self._http.open(url, offset)
+            return self._http.open(url, offset, validator)
         if not url.startswith("ftp://"):
             raise TransferError(f"cannot download {url!r}: only ftp:// and http(s):// URLs are supported")
         ep, path = self._target(url)
@@ -101,11 +120,14 @@ class FTPFetcher:
             except ftplib.error_perm as e:
                 if str(e)[:3] not in ("500", "502", "504"):  # SIZE unsupported: go on without a total
                     raise
+            proof = _mdtm(ftp, path, total) if (need_proof or validator) else None
             start_at = offset if total is None or offset <= total else 0
-            return Retrieval(ftp, path, start_at, conn.drop), total
+            if validator and proof != validator:
+                start_at = 0  # another version than the partial file's: the whole file
+            return Retrieval(ftp, path, start_at, conn.drop), total, proof
 
-        retrieval, total = conn.run(start, what)  # type: ignore[misc]
-        return FTPStream(retrieval, total, conn, what)
+        retrieval, total, proof = conn.run(start, what)  # type: ignore[misc]
+        return FTPStream(retrieval, total, conn, what, proof)
 
     def close(self) -> None:
         """Close every connection opened by any thread."""

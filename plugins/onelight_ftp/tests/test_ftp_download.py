@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from onelight_ftp.fetcher import FTPFetcher
 from onelight_ftp.testing import BIG
 
 from onecore.errors import TransferError
 from onecore.testing.secrets import PASSWORD
-from onecore.transfer import HTTPFetcher, RetryPolicy, TransferItem, download
+from onecore.transfer import HTTPFetcher, RetryPolicy, TransferItem, download, part_path
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01)
 
@@ -86,13 +88,14 @@ def test_ftp_fetcher_resumes_a_partial_file(ftp_server, data_root, make_repo, tm
     repo = make_repo(ftp_server)
     assert repo.upload(root, rels).failed == []
     dest = tmp_path / "dl"
-    part = dest / (BIG + ".part")
+    part = part_path(dest / BIG)
     part.parent.mkdir(parents=True)
     part.write_bytes((root / BIG).read_bytes()[:123_456])
     ftp_server.stats.reset()
     url = repo.url_for(BIG)
     size = (root / BIG).stat().st_size
-    report = download([TransferItem(BIG, url, size)], dest, repo.fetcher(), retry=FAST)
+    md5 = hashlib.md5((root / BIG).read_bytes()).hexdigest()  # the proof that lets a .part be resumed
+    report = download([TransferItem(BIG, url, size, md5)], dest, repo.fetcher(), retry=FAST)
     assert report.failed == []
     assert ftp_server.stats.retr[-1][1] == 123_456
     assert (dest / BIG).read_bytes() == (root / BIG).read_bytes()

@@ -9,6 +9,7 @@ job byte-identical. FTP has no HTTP statuses; the equivalents are said in each t
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from onecore.index import read_one_root
 from onecore.testing.disk import full_dir, read_only_dir
 from onecore.testing.faults import assert_complete, assert_nothing_wrong, failed_names
 from onecore.testing.faults import final_files as local_files
-from onecore.transfer import PART_SUFFIX, RetryPolicy, TransferItem, download
+from onecore.transfer import RetryPolicy, TransferItem, download, part_path
 
 
 def policy(attempts: int = 3) -> RetryPolicy:
@@ -97,11 +98,32 @@ def test_download_connection_dropped_mid_file(ctx: Ctx) -> None:
     report = ctx.download(dest, attempts=1)
     assert failed_names(report) == [BIG] and "connection" in report.failed[0][1]
     assert_nothing_wrong(dest, ctx.root)
-    assert (dest / (BIG + PART_SUFFIX)).stat().st_size > 0
+    assert part_path(dest / BIG).stat().st_size > 0
     ctx.server.stats.reset()
     assert ctx.download(dest).ok
     assert_complete(dest, ctx.root, ctx.rels)
     assert [rest for path, rest in ctx.server.stats.retr if path.endswith(BIG)][0] > 0  # resumed
+
+
+def test_download_resume_of_a_file_changed_on_the_server_is_not_spliced(ctx: Ctx) -> None:
+    """Issue 13 item 1 over FTP: size-only rows (no md5), the big file cut part way, then replaced on the
+    server by another version of the same size; the re-run must not resume the old .part with the new
+    bytes (MDTM/SIZE recorded with the .part prove the version), and ends with the new version."""
+    items = [TransferItem(i.rel_path, i.url, i.size, None) for i in ctx.items()]
+    fetcher = ctx.repo().fetcher()
+    ctx.server.stats.kill_download = ("spikes.amps.npy", 1_000_000)
+    dest = ctx.tmp_path / "dl"
+    report = download(items, dest, fetcher, jobs=2, retry=policy(1))
+    assert failed_names(report) == [BIG] and part_path(dest / BIG).stat().st_size > 0
+    remote = ctx.server.home / BIG
+    new = bytes(b ^ 0xFF for b in remote.read_bytes())
+    remote.write_bytes(new)
+    st = remote.stat()
+    os.utime(remote, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))
+    ctx.server.stats.reset()
+    assert download(items, dest, ctx.repo().fetcher(), jobs=2, retry=policy()).ok
+    assert (dest / BIG).read_bytes() == new
+    assert [rest for path, rest in ctx.server.stats.retr if path.endswith(BIG)] == [0]  # started over
 
 
 def test_download_wrong_bytes(ctx: Ctx) -> None:
@@ -112,7 +134,7 @@ def test_download_wrong_bytes(ctx: Ctx) -> None:
     dest = ctx.tmp_path / "dl"
     report = ctx.download(dest)
     assert failed_names(report) == [BIG] and "md5" in report.failed[0][1]
-    assert not (dest / BIG).exists() and not (dest / (BIG + PART_SUFFIX)).exists()
+    assert not (dest / BIG).exists() and not part_path(dest / BIG).exists()
     assert_nothing_wrong(dest, ctx.root)
     remote.write_bytes(good)
     assert ctx.download(dest).ok
