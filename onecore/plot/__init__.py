@@ -26,15 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OneError
+from .errors import PlotError
 
 __all__ = ["raster", "wheel", "trials", "session_figure", "save", "PlotError", "FORMATS"]
 
 #: The image formats ``save`` and ``one plot --out`` write.
 FORMATS = (".png", ".svg", ".pdf")
-
-
-class PlotError(OneError):
-    """A figure cannot be drawn: the data lack what the kind needs (the message names it)."""
 
 
 def require_matplotlib() -> None:

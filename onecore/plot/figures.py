@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import PlotError
+from .errors import PlotError
 
 #: Spikes binned per step (bounds the memory of a raster whatever the number of spikes).
 CHUNK = 1 << 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import NotFound
-from . import PlotError
+from .errors import PlotError
 
 KINDS = ("raster", "wheel", "trials")
 _SPIKE_ATTRS = ["times", "depths", "clusters"]

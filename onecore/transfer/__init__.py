@@ -30,7 +30,7 @@ from .answers import MAX_ANSWER_BYTES, MAX_ANSWER_SECONDS, read_capped
 from .engine import DEFAULT_JOBS, THREADED_HASH_BYTES, _Cancelled, _Digest, download, verify_file
 from .http import HTTPFetcher
 from .locks import _FileLock, _lock_for
-from .progress import Progress, TransferReport, _human, _ItemProgress, _ProgressTracker
+from .progress import Progress, ProgressTracker, TransferReport, _human, _ItemProgress, _ProgressTracker
 from .protocols import CHUNK, Fetcher, Stream, TransferItem, _origin, _redact, _short, http_error
 from .retry import RetryPolicy, parse_retry_after
 from .sessions import ThreadSessions
@@ -45,6 +45,7 @@ __all__ = [
     "Fetcher",
     "HTTPFetcher",
     "Progress",
+    "ProgressTracker",
     "RetryPolicy",
     "Stream",
     "ThreadSessions",

@@ -20,7 +20,7 @@ from ..paths import _Joiner, part_path
 from .limits import StallWatch, over_cap, size_cap
 from .locks import _lock_for
 from .parts import discard, forget, open_part, read_meta, write_meta
-from .progress import Progress, TransferReport, _ItemProgress, _ProgressTracker
+from .progress import Progress, ProgressTracker, TransferReport, _ItemProgress
 from .protocols import CHUNK, Fetcher, Stream, TransferItem, _short
 from .retry import RetryPolicy
 
@@ -124,7 +124,7 @@ def download(
             planned.append((item, join(_not_reserved(item.rel_path))))
         except UnsafePathError as e:
             report.failed.append((str(item.rel_path), str(e)))
-    tracker = _ProgressTracker(progress, len(planned), sum(i.size or 0 for i, _ in planned))
+    tracker = ProgressTracker(progress, len(planned), sum(i.size or 0 for i, _ in planned))
     cancel = threading.Event()
 
     def one(item: TransferItem, target: Path) -> tuple[str, int]:
@@ -246,7 +246,7 @@ def _download_one(
     dest_root: Path,
     fetcher: Fetcher,
     retry: RetryPolicy,
-    tracker: _ProgressTracker,
+    tracker: ProgressTracker,
     cancel: threading.Event,
     verified: Callable[[Path, TransferItem], bool] | None,
     on_verified: Callable[[Path, TransferItem], None] | None,

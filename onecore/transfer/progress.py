@@ -73,9 +73,14 @@ def _human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-class _ProgressTracker:
-    """Sums byte and file counts from the workers and calls the callback (at most every 0.1 s, and at
-    every finished file). A callback may raise (KeyboardInterrupt to stop a batch): it propagates."""
+class ProgressTracker:
+    """Sums byte and file counts from worker threads and calls ``callback`` with a :class:`Progress`.
+
+    Plugins with transfers of their own (e.g. an upload protocol) use it to report progress the way the
+    engine does: ``tracker.add(nbytes=..., files=..., current=path)`` from any thread. The callback is
+    called at most every 0.1 s, and at every finished file; it may raise (KeyboardInterrupt to stop a
+    batch), and that propagates to the caller of :meth:`add`.
+    """
 
     def __init__(self, callback: Callable[[Progress], None] | None, files: int, total: int):
         self.cb = callback
@@ -102,7 +107,7 @@ class _ItemProgress:
 
     __slots__ = ("tracker", "counted", "rel")
 
-    def __init__(self, tracker: _ProgressTracker, rel: str):
+    def __init__(self, tracker: ProgressTracker, rel: str):
         self.tracker = tracker
         self.counted = 0
         self.rel = rel
@@ -115,3 +120,6 @@ class _ItemProgress:
     def add(self, n: int) -> None:
         self.counted += n
         self.tracker.add(n)
+
+
+_ProgressTracker = ProgressTracker  # the name used before it was public
