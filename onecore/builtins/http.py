@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from onecore import hookimpl
 from onecore.errors import ConfigError, TransferError
-from onecore.repository import Dataset, Field, IndexUpdate, Repository
+from onecore.repository import Field, IndexUpdate, Repository
 from onecore.transfer import HTTPFetcher, RetryPolicy, http_error, url_join
 
 #: The largest index accepted (bytes); override with ONE_MAX_INDEX_BYTES.
@@ -83,7 +83,8 @@ def fetch_index_url(
 
     Shared by every type whose index is a ``.one_root`` served over HTTP.
     """
-    from onecore.index import IndexProblem, read_index_file
+    from onecore.catalog import IndexLines
+    from onecore.index import IndexProblem
 
     headers = {"Accept-Encoding": "gzip"}
     if state:
@@ -146,18 +147,16 @@ def fetch_index_url(
         return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
     problems: list[IndexProblem] = []
 
-    def rows() -> Iterator[Dataset]:
+    def lines() -> Iterator[bytes]:
         try:
-            for row in read_index_file(tmp, base_url=base_url, problems=problems, source=url):
-                if row.url is None and base_url:
-                    row.url = url_join(base_url, row.rel_path)
-                yield row
+            with open(tmp, "rb") as f:
+                yield from f
         finally:
             os.unlink(tmp)
-            for p in problems:  # found while reading: name the index's URL, not the temporary copy
-                p.source = url
 
-    return IndexUpdate(rows=rows(), state=new_state, problems=problems)
+    # IndexLines: parsed like read_index_file, and loaded by the catalog without a Dataset per row.
+    rows = IndexLines(lines(), base_url=base_url, source=url, problems=problems)
+    return IndexUpdate(rows=rows, state=new_state, problems=problems)
 
 
 def _strong_last_modified(headers: Mapping[str, str]) -> str | None:

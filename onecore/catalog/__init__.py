@@ -9,8 +9,10 @@ replaces the old one atomically: readers never see a half-built catalog.
 
 from __future__ import annotations
 
+from .files import CatalogError, sweep_leftovers
 from .records import DatasetRecord
+from .rows import IndexLines, PathRows
 from .schema import SCHEMA_VERSION
 from .store import Catalog
 
-__all__ = ["SCHEMA_VERSION", "Catalog", "DatasetRecord"]
+__all__ = ["SCHEMA_VERSION", "Catalog", "CatalogError", "DatasetRecord", "IndexLines", "PathRows", "sweep_leftovers"]

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from typing import Any, Sequence
 
+from .bitmaps import session_mask
 from .records import _SESSION_COLS, _session_dict
 
 
@@ -119,7 +120,7 @@ class SearchMixin:
         if len(rows) != 2:
             return None
         text = rows["eids"].decode() if isinstance(rows["eids"], bytes) else rows["eids"]
-        eids = text.split("\n") if text else []
+        eids = np.array(text.split("\n") if text else [], dtype=object)
         rank_of = np.frombuffer(rows["rank_of"], dtype=np.int32)
         self._order = (version, eids, rank_of)
         return eids, rank_of
@@ -152,11 +153,11 @@ class SearchMixin:
             mask = None
             for ids in term_ids:
                 blobs = self.db.execute(
-                    f"SELECT bits FROM name_bits WHERE name IN ({','.join('?' * len(ids))})", ids
+                    f"SELECT bits, sparse FROM name_bits WHERE name IN ({','.join('?' * len(ids))})", ids
                 ).fetchall()
                 m = np.zeros((n + 7) // 8, dtype=np.uint8)
-                for (b,) in blobs:
-                    m |= np.frombuffer(b, dtype=np.uint8)
+                for b, sparse in blobs:
+                    m |= session_mask(np, b, sparse, n)
                 mask = m if mask is None else mask & m
             selected = np.unpackbits(mask, count=n).astype(bool)
             where, params = _session_filters(lab, subject, date_range, number, projects, task_protocol)
@@ -171,7 +172,7 @@ class SearchMixin:
         ranks = np.flatnonzero(selected)
         if limit:
             ranks = ranks[: int(limit)]
-        return [eids[i] for i in ranks.tolist()]
+        return eids[ranks].tolist()
 
 
 def _match_opt(value: str, wanted: Any) -> bool:

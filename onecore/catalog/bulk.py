@@ -1,0 +1,232 @@
+"""Bulk loading of a fresh catalog file: rows streamed in as multi-row inserts, folder by folder.
+
+A dataset's folder is parsed and checked once (its session id and where its collection part starts
+are remembered), file names once; the (session, name) pair of every row is kept in two compact
+arrays, from which the bitmap index is built in bulk at the end (:func:`.bitmaps.build_bitmaps`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sqlite3
+from array import array
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import OneError
+from ..repository import Dataset, SessionRecord
+from .bitmaps import build_bitmaps
+from .build import _Inserter
+from .records import _split
+from .rows import IndexLines, PathRows
+from .schema import _INDEXES, _SCHEMA, SCHEMA_VERSION
+
+_HEX = "0123456789abcdefABCDEF"
+_FOLDER_CACHE = 200_000  # folders remembered at once (an index lists a folder's files together)
+_FLUSH = 60_000  # values held before a multi-row INSERT
+
+
+class BulkLoader(_Inserter):
+    """Loads rows into a new, empty catalog (``INSERT OR IGNORE``: the first of duplicates wins)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        super().__init__(db)
+        self.sids = array("i")  # session id of every inserted dataset row
+        self.nids = array("i")  # name id of every inserted dataset row
+        self.url_base: str | None = None  # NULL urls are url_join(url_base, path) when set
+        self.n = 0  # dataset rows read
+        self.inserted = 0  # dataset rows inserted (duplicates are not)
+        self._pending: list[Any] = []  # new sessions (id, eid, lab, subject, date, number, path) to insert
+        self._ok_names: set[str] = set()  # file names already checked (IndexLines)
+
+    # -- sessions ------------------------------------------------------------------------------
+    def _session(
+        self, eid: str, sp: str, lab: str | None, subject: str, date: str, number: str, rec: SessionRecord | None = None
+    ) -> int:
+        sid = self.sessions.get(eid)
+        if sid is not None and rec is None:
+            return sid
+        if rec is None and lab is not None:  # the common case: batched, with ids given here
+            sid = len(self.sessions) + 1
+            self._pending += (sid, eid, lab, subject, date, int(number), sp)
+            self.sessions[eid] = sid
+            if len(self._pending) >= _FLUSH:
+                self._flush_sessions()
+            return sid
+        self._flush_sessions()
+        return super()._session(eid, sp, lab, subject, date, number, rec)
+
+    def _flush_sessions(self) -> None:
+        p = self._pending
+        if not p:
+            return
+        one = "(?,?,?,?,?,?,?)"
+        head = "INSERT INTO sessions (id, eid, lab, subject, date, number, path) VALUES "
+        step = 7 * 140
+        full = len(p) - len(p) % step
+        if full:
+            sql = head + ",".join([one] * 140)
+            for i in range(0, full, step):
+                self.db.execute(sql, p[i : i + step])
+        if full < len(p):
+            self.db.execute(head + ",".join([one] * ((len(p) - full) // 7)), p[full:])
+        p.clear()
+
+    # -- datasets ------------------------------------------------------------------------------
+    def load(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord] = ()) -> int:
+        """Insert every row; returns the number of rows given (duplicates included)."""
+        for rec in sessions:
+            from .. import alf
+
+            sp = alf.session_path(rec.lab, rec.subject, rec.date, rec.number)
+            self._session(rec.eid, sp, rec.lab, rec.subject, rec.date, str(rec.number), rec)
+        if isinstance(rows, PathRows):
+            self._load_paths(rows.paths)
+        elif isinstance(rows, IndexLines):
+            from .lines import load_lines
+
+            load_lines(self, rows)
+        else:
+            self._load_rows(rows)
+        self._flush_sessions()
+        return self.n
+
+    def _locate(self, rel: str, eid: str | None = None) -> tuple[int, int, int]:
+        """(session id, name id, where the path after the session starts) of a new folder's row."""
+        parts = _split(rel)
+        if parts is None:
+            raise OneError(f"catalog: {rel!r} is not an ALF dataset path")
+        sp, lab, subject, date, number, rest = parts
+        sid = self._session(eid or sp, sp, lab, subject, date, number)
+        return sid, self._name(rest, rel), len(rel) - len(rest)
+
+    def _load_paths(self, paths: Iterable[str]) -> None:
+        """Checked dataset paths only: two ids per row."""
+        folders: dict[str, tuple[int, int]] = {}
+        names = self.names
+        sids, nids = self.sids, self.nids
+        batch: list[int] = []
+        for rel in paths:
+            folder = rel[: rel.rfind("/")]
+            hit = folders.get(folder)
+            if hit is None:
+                sid, nid, cut = self._locate(rel)
+                if len(folders) >= _FOLDER_CACHE:
+                    folders.clear()
+                folders[folder] = (sid, cut)
+            else:
+                sid, cut = hit
+                nid = names.get(rel[cut:])
+                if nid is None:
+                    nid = self._name(rel[cut:], rel)
+            sids.append(sid)
+            nids.append(nid)
+            batch.append(sid)
+            batch.append(nid)
+            if len(batch) >= _FLUSH:
+                self._flush_pairs(batch)
+        self._flush_pairs(batch)
+
+    def _flush_pairs(self, batch: list[int]) -> None:
+        """Rows with no URL, size or md5: flat (session, name) pairs."""
+        if batch:
+            self.n += len(batch) // 2
+            self._flush_sessions()
+            self.insert_values(("session", "name"), batch)
+            batch.clear()
+
+    def _load_rows(self, rows: Iterable[Dataset]) -> None:
+        """Any :class:`Dataset` rows (with URLs, sizes, revisions flags, ids, own session ids)."""
+        folders: dict[str, tuple[int, int]] = {}
+        names = self.names
+        batch: list[Any] = []
+        shape: tuple[bool, ...] = ()
+        for row in rows:
+            rel = row.rel_path
+            eid = row.eid
+            hit = folders.get(rel[: rel.rfind("/")]) if eid is None else None
+            if hit is None:
+                sid, nid, cut = self._locate(rel, eid)
+                if eid is None:
+                    if len(folders) >= _FOLDER_CACHE:
+                        folders.clear()
+                    folders[rel[: rel.rfind("/")]] = (sid, cut)
+            else:
+                sid, cut = hit
+                nid = names.get(rel[cut:])
+                if nid is None:
+                    nid = self._name(rel[cut:], rel)
+            vals = (row.url, row.size, row.md5, None if row.default is None else int(row.default), row.id)
+            this = tuple(v is not None for v in vals)
+            if this != shape:
+                self.flush_shaped(shape, batch)
+                shape = this
+            self.n += 1
+            self.sids.append(sid)
+            self.nids.append(nid)
+            batch += (sid, nid)
+            batch += [v for v in vals if v is not None]
+            if len(batch) >= _FLUSH:
+                self.flush_shaped(shape, batch)
+        self.flush_shaped(shape, batch)
+
+    def flush_shaped(self, shape: tuple[bool, ...], batch: list[Any]) -> None:
+        """Insert ``batch``: flat (session, name, then the columns ``shape`` marks as filled)."""
+        if batch:
+            self._flush_sessions()
+            cols = ("session", "name", *(c for c, filled in zip(_DATASET_COLS, shape) if filled))
+            self.insert_values(cols, batch)
+            batch.clear()
+
+    def insert_values(self, cols: tuple[str, ...], flat: list[Any]) -> None:  # noqa: D401
+        """Multi-row ``INSERT OR IGNORE`` of ``flat`` values (``len(cols)`` per row)."""
+        width = len(cols)
+        rows = 999 // width
+        one = "(" + ",".join("?" * width) + ")"
+        head = f"INSERT OR IGNORE INTO datasets ({', '.join(cols)}) VALUES "
+        step = rows * width
+        full = len(flat) - len(flat) % step
+        before = self.db.total_changes
+        if full:
+            sql = head + ",".join([one] * rows)
+            execute = self.db.execute
+            for i in range(0, full, step):
+                execute(sql, flat[i : i + step])
+        if full < len(flat):
+            self.db.execute(head + ",".join([one] * ((len(flat) - full) // width)), flat[full:])
+        self.inserted += self.db.total_changes - before
+
+
+_DATASET_COLS = ("url", "size", "md5", "is_default", "uuid")
+
+
+def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRecord], state: Any) -> int:
+    """Write a complete new catalog file at ``path`` (which must not exist); returns the row count."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("PRAGMA cache_size=-262144")  # up to 256 MiB while building (indexes sort in it)
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.execute("PRAGMA analysis_limit=2000")  # ANALYZE samples: enough for the planner
+        db.executescript(_SCHEMA)
+        db.execute("BEGIN")
+        loader = BulkLoader(db)
+        n = loader.load(rows, sessions)
+        n_sessions = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        meta = {
+            "schema": SCHEMA_VERSION,
+            "state": state,
+            "built": _dt.datetime.now().isoformat(),
+            "counts": [n_sessions, loader.inserted],
+            "url_base": loader.url_base,
+        }
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+        db.execute("COMMIT")
+        build_bitmaps(db, loader.sids, loader.nids)
+        db.executescript(_INDEXES)
+        db.execute("ANALYZE")
+    finally:
+        db.close()
+    return n
