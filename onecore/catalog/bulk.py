@@ -102,28 +102,23 @@ class BulkLoader(_Inserter):
         return sid, self._name(rest, rel), len(rel) - len(rest)
 
     def _load_paths(self, paths: Iterable[str]) -> None:
-        """Checked dataset paths only: two ids per row."""
+        """Checked dataset paths only: two ids per row, and two dictionary look-ups."""
         folders: dict[str, tuple[int, int]] = {}
         names = self.names
-        sids, nids = self.sids, self.nids
         batch: list[int] = []
         for rel in paths:
-            folder = rel[: rel.rfind("/")]
-            hit = folders.get(folder)
+            hit = folders.get(rel[: rel.rfind("/")])
             if hit is None:
                 sid, nid, cut = self._locate(rel)
                 if len(folders) >= _FOLDER_CACHE:
                     folders.clear()
-                folders[folder] = (sid, cut)
+                folders[rel[: rel.rfind("/")]] = (sid, cut)
             else:
                 sid, cut = hit
                 nid = names.get(rel[cut:])
                 if nid is None:
                     nid = self._name(rel[cut:], rel)
-            sids.append(sid)
-            nids.append(nid)
-            batch.append(sid)
-            batch.append(nid)
+            batch += (sid, nid)
             if len(batch) >= _FLUSH:
                 self._flush_pairs(batch)
         self._flush_pairs(batch)
@@ -132,6 +127,8 @@ class BulkLoader(_Inserter):
         """Rows with no URL, size or md5: flat (session, name) pairs."""
         if batch:
             self.n += len(batch) // 2
+            self.sids.extend(batch[0::2])
+            self.nids.extend(batch[1::2])
             self._flush_sessions()
             self.insert_values(("session", "name"), batch)
             batch.clear()
