@@ -91,3 +91,22 @@ def test_path_rows_same_catalog_as_dataset_rows(tmp_path):
     assert [d.rel_path for d in PathRows(paths)] == paths
     a.close()
     b.close()
+
+
+def test_lines_of_chunks_cut_anywhere_then_streamed_into_the_catalog(tmp_path):
+    import random
+
+    from onecore.catalog import lines_of
+
+    data = "".join(line + "\n" for line in LINES).encode()
+    rng = random.Random(7)
+    for _ in range(30):
+        cuts = sorted(rng.sample(range(1, len(data)), 25))
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        assert list(lines_of(iter(chunks))) == data.splitlines(keepends=True)
+    assert list(lines_of([b"a\nb", b"", b"c"])) == [b"a\n", b"bc"]
+    problems: list = []
+    cat = Catalog(tmp_path / "s.sqlite")
+    assert cat.rebuild(IndexLines(lines_of(iter(chunks)), base_url=BASE, source="idx", problems=problems)) == 10
+    assert len(problems) == 10
+    cat.close()

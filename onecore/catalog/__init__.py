@@ -11,8 +11,17 @@ from __future__ import annotations
 
 from .files import CatalogError, sweep_leftovers
 from .records import DatasetRecord
-from .rows import IndexLines, PathRows
+from .rows import IndexLines, PathRows, lines_of
 from .schema import SCHEMA_VERSION
 from .store import Catalog
 
-__all__ = ["SCHEMA_VERSION", "Catalog", "CatalogError", "DatasetRecord", "IndexLines", "PathRows", "sweep_leftovers"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Catalog",
+    "CatalogError",
+    "DatasetRecord",
+    "IndexLines",
+    "PathRows",
+    "lines_of",
+    "sweep_leftovers",
+]

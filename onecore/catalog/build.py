@@ -68,9 +68,7 @@ class _Inserter:
         nid = self.names.get(key)
         if nid is None:
             p = alf.parse(full)
-            cur = self.db.execute(
-                "INSERT INTO names (collection, revision, filename, namespace, object, attribute, timescale, "
-                "extra, extension) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            nid = self._insert_name(
                 (
                     coll,
                     rev,
@@ -81,12 +79,21 @@ class _Inserter:
                     p["timescale"],
                     p["extra"],
                     p["extension"],
-                ),
+                )
             )
-            nid = cur.lastrowid
             self.names[key] = nid
         self.names[rest] = nid
         return nid
+
+    def _insert_name(self, values: tuple) -> int:
+        """Insert a ``names`` row (collection, revision, filename, namespace, object, attribute,
+        timescale, extra, extension); returns its id."""
+        cur = self.db.execute(
+            "INSERT INTO names (collection, revision, filename, namespace, object, attribute, timescale, "
+            "extra, extension) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+        return cur.lastrowid  # type: ignore[return-value]
 
     def insert(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord]) -> int:
         """Insert rows in order (``INSERT OR IGNORE``: the first of duplicates wins; upsert: the last).

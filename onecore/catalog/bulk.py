@@ -8,11 +8,14 @@ arrays, from which the bitmap index is built in bulk at the end (:func:`.bitmaps
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
+import queue
 import sqlite3
+import threading
 from array import array
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import OneError
 from ..repository import Dataset, SessionRecord
@@ -27,11 +30,49 @@ _FOLDER_CACHE = 200_000  # folders remembered at once (an index lists a folder's
 _FLUSH = 60_000  # values held before a multi-row INSERT
 
 
+class _Writer(threading.Thread):
+    """Runs the loader's SQL in a second thread (SQLite releases the GIL while it works), so that
+    parsing the next rows and inserting the previous ones overlap. Ids are all given by the loader,
+    never read back, so the order of work between the threads does not matter."""
+
+    def __init__(self) -> None:
+        super().__init__(name="catalog-writer", daemon=True)
+        self.jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            if self.error is None:
+                try:
+                    job()
+                except BaseException as e:  # handed to the loading thread
+                    self.error = e
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self.error is not None:
+            self.finish()
+        self.jobs.put(job)
+
+    def finish(self) -> None:
+        """Wait for the jobs submitted so far; re-raise the first error."""
+        if self.is_alive():
+            self.jobs.put(None)
+            self.join()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
 class BulkLoader(_Inserter):
     """Loads rows into a new, empty catalog (``INSERT OR IGNORE``: the first of duplicates wins)."""
 
     def __init__(self, db: sqlite3.Connection):
         super().__init__(db)
+        self.writer = _Writer()
+        self.writer.start()
         self.sids = array("i")  # session id of every inserted dataset row
         self.nids = array("i")  # name id of every inserted dataset row
         self.url_base: str | None = None  # NULL urls are url_join(url_base, path) when set
@@ -39,6 +80,7 @@ class BulkLoader(_Inserter):
         self.inserted = 0  # dataset rows inserted (duplicates are not)
         self._pending: list[Any] = []  # new sessions (id, eid, lab, subject, date, number, path) to insert
         self._ok_names: set[str] = set()  # file names already checked (IndexLines)
+        self._n_names = 0
 
     # -- sessions ------------------------------------------------------------------------------
     def _session(
@@ -47,7 +89,7 @@ class BulkLoader(_Inserter):
         sid = self.sessions.get(eid)
         if sid is not None and rec is None:
             return sid
-        if rec is None and lab is not None:  # the common case: batched, with ids given here
+        if rec is None:  # the common case: batched, with ids given here
             sid = len(self.sessions) + 1
             self._pending += (sid, eid, lab, subject, date, int(number), sp)
             self.sessions[eid] = sid
@@ -55,7 +97,26 @@ class BulkLoader(_Inserter):
                 self._flush_sessions()
             return sid
         self._flush_sessions()
+        self.drain()  # the base class reads ids back: nothing may run beside it
         return super()._session(eid, sp, lab, subject, date, number, rec)
+
+    def drain(self) -> None:
+        """Wait until the SQL submitted so far has run (re-raising its error)."""
+        self.writer.finish()
+        self.writer = _Writer()
+        self.writer.start()
+
+    def _insert_name(self, values: tuple) -> int:
+        self._n_names += 1
+        nid = self._n_names
+        sql = "INSERT INTO names (id, collection, revision, filename, namespace, object, attribute, timescale, "
+        sql += "extra, extension) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self.submit(sql, (nid, *values))
+        return nid
+
+    def submit(self, sql: str, params: Sequence[Any]) -> None:
+        """Execute ``sql`` in the writer thread."""
+        self.writer.submit(functools.partial(self.db.execute, sql, params))
 
     def _flush_sessions(self) -> None:
         p = self._pending
@@ -68,10 +129,10 @@ class BulkLoader(_Inserter):
         if full:
             sql = head + ",".join([one] * 140)
             for i in range(0, full, step):
-                self.db.execute(sql, p[i : i + step])
+                self.submit(sql, p[i : i + step])
         if full < len(p):
-            self.db.execute(head + ",".join([one] * ((len(p) - full) // 7)), p[full:])
-        p.clear()
+            self.submit(head + ",".join([one] * ((len(p) - full) // 7)), p[full:])
+        self._pending = []
 
     # -- datasets ------------------------------------------------------------------------------
     def load(self, rows: Iterable[Dataset], sessions: Iterable[SessionRecord] = ()) -> int:
@@ -90,6 +151,7 @@ class BulkLoader(_Inserter):
         else:
             self._load_rows(rows)
         self._flush_sessions()
+        self.drain()
         return self.n
 
     def _locate(self, rel: str, eid: str | None = None) -> tuple[int, int, int]:
@@ -130,7 +192,7 @@ class BulkLoader(_Inserter):
             self.sids.extend(batch[0::2])
             self.nids.extend(batch[1::2])
             self._flush_sessions()
-            self.insert_values(("session", "name"), batch)
+            self.insert_values(("session", "name"), batch[:])
             batch.clear()
 
     def _load_rows(self, rows: Iterable[Dataset]) -> None:
@@ -173,26 +235,33 @@ class BulkLoader(_Inserter):
         if batch:
             self._flush_sessions()
             cols = ("session", "name", *(c for c, filled in zip(_DATASET_COLS, shape) if filled))
-            self.insert_values(cols, batch)
+            self.insert_values(cols, batch[:])
             batch.clear()
 
-    def insert_values(self, cols: tuple[str, ...], flat: list[Any]) -> None:  # noqa: D401
-        """Multi-row ``INSERT OR IGNORE`` of ``flat`` values (``len(cols)`` per row)."""
+    def insert_values(self, cols: tuple[str, ...], flat: list[Any], then: Callable[[int], None] | None = None) -> None:
+        """Multi-row ``INSERT OR IGNORE`` of ``flat`` values (``len(cols)`` per row), in the writer
+        thread; ``then(inserted)`` runs there after it (``flat`` must not be changed afterwards)."""
+        self.writer.submit(functools.partial(self._insert, cols, flat, then))
+
+    def _insert(self, cols: tuple[str, ...], flat: list[Any], then: Callable[[int], None] | None) -> None:
         width = len(cols)
         rows = 999 // width
         one = "(" + ",".join("?" * width) + ")"
         head = f"INSERT OR IGNORE INTO datasets ({', '.join(cols)}) VALUES "
         step = rows * width
         full = len(flat) - len(flat) % step
-        before = self.db.total_changes
+        db = self.db
+        before = db.total_changes
         if full:
             sql = head + ",".join([one] * rows)
-            execute = self.db.execute
             for i in range(0, full, step):
-                execute(sql, flat[i : i + step])
+                db.execute(sql, flat[i : i + step])
         if full < len(flat):
-            self.db.execute(head + ",".join([one] * ((len(flat) - full) // width)), flat[full:])
-        self.inserted += self.db.total_changes - before
+            db.execute(head + ",".join([one] * ((len(flat) - full) // width)), flat[full:])
+        inserted = db.total_changes - before
+        self.inserted += inserted
+        if then is not None:
+            then(inserted)
 
 
 _DATASET_COLS = ("url", "size", "md5", "is_default", "uuid")
@@ -200,7 +269,7 @@ _DATASET_COLS = ("url", "size", "md5", "is_default", "uuid")
 
 def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRecord], state: Any) -> int:
     """Write a complete new catalog file at ``path`` (which must not exist); returns the row count."""
-    db = sqlite3.connect(path, isolation_level=None)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # see _Writer
     try:
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
@@ -210,7 +279,10 @@ def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRe
         db.executescript(_SCHEMA)
         db.execute("BEGIN")
         loader = BulkLoader(db)
-        n = loader.load(rows, sessions)
+        try:
+            n = loader.load(rows, sessions)
+        finally:
+            loader.writer.finish()  # also when reading the rows failed: no SQL may outlive the file
         n_sessions = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
         meta = {
             "schema": SCHEMA_VERSION,

@@ -15,15 +15,36 @@ from typing import TYPE_CHECKING, Any
 
 from ..index import MAX_LINE, IndexProblem, parse_row
 from ..transfer import url_join
-from .records import _split
+from .records import _SESSION_RE
 
 if TYPE_CHECKING:
     from .bulk import BulkLoader
     from .rows import IndexLines
 
 _HEX = "0123456789abcdefABCDEF"
+_FOLDER_CACHE = 200_000
 _URL = re.compile(r"^(https?|ftps?)://[^\s]+\Z")
 _COLS = ("url", "size", "md5")
+
+
+class _Checked:
+    """Parts of paths already accepted by the reference reader: a new folder made of known parts
+    (lab, subject, date, number, collection/revision folder) is as valid as the rows they came from."""
+
+    def __init__(self) -> None:
+        self.labs: set[str | None] = {None}
+        self.subjects: set[str] = set()
+        self.dates: set[str] = set()
+        self.numbers: set[str] = set()
+        self.rest_folders: set[str] = set()
+        self.last: tuple[str, int] | None = None
+
+    def add(self, lab: str | None, subject: str, date: str, number: str, rest: str) -> None:
+        self.labs.add(lab)
+        self.subjects.add(subject)
+        self.dates.add(date)
+        self.numbers.add(number)
+        self.rest_folders.add(rest[: rest.rfind("/") + 1])
 
 
 def load_lines(loader: BulkLoader, src: IndexLines) -> None:
@@ -35,25 +56,60 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
     problems: list[IndexProblem] = src.problems if src.problems is not None else []
     start = len(problems)
     batch = _Batch(loader, src, problems)
+    checked = _Checked()
     folders: dict[str, tuple[int, int]] = {}
     names = loader.names
     ok_names = loader._ok_names
-    sids, nids = loader.sids, loader.nids
-    for n, line in src.text_lines():
+    glue = base or "\0"  # base + path: what a row's URL is when it is the default one
+    n = 0
+    for raw in src.lines:
+        n += 1
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                text = raw[:120].decode("utf-8", "replace")
+                problems.append(IndexProblem(batch.source, n, text, f"not UTF-8 text ({e.reason})"))
+                continue
+        else:
+            line = raw.rstrip("\r\n")
         cols = line.split("\t")
         k = len(cols)
         rel = cols[0]
         slash = rel.rfind("/")
         hit = folders.get(rel[:slash])
+        if hit is None:
+            hit = _new_folder(loader, checked, folders, rel, slash)
+        if k == 4 and hit is not None:  # the usual row (path, default URL, size, md5): inlined
+            nid = names.get(rel[hit[1] :])
+            u, size, m = cols[1], cols[2], cols[3]
+            if (
+                nid is not None
+                and (u == glue + rel or not u)
+                and size.isdigit()
+                and size.isascii()
+                and len(size) < 19
+                and len(m) == 32
+                and not m.strip(_HEX)
+                and len(line) <= MAX_LINE
+            ):
+                if batch.shape != _USUAL:
+                    batch.flush()
+                    batch.shape = _USUAL
+                batch.values += (n, hit[0], nid, size, m.lower())  # size: SQLite makes it an integer
+                batch.lines.append(line)
+                if len(batch.lines) >= 12_000:
+                    batch.flush()
+                continue
         if hit is None or len(line) > MAX_LINE or (k != 4 and k != 2 and k != 1):
             if line and not line.isspace():
-                _slow(loader, batch, folders, n, line, base, problems)
+                _slow(loader, batch, checked, folders, n, line, base, problems)
             continue
         sid, cut = hit
         nid = names.get(rel[cut:])
         if nid is None:
             if rel[slash + 1 :] not in ok_names:
-                _slow(loader, batch, folders, n, line, base, problems)
+                _slow(loader, batch, checked, folders, n, line, base, problems)
                 continue
             nid = loader._name(rel[cut:], rel)
         url = size = md5 = None
@@ -63,32 +119,72 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
                 u = u.strip()
                 if u and not (base and u == url_join(base, rel)):
                     if not _URL.match(u):
-                        _slow(loader, batch, folders, n, line, base, problems)
+                        _slow(loader, batch, checked, folders, n, line, base, problems)
                         continue
                     url = u
             if k == 4:
                 s, m = cols[2], cols[3]
                 if s:
                     if not (s.isdigit() and s.isascii()):
-                        _slow(loader, batch, folders, n, line, base, problems)
+                        _slow(loader, batch, checked, folders, n, line, base, problems)
                         continue
                     size = int(s)
                 if m:
                     if len(m) != 32 or m.strip(_HEX):
-                        _slow(loader, batch, folders, n, line, base, problems)
+                        _slow(loader, batch, checked, folders, n, line, base, problems)
                         continue
                     md5 = m.lower()
-        sids.append(sid)
-        nids.append(nid)
         batch.add(n, sid, nid, url, size, md5, line)
     batch.flush()
+    loader._flush_sessions()
+    loader.drain()  # duplicates are reported from the writer thread
     if len(problems) > start:  # duplicates are found batch by batch: keep the list in line order
         problems[start:] = sorted(problems[start:], key=lambda p: p.line)
+
+
+_USUAL = (False, True, True)
+
+
+def _new_folder(
+    loader: BulkLoader, checked: _Checked, folders: dict[str, tuple[int, int]], rel: str, slash: int
+) -> tuple[int, int] | None:
+    """(session id, where the path after the session starts) of a folder made of checked parts."""
+    last = checked.last  # (session path + "/", its id): the next folder is often in the same session
+    if last is not None and rel.startswith(last[0]):
+        rest = rel[len(last[0]) :]
+        if rest[: rest.rfind("/") + 1] in checked.rest_folders:
+            if len(folders) >= _FOLDER_CACHE:
+                folders.clear()
+            hit = folders[rel[:slash]] = (last[1], len(last[0]))
+            return hit
+    m = _SESSION_RE.match(rel)
+    if m is None:
+        return None
+    lab, subject, date, number, rest = m.groups()
+    if rest[: rest.rfind("/") + 1] not in checked.rest_folders:
+        return None
+    sp = f"{lab}/Subjects/{subject}/{date}/{number}" if lab else f"{subject}/{date}/{number}"
+    sid = loader.sessions.get(sp)
+    if sid is None:
+        if (
+            lab not in checked.labs
+            or subject not in checked.subjects
+            or date not in checked.dates
+            or number not in checked.numbers
+        ):
+            return None
+        sid = loader._session(sp, sp, lab, subject, date, number)
+    checked.last = (sp + "/", sid)
+    if len(folders) >= _FOLDER_CACHE:
+        folders.clear()
+    hit = folders[rel[:slash]] = (sid, len(rel) - len(rest))
+    return hit
 
 
 def _slow(
     loader: BulkLoader,
     batch: _Batch,
+    checked: _Checked,
     folders: dict[str, tuple[int, int]],
     n: int,
     line: str,
@@ -103,22 +199,22 @@ def _slow(
         return
     rel = row.rel_path
     slash = rel.rfind("/")
-    parts = _split(rel)
-    if parts is None:  # parse_row accepted it as ALF: cannot happen, but never insert a bad row
+    m = _SESSION_RE.match(rel)
+    if m is None:  # parse_row accepted it as ALF: cannot happen, but never insert a bad row
         problems.append(IndexProblem(batch.source, n, line, "not an ALF dataset path"))
         return
-    sp, lab, subject, date, number, rest = parts
+    lab, subject, date, number, rest = m.groups()
+    sp = f"{lab}/Subjects/{subject}/{date}/{number}" if lab else f"{subject}/{date}/{number}"
     sid = loader._session(sp, sp, lab, subject, date, number)
     nid = loader._name(rest, rel)
+    checked.add(lab, subject, date, number, rest)
     loader._ok_names.add(rel[slash + 1 :])
-    if len(folders) >= 200_000:
+    if len(folders) >= _FOLDER_CACHE:
         folders.clear()
     folders[rel[:slash]] = (sid, len(rel) - len(rest))
     url = row.url
     if url is not None and base and url == url_join(base, rel):
         url = None
-    loader.sids.append(sid)
-    loader.nids.append(nid)
     batch.add(n, sid, nid, url, row.size, row.md5, line)
 
 
@@ -130,7 +226,7 @@ class _Batch:
         self.source = src.source
         self.problems = problems
         self.values: list[Any] = []
-        self.lines: list[tuple[int, str]] = []
+        self.lines: list[str] = []
         self.shape: tuple[bool, bool, bool] = (False, False, False)
 
     def add(self, n: int, sid: int, nid: int, url: Any, size: Any, md5: Any, line: str) -> None:
@@ -146,7 +242,7 @@ class _Batch:
             v.append(size)
         if md5 is not None:
             v.append(md5)
-        self.lines.append((n, line))
+        self.lines.append(line)
         if len(v) >= 60_000:
             self.flush()
 
@@ -154,27 +250,30 @@ class _Batch:
         if not self.values:
             return
         loader = self.loader
-        db = loader.db
         cols = ("id", "session", "name", *(c for c, filled in zip(_COLS, self.shape) if filled))
+        width = len(cols)
+        values, lines = self.values, self.lines
+        loader.sids.extend(values[1::width])
+        loader.nids.extend(values[2::width])
         loader._flush_sessions()
-        before = db.total_changes
-        loader.insert_values(cols, self.values)
-        inserted = db.total_changes - before
-        loader.n += inserted
-        if inserted != len(self.lines):
-            self._duplicates()
-        self.values.clear()
-        self.lines.clear()
 
-    def _duplicates(self) -> None:
-        """Report the rows of this batch the unique (session, name) key refused."""
-        ids = [n for n, _ in self.lines]
+        def then(inserted: int) -> None:  # in the writer thread
+            loader.n += inserted
+            if inserted != len(lines):
+                self._duplicates(values[0::width], lines)
+
+        loader.insert_values(cols, values, then)
+        self.values = []
+        self.lines = []
+
+    def _duplicates(self, ids: list[int], lines: list[str]) -> None:
+        """Report the rows of a batch that the unique (session, name) key refused."""
         kept: set[int] = set()
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
             q = f"SELECT id FROM datasets WHERE id IN ({','.join('?' * len(chunk))})"
             kept.update(r[0] for r in self.loader.db.execute(q, chunk))
-        for n, line in self.lines:
+        for n, line in zip(ids, lines):
             if n not in kept:
                 rel = line.split("\t")[0].strip()
                 self.problems.append(IndexProblem(self.source, n, line, f"duplicate row for {rel}"))

@@ -7,7 +7,8 @@ its fast path:
 - :class:`PathRows`: dataset paths already checked (a local scan), no URL, size or md5;
 - :class:`IndexLines`: the text lines of a ``.one_root`` index (``str`` or UTF-8 ``bytes``), parsed
   as they arrive, so a download can be parsed and loaded while it is still running: pass the
-  response's line iterator (``IndexLines(response_lines, base_url=..., source=url, problems=...)``).
+  response's lines (``IndexLines(lines_of(response.iter_content(1 << 20)), base_url=..., source=url,
+  problems=...)``).
   Rows are checked exactly as :func:`onecore.index.read_one_root` checks them (bad rows become
   :class:`onecore.index.IndexProblem` entries in ``problems``, with their line number), but each
   folder and each file name is validated once, not once per row.
@@ -18,6 +19,22 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from ..repository import Dataset
+
+
+def lines_of(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines (each with its ``\\n``, the last one possibly without) of a byte stream given in
+    chunks of any size, e.g. ``response.iter_content(1 << 20)``: feed them to :class:`IndexLines`
+    to parse an index while it downloads."""
+    tail = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        parts = (tail + chunk if tail else chunk).split(b"\n")
+        tail = parts.pop()
+        for p in parts:
+            yield p + b"\n"
+    if tail:
+        yield tail
 
 
 class PathRows:
