@@ -257,7 +257,9 @@ def main(
 
     subjects, sessions = (10, 10) if quick else (50, 20)
     if big_sessions is None:
-        big_sessions = 10_000 if quick else 100_000
+        big_sessions = int(os.environ.get("ONE_BENCH_BIG_SESSIONS") or 0) or (
+            1_000_000 if os.environ.get("ONE_BENCH_BIG") else 10_000 if quick else 100_000
+        )
     repeat = 5 if quick else 21
     WORK.mkdir(parents=True, exist_ok=True)
     rows = Rows()

@@ -125,13 +125,13 @@ t = time.perf_counter()
 from onecore.catalog import Catalog, IndexLines
 if kind == "file":
     with open(source, "rb") as f:
-        n = Catalog(catalog).rebuild(IndexLines(f, base_url=base, source=source))
+        chunks = iter(lambda: f.read(1 << 20), b"")
+        n = Catalog(catalog).rebuild(IndexLines.from_chunks(chunks, base_url=base, source=source))
 elif kind == "stream":  # what the transfer side can do: parse while downloading (IndexLines + lines_of)
     import requests
-    from onecore.catalog import lines_of
     with requests.get(source + ".one_root", stream=True, timeout=120) as r:
         r.raise_for_status()
-        n = Catalog(catalog).rebuild(IndexLines(lines_of(r.iter_content(1 << 20)), base_url=source, source=source))
+        n = Catalog(catalog).rebuild(IndexLines.from_chunks(r.iter_content(1 << 20), base_url=source, source=source))
 else:
     from pathlib import Path
     from onecore.builtins.http import HTTPRepository

@@ -49,10 +49,17 @@ def test_index_lines_load_exactly_what_the_reference_reader_reads(tmp_path):
     ref_problems: list = []
     ref = Catalog(tmp_path / "ref.sqlite")
     n_ref = ref.rebuild(list(read_one_root(LINES, base_url=BASE, source="idx", problems=ref_problems)))
-    for lines in (LINES, [line.encode() for line in LINES]):
+    data = "".join(line + "\n" for line in LINES).encode()
+    sources = [
+        lambda p: IndexLines(iter(LINES), base_url=BASE, source="idx", problems=p),
+        lambda p: IndexLines(iter([line.encode() for line in LINES]), base_url=BASE, source="idx", problems=p),
+        lambda p: IndexLines.from_chunks(iter([data[:100], data[100:101], data[101:]]), BASE, "idx", p),
+        lambda p: IndexLines.from_chunks(iter([data.replace(b"\n", b"\r\n")]), BASE, "idx", p),
+    ]
+    for make in sources:
         problems: list = []
         cat = Catalog(tmp_path / "fast.sqlite")
-        n = cat.rebuild(IndexLines(iter(lines), base_url=BASE, source="idx", problems=problems))
+        n = cat.rebuild(make(problems))
         assert n == n_ref == 10
         assert _dump(cat) == _dump(ref)
         assert [(p.source, p.line, p.text, p.reason) for p in problems] == [
@@ -78,6 +85,10 @@ def test_index_lines_not_utf8_and_iterated_as_datasets(tmp_path):
     cat = Catalog(tmp_path / "c.sqlite")
     assert cat.rebuild(IndexLines(iter(lines), source="idx", problems=problems)) == 2
     assert [p.line for p in problems] == [2]
+    problems.clear()
+    assert cat.rebuild(IndexLines.from_chunks([b"".join(lines)], source="idx", problems=problems)) == 2
+    assert [p.line for p in problems] == [2]
+    assert list(IndexLines.from_chunks([b"".join(lines)])) == rows
     assert [r.url for r in cat.datasets(S1)] == [None]
     cat.close()
 
@@ -108,5 +119,6 @@ def test_lines_of_chunks_cut_anywhere_then_streamed_into_the_catalog(tmp_path):
     problems: list = []
     cat = Catalog(tmp_path / "s.sqlite")
     assert cat.rebuild(IndexLines(lines_of(iter(chunks)), base_url=BASE, source="idx", problems=problems)) == 10
-    assert len(problems) == 10
+    assert cat.rebuild(IndexLines.from_chunks(iter(chunks), base_url=BASE, problems=problems)) == 10
+    assert len(problems) == 20
     cat.close()

@@ -181,7 +181,7 @@ def test_rebuilds_in_several_processes_leave_readers_old_or_new(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
         assert "Error" not in err, err[-3000:]
     reads = [json.loads(out) for out, _ in outs[:2]]

@@ -147,15 +147,15 @@ def fetch_index_url(
         return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
     problems: list[IndexProblem] = []
 
-    def lines() -> Iterator[bytes]:
+    def chunks() -> Iterator[bytes]:
         try:
             with open(tmp, "rb") as f:
-                yield from f
+                yield from iter(lambda: f.read(1 << 20), b"")
         finally:
             os.unlink(tmp)
 
     # IndexLines: parsed like read_index_file, and loaded by the catalog without a Dataset per row.
-    rows = IndexLines(lines(), base_url=base_url, source=url, problems=problems)
+    rows = IndexLines.from_chunks(chunks(), base_url=base_url, source=url, problems=problems)
     return IndexUpdate(rows=rows, state=new_state, problems=problems)
 
 

@@ -59,87 +59,109 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
     checked = _Checked()
     folders: dict[str, tuple[int, int]] = {}
     names = loader.names
-    ok_names = loader._ok_names
     glue = base or "\0"  # base + path: what a row's URL is when it is the default one
     n = 0
-    for raw in src.lines:
-        n += 1
-        if isinstance(raw, bytes):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                text = raw[:120].decode("utf-8", "replace")
-                problems.append(IndexProblem(batch.source, n, text, f"not UTF-8 text ({e.reason})"))
-                continue
-        else:
-            line = raw.rstrip("\r\n")
-        cols = line.split("\t")
-        k = len(cols)
-        rel = cols[0]
-        slash = rel.rfind("/")
-        hit = folders.get(rel[:slash])
-        if hit is None:
-            hit = _new_folder(loader, checked, folders, rel, slash)
-        if k == 4 and hit is not None:  # the usual row (path, default URL, size, md5): inlined
-            nid = names.get(rel[hit[1] :])
-            u, size, m = cols[1], cols[2], cols[3]
-            if (
-                nid is not None
-                and (u == glue + rel or not u)
-                and size.isdigit()
-                and size.isascii()
-                and len(size) < 19
-                and len(m) == 32
-                and not m.strip(_HEX)
-                and len(line) <= MAX_LINE
-            ):
-                if batch.shape != _USUAL:
-                    batch.flush()
-                    batch.shape = _USUAL
-                batch.values += (n, hit[0], nid, size, m.lower())  # size: SQLite makes it an integer
-                batch.lines.append(line)
-                if len(batch.lines) >= 12_000:
-                    batch.flush()
-                continue
-        if hit is None or len(line) > MAX_LINE or (k != 4 and k != 2 and k != 1):
-            if line and not line.isspace():
-                _slow(loader, batch, checked, folders, n, line, base, problems)
-            continue
-        sid, cut = hit
-        nid = names.get(rel[cut:])
-        if nid is None:
-            if rel[slash + 1 :] not in ok_names:
-                _slow(loader, batch, checked, folders, n, line, base, problems)
-                continue
-            nid = loader._name(rel[cut:], rel)
-        url = size = md5 = None
-        if k > 1:
-            u = cols[1]
-            if u and u != (base + rel if base and "#" not in rel else None):
-                u = u.strip()
-                if u and not (base and u == url_join(base, rel)):
-                    if not _URL.match(u):
-                        _slow(loader, batch, checked, folders, n, line, base, problems)
-                        continue
-                    url = u
-            if k == 4:
-                s, m = cols[2], cols[3]
-                if s:
-                    if not (s.isdigit() and s.isascii()):
-                        _slow(loader, batch, checked, folders, n, line, base, problems)
-                        continue
-                    size = int(s)
-                if m:
-                    if len(m) != 32 or m.strip(_HEX):
-                        _slow(loader, batch, checked, folders, n, line, base, problems)
-                        continue
-                    md5 = m.lower()
-        batch.add(n, sid, nid, url, size, md5, line)
+    for clean, block in src.blocks():
+        for raw in block:
+            n += 1
+            if clean:
+                line = raw
+            elif isinstance(raw, bytes):
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as e:
+                    text = raw[:120].decode("utf-8", "replace")
+                    problems.append(IndexProblem(batch.source, n, text, f"not UTF-8 text ({e.reason})"))
+                    continue
+            else:
+                line = raw.rstrip("\r\n")
+            cols = line.split("\t")
+            k = len(cols)
+            rel = cols[0]
+            slash = rel.rfind("/")
+            hit = folders.get(rel[:slash])
+            if hit is None:
+                hit = _new_folder(loader, checked, folders, rel, slash)
+            if k == 4 and hit is not None:  # the usual row (path, default URL, size, md5): inlined
+                nid = names.get(rel[hit[1] :])
+                u, size, m = cols[1], cols[2], cols[3]
+                if (
+                    nid is not None
+                    and (u == glue + rel or not u)
+                    and size.isdigit()
+                    and size.isascii()
+                    and len(size) < 19
+                    and len(m) == 32
+                    and not m.strip(_HEX)
+                    and len(line) <= MAX_LINE
+                ):
+                    if batch.shape != _USUAL:
+                        batch.flush()
+                        batch.shape = _USUAL
+                    batch.values += (n, hit[0], nid, size, m.lower())  # size: SQLite makes it an integer
+                    batch.lines.append(line)
+                    if len(batch.lines) >= 12_000:
+                        batch.flush()
+                    continue
+            _other_row(loader, batch, checked, folders, n, line, cols, hit, base, problems)
     batch.flush()
     loader._flush_sessions()
     loader.drain()  # duplicates are reported from the writer thread
     if len(problems) > start:  # duplicates are found batch by batch: keep the list in line order
         problems[start:] = sorted(problems[start:], key=lambda p: p.line)
+
+
+def _other_row(
+    loader: BulkLoader,
+    batch: _Batch,
+    checked: _Checked,
+    folders: dict[str, tuple[int, int]],
+    n: int,
+    line: str,
+    cols: list[str],
+    hit: tuple[int, int] | None,
+    base: str | None,
+    problems: list[IndexProblem],
+) -> None:
+    """Any row but the usual one: 1 or 2 columns, a URL of its own, empty size or md5, or a row
+    the reference reader must see."""
+    k = len(cols)
+    rel = cols[0]
+    slash = rel.rfind("/")
+    if hit is None or len(line) > MAX_LINE or (k != 4 and k != 2 and k != 1):
+        if line and not line.isspace():
+            _slow(loader, batch, checked, folders, n, line, base, problems)
+        return
+    sid, cut = hit
+    nid = loader.names.get(rel[cut:])
+    if nid is None:
+        if rel[slash + 1 :] not in loader._ok_names:
+            _slow(loader, batch, checked, folders, n, line, base, problems)
+            return
+        nid = loader._name(rel[cut:], rel)
+    url = size = md5 = None
+    if k > 1:
+        u = cols[1]
+        if u and u != (base + rel if base and "#" not in rel else None):
+            u = u.strip()
+            if u and not (base and u == url_join(base, rel)):
+                if not _URL.match(u):
+                    _slow(loader, batch, checked, folders, n, line, base, problems)
+                    return
+                url = u
+        if k == 4:
+            s, m = cols[2], cols[3]
+            if s:
+                if not (s.isdigit() and s.isascii()):
+                    _slow(loader, batch, checked, folders, n, line, base, problems)
+                    return
+                size = int(s)
+            if m:
+                if len(m) != 32 or m.strip(_HEX):
+                    _slow(loader, batch, checked, folders, n, line, base, problems)
+                    return
+                md5 = m.lower()
+    batch.add(n, sid, nid, url, size, md5, line)
 
 
 _USUAL = (False, True, True)

@@ -16,6 +16,7 @@ its fast path:
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterable, Iterator
 
 from ..repository import Dataset
@@ -35,6 +36,17 @@ def lines_of(chunks: Iterable[bytes]) -> Iterator[bytes]:
             yield p + b"\n"
     if tail:
         yield tail
+
+
+def _block(data: bytes) -> tuple[bool, list]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # decoded line by line, to report the bad ones
+        return False, data.split(b"\n")
+    lines = text.split("\n")
+    if "\r" in text:
+        return False, lines
+    return True, lines
 
 
 class PathRows:
@@ -65,6 +77,42 @@ class IndexLines:
         self.base_url = base_url
         self.source = source
         self.problems = problems
+        self.chunks: Iterable[bytes] | None = None
+
+    @classmethod
+    def from_chunks(
+        cls,
+        chunks: Iterable[bytes],
+        base_url: str | None = None,
+        source: str = ".one_root",
+        problems: list | None = None,
+    ) -> IndexLines:
+        """The index as a byte stream in chunks of any size (``response.iter_content(1 << 20)``, a
+        file read in blocks): the fastest form, decoded and split a chunk at a time."""
+        self = cls(lines_of(chunks), base_url=base_url, source=source, problems=problems)
+        self.chunks = chunks
+        return self
+
+    def blocks(self) -> Iterator[tuple[bool, list]]:
+        """The lines in blocks: ``(True, [text without line ends])`` or ``(False, [raw lines])``."""
+        if self.chunks is None:
+            it = iter(self.lines)
+            while True:
+                block = list(islice(it, 4096))
+                if not block:
+                    return
+                yield False, block
+        tail = b""
+        for chunk in self.chunks:
+            data = tail + chunk if tail else chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                tail = data
+                continue
+            tail = data[cut + 1 :]
+            yield _block(data[:cut])
+        if tail:
+            yield _block(tail)
 
     def text_lines(self) -> Iterator[tuple[int, str]]:
         """(line number, text without the line end) for every line; bytes are decoded as UTF-8
