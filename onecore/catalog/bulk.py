@@ -23,7 +23,7 @@ from .bitmaps import build_bitmaps
 from .build import _Inserter
 from .records import _split
 from .rows import IndexLines, PathRows
-from .schema import _INDEXES, _SCHEMA, SCHEMA_VERSION
+from .schema import _INDEXES, _SCHEMA, _SESSION_INDEXES, SCHEMA_VERSION
 
 _HEX = "0123456789abcdefABCDEF"
 _FOLDER_CACHE = 200_000  # folders remembered at once (an index lists a folder's files together)
@@ -66,13 +66,27 @@ class _Writer(threading.Thread):
             raise error
 
 
+class _Inline:
+    """The writer of small loads: the SQL runs at once, in the loading thread (a second thread only
+    pays off once there is enough work to overlap)."""
+
+    def submit(self, job: Callable[[], None]) -> None:
+        job()
+
+    def finish(self) -> None:
+        pass
+
+
+_THREAD_AFTER = 100_000  # rows loaded before the SQL moves to a writer thread
+_SMALL = 100_000  # fewer dataset rows: no (name, session) index and no ANALYZE
+
+
 class BulkLoader(_Inserter):
     """Loads rows into a new, empty catalog (``INSERT OR IGNORE``: the first of duplicates wins)."""
 
     def __init__(self, db: sqlite3.Connection):
         super().__init__(db)
-        self.writer = _Writer()
-        self.writer.start()
+        self.writer: _Writer | _Inline = _Inline()
         self.sids = array("i")  # session id of every inserted dataset row
         self.nids = array("i")  # name id of every inserted dataset row
         self.url_base: str | None = None  # NULL urls are url_join(url_base, path) when set
@@ -103,8 +117,9 @@ class BulkLoader(_Inserter):
     def drain(self) -> None:
         """Wait until the SQL submitted so far has run (re-raising its error)."""
         self.writer.finish()
-        self.writer = _Writer()
-        self.writer.start()
+        if isinstance(self.writer, _Writer):
+            self.writer = _Writer()
+            self.writer.start()
 
     def _insert_name(self, values: tuple) -> int:
         self._n_names += 1
@@ -241,6 +256,9 @@ class BulkLoader(_Inserter):
     def insert_values(self, cols: tuple[str, ...], flat: list[Any], then: Callable[[int], None] | None = None) -> None:
         """Multi-row ``INSERT OR IGNORE`` of ``flat`` values (``len(cols)`` per row), in the writer
         thread; ``then(inserted)`` runs there after it (``flat`` must not be changed afterwards)."""
+        if isinstance(self.writer, _Inline) and len(self.sids) > _THREAD_AFTER:
+            self.writer = _Writer()
+            self.writer.start()
         self.writer.submit(functools.partial(self._insert, cols, flat, then))
 
     def _insert(self, cols: tuple[str, ...], flat: list[Any], then: Callable[[int], None] | None) -> None:
@@ -294,8 +312,11 @@ def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRe
         db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
         db.execute("COMMIT")
         build_bitmaps(db, loader.sids, loader.nids)
-        db.executescript(_INDEXES)
-        db.execute("ANALYZE")
+        if loader.inserted >= _SMALL:
+            db.executescript(_INDEXES)
+            db.execute("ANALYZE")
+        else:  # a full scan of a small catalog costs less than building these (searches use the bitmaps)
+            db.executescript(_SESSION_INDEXES)
     finally:
         db.close()
     return n

@@ -20,9 +20,12 @@ CREATE TABLE datasets (
 CREATE TABLE name_bits (name INTEGER PRIMARY KEY, bits BLOB NOT NULL, sparse INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
-_INDEXES = """
+_NAME_INDEX = """
 CREATE INDEX IF NOT EXISTS datasets_name ON datasets (name, session);
+"""
+_SESSION_INDEXES = """
 CREATE INDEX IF NOT EXISTS sessions_order ON sessions (date DESC, number DESC);
 CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject);
 CREATE INDEX IF NOT EXISTS sessions_lab ON sessions (lab);
 """
+_INDEXES = _NAME_INDEX + _SESSION_INDEXES
