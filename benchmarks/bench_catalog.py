@@ -247,12 +247,17 @@ def run_oneapi(py: Path, job: dict[str, Any]) -> dict[str, Any] | None:
 
 # -- main --------------------------------------------------------------------------------------
 def main(
-    quick: bool = False, oneapi: bool = True, install_oneapi: bool = True, big_sessions: int | None = None
+    quick: bool = False,
+    oneapi: bool = True,
+    install_oneapi: bool = True,
+    big_sessions: int | None = None,
+    before: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark; returns ``{"title", "machine", "rows": [...]}`` (rows as printed).
 
     ``big_sessions``: size of the synthetic big catalog (10 datasets each); default 100,000 (10,000
-    with ``quick``); ``--big`` is 1,000,000 (10M datasets)."""
+    with ``quick``); ``--big`` is 1,000,000 (10M datasets). ``before``: a git revision whose onecore
+    is timed too (local build, first open over HTTP), for before/after figures in the same run."""
     from onecore.api import One
 
     subjects, sessions = (10, 10) if quick else (50, 20)
@@ -320,6 +325,12 @@ def main(
     within(sc, walk, 2, rows, f"scan ({nfiles:,} files)", "raw walk")
     within(build, walk2, 2, rows, "One(mode='refresh') index build", "raw walk")
     faster(build, med(theirs["build"]) if theirs else None, 10, rows, "index build vs make_parquet_db")
+    before = before or os.environ.get("ONE_BENCH_BEFORE")
+    if before:
+        from big_catalog import before_tree, local_build_child
+
+        was = local_build_child(before_tree(before), root, WORK / "home-before", n_build)
+        within(was["build"], was["walk"], 2, rows, f"index build before ({before}), in a child", "raw walk")
 
     # 2. searches
     one = One(cache_dir=root, mode="local", home=home)
@@ -351,7 +362,7 @@ def main(
     print("big catalog:", file=sys.stderr)
     from big_catalog import bench_big
 
-    bench_big(rows, big_sessions, repeat, med, times)
+    bench_big(rows, big_sessions, repeat, med, times, before=before)
 
     return {
         "title": "catalog: index build, search, load (onecore vs raw baselines vs ONE-api)",
@@ -378,8 +389,9 @@ if __name__ == "__main__":
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--big", action="store_true", help="the big catalog at 1,000,000 sessions (10M datasets)")
     ap.add_argument("--big-sessions", type=int, help="the big catalog's number of sessions (10 datasets each)")
+    ap.add_argument("--before", metavar="REV", help="also time the onecore of this git revision (e.g. main)")
     a = ap.parse_args()
     n_big = a.big_sessions or (1_000_000 if a.big else None)
-    res = main(quick=a.quick, oneapi=not a.no_oneapi, big_sessions=n_big)
+    res = main(quick=a.quick, oneapi=not a.no_oneapi, big_sessions=n_big, before=a.before)
     if a.json:
         print(json.dumps(res, indent=1))

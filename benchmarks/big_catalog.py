@@ -122,8 +122,15 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 kind, source, catalog, base = sys.argv[2:6]
 t = time.perf_counter()
-from onecore.catalog import Catalog, IndexLines
-if kind == "file":
+from onecore.catalog import Catalog
+try:
+    from onecore.catalog import IndexLines
+except ImportError:  # a version from before IndexLines (--before)
+    IndexLines = None
+if kind == "file" and IndexLines is None:
+    from onecore.index import read_index_file
+    n = Catalog(catalog).rebuild(read_index_file(source, base_url=base))
+elif kind == "file":
     with open(source, "rb") as f:
         chunks = iter(lambda: f.read(1 << 20), b"")
         n = Catalog(catalog).rebuild(IndexLines.from_chunks(chunks, base_url=base, source=source))
@@ -150,9 +157,60 @@ print(json.dumps({"seconds": took, "cpu": ru.ru_utime + ru.ru_stime, "rows": n, 
 """
 
 
-def _child(*args: str) -> dict[str, Any]:
+_LOCAL_CHILD = r"""
+import json, os, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+from onecore.api import One
+root, home, repeat = sys.argv[2], sys.argv[3], int(sys.argv[4])
+def walk():
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for e in it:
+                if e.is_dir():
+                    stack.append(e.path)
+tw, tb = [], []
+for i in range(repeat + 1):
+    t = time.perf_counter(); walk(); t1 = time.perf_counter()
+    One(cache_dir=root, mode="refresh", home=home).close(); t2 = time.perf_counter()
+    if i:
+        tw.append(t1 - t); tb.append(t2 - t1)
+print(json.dumps({"walk": statistics.median(tw), "build": statistics.median(tb)}))
+"""
+
+
+def before_tree(rev: str) -> Path:
+    """``onecore/`` as it was at git revision ``rev`` (exported once under ``_work/``)."""
+    sha = subprocess.run(
+        ["git", "-C", str(HERE.parent), "rev-parse", "--short", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    dest = WORK / f"before-{sha}"
+    if not (dest / "onecore").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(HERE.parent), "archive", sha, "onecore"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def local_build_child(code_root: Path, root: Path, home: Path, repeat: int) -> dict[str, float]:
+    """Median raw walk and ``One(mode='refresh')`` build times, timed alternately in a child running
+    the onecore found at ``code_root``."""
     r = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(HERE.parent), *args], capture_output=True, text=True, check=False
+        [sys.executable, "-c", _LOCAL_CHILD, str(code_root), str(root), str(home), str(repeat)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"local build child failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout)
+
+
+def _child(*args: str, code_root: Path = HERE.parent) -> dict[str, Any]:
+    r = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(code_root), *args], capture_output=True, text=True, check=False
     )
     if r.returncode != 0:
         raise RuntimeError(f"big catalog child failed:\n{r.stderr[-3000:]}")
@@ -186,7 +244,15 @@ class _Server:
             self.proc.wait()
 
 
-def bench_big(rows: Any, n_sessions: int, repeat: int, med: Callable, times: Callable, http: bool = True) -> None:
+def bench_big(
+    rows: Any,
+    n_sessions: int,
+    repeat: int,
+    med: Callable,
+    times: Callable,
+    http: bool = True,
+    before: str | None = None,
+) -> None:
     """Add the big-catalog rows to ``rows`` (a ``bench_catalog.Rows``)."""
     from onecore.catalog import Catalog
 
@@ -227,6 +293,10 @@ def bench_big(rows: Any, n_sessions: int, repeat: int, med: Callable, times: Cal
             for p in WORK.glob(f"catalog-{n_sessions}-http.sqlite*"):
                 p.unlink()
             streamed = _child("stream", server.url, str(web), base, str(home))
+            if before:
+                for p in WORK.glob(f"catalog-{n_sessions}-http.sqlite*"):
+                    p.unlink()
+                old = _child("http", server.url, str(web), base, str(home), code_root=before_tree(before))
         finally:
             server.stop()
         limit = 5.0 if n_rows <= 1_000_000 else 60.0 * n_rows / 10_000_000
@@ -237,6 +307,13 @@ def bench_big(rows: Any, n_sessions: int, repeat: int, med: Callable, times: Cal
                 vs=f"CPU {got['cpu']:.1f} s; peak RSS {got['peak_rss'] / 2**20:,.0f} MB",
                 target=f"<= {limit:g} s",
                 ok=got["seconds"] <= limit and got["peak_rss"] <= gib2,
+            )
+        if before:
+            rows.add(
+                f"first open over HTTP, before ({before}) ({n_rows:,} rows)",
+                old["seconds"],
+                vs=f"CPU {old['cpu']:.1f} s; peak RSS {old['peak_rss'] / 2**20:,.0f} MB",
+                ratio=f"now {old['seconds'] / first['seconds']:.1f}x faster",
             )
         for p in WORK.glob(f"catalog-{n_sessions}-http.sqlite*"):
             p.unlink()

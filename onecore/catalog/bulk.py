@@ -23,7 +23,7 @@ from .bitmaps import build_bitmaps
 from .build import _Inserter
 from .records import _split
 from .rows import IndexLines, PathRows
-from .schema import _INDEXES, _SCHEMA, _SESSION_INDEXES, SCHEMA_VERSION
+from .schema import _SCHEMA, _SESSION_INDEXES, SCHEMA_VERSION
 
 _HEX = "0123456789abcdefABCDEF"
 _FOLDER_CACHE = 200_000  # folders remembered at once (an index lists a folder's files together)
@@ -78,7 +78,7 @@ class _Inline:
 
 
 _THREAD_AFTER = 100_000  # rows loaded before the SQL moves to a writer thread
-_SMALL = 100_000  # fewer dataset rows: no (name, session) index and no ANALYZE
+_SMALL = 100_000  # fewer dataset rows: no ANALYZE
 
 
 class BulkLoader(_Inserter):
@@ -312,11 +312,11 @@ def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRe
         db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
         db.execute("COMMIT")
         build_bitmaps(db, loader.sids, loader.nids)
+        # No (name, session) index: dataset searches use the bitmaps (it is built for catalogs
+        # filled by upsert, which have none).
+        db.executescript(_SESSION_INDEXES)
         if loader.inserted >= _SMALL:
-            db.executescript(_INDEXES)
             db.execute("ANALYZE")
-        else:  # a full scan of a small catalog costs less than building these (searches use the bitmaps)
-            db.executescript(_SESSION_INDEXES)
     finally:
         db.close()
     return n

@@ -84,10 +84,10 @@ class SearchMixin:
             if not ids:
                 return []
             term_ids.append(ids)
-        if term_ids and not details:
+        if term_ids:
             fast = self._bitmap_search(term_ids, lab, subject, date_range, number, projects, task_protocol, limit)
             if fast is not None:
-                return fast
+                return self._details(fast) if details else fast
         for ids in term_ids:
             if len(ids) == 1:
                 where.append("s.id IN (SELECT session FROM datasets WHERE name = ?)")
@@ -107,6 +107,16 @@ class SearchMixin:
             sql += f" LIMIT {int(limit)}"
         rows = self._q(sql, params)
         return [_session_dict(r) for r in rows] if details else [r[0] for r in rows]
+
+    def _details(self, eids: list[str]) -> list[dict[str, Any]]:
+        """The session records of ``eids``, in that order."""
+        by_eid: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(eids), 900):
+            chunk = eids[i : i + 900]
+            sql = f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.eid IN ({','.join('?' * len(chunk))})"
+            for r in self._q(sql, chunk):
+                by_eid[r[0]] = _session_dict(r)
+        return [by_eid[e] for e in eids]
 
     def _ordered(self) -> tuple[list[str], Any] | None:
         """(eids newest first, rank of each session id) from the bitmap index; None if it is stale."""

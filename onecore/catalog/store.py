@@ -26,7 +26,7 @@ from .files import (
     sweep_leftovers,
 )
 from .records import _SESSION_COLS, DatasetRecord, _by_name, _session_dict
-from .schema import _INDEXES, _SCHEMA, SCHEMA_VERSION
+from .schema import _INDEXES, _NAME_INDEX, _SCHEMA, SCHEMA_VERSION
 from .search import SearchMixin
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -220,6 +220,7 @@ class Catalog(SearchMixin):
                 n = _Inserter(db, upsert=True).insert(rows, sessions)
                 db.execute("DELETE FROM name_bits")  # the bitmap index is rebuilt with the catalog only
                 db.execute("DELETE FROM blobs")
+                db.execute(_NAME_INDEX)  # what SQL searches use instead (a rebuild does not make it)
                 db.execute("DELETE FROM meta WHERE key = 'counts'")
                 db.execute("COMMIT")
             except BaseException:
