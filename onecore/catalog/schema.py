@@ -24,7 +24,7 @@ _NAME_INDEX = """
 CREATE INDEX IF NOT EXISTS datasets_name ON datasets (name, session);
 """
 _SESSION_INDEXES = """
-CREATE INDEX IF NOT EXISTS sessions_order ON sessions (date DESC, number DESC);
+CREATE INDEX IF NOT EXISTS sessions_order ON sessions (date DESC, number DESC, eid);  -- covers the order
 CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject);
 CREATE INDEX IF NOT EXISTS sessions_lab ON sessions (lab);
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import sqlite3
 import threading
+from itertools import compress
 from typing import Any, Sequence
 
 from .bitmaps import session_mask
@@ -130,7 +131,7 @@ class SearchMixin:
         if len(rows) != 2:
             return None
         text = rows["eids"].decode() if isinstance(rows["eids"], bytes) else rows["eids"]
-        eids = np.array(text.split("\n") if text else [], dtype=object)
+        eids = text.split("\n") if text else []
         rank_of = np.frombuffer(rows["rank_of"], dtype=np.int32)
         self._order = (version, eids, rank_of)
         return eids, rank_of
@@ -169,7 +170,7 @@ class SearchMixin:
                 for b, sparse in blobs:
                     m |= session_mask(np, b, sparse, n)
                 mask = m if mask is None else mask & m
-            selected = np.unpackbits(mask, count=n).astype(bool)
+            selected = np.unpackbits(mask, count=n).view(bool)
             where, params = _session_filters(lab, subject, date_range, number, projects, task_protocol)
             if where:
                 ids = np.fromiter(
@@ -179,10 +180,13 @@ class SearchMixin:
                 keep = np.zeros(n, dtype=bool)
                 keep[rank_of[ids]] = True
                 selected &= keep
-        ranks = np.flatnonzero(selected)
         if limit:
-            ranks = ranks[: int(limit)]
-        return eids[ranks].tolist()
+            ranks = np.flatnonzero(selected)[: int(limit)]
+        elif np.count_nonzero(selected) > n // 16:  # many: one pass over all, in C
+            return list(compress(eids, selected.tolist()))
+        else:
+            ranks = np.flatnonzero(selected)
+        return [eids[i] for i in ranks.tolist()]
 
 
 def _match_opt(value: str, wanted: Any) -> bool:
