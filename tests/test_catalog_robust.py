@@ -160,6 +160,7 @@ while time.monotonic() < end:
     recs = [r.full_path for r in cat.datasets(expect["A"][3])]
     assert recs in ([expect["pathA"]], []), recs
     seen.add(counts)
+    cat.set_meta("reader", n)  # a reader that writes too, as One does on an unchanged refresh
     n += 1
     if not keep_open:
         cat.close()
@@ -172,7 +173,7 @@ def test_rebuilds_in_several_processes_leave_readers_old_or_new(tmp_path):
     Catalog(path).rebuild(PathRows(A))
     sess = lambda paths: sorted(p.rsplit("/", 2)[0] for p in paths)  # noqa: E731
     expect = json.dumps({"A": sess(A), "B": sess(B), "pathA": sorted(A)[3]})
-    procs = [_child(_READER, str(path), keep, "4", expect) for keep in ("1", "0")]
+    procs = [_child(_READER, str(path), keep, "6", expect) for keep in ("1", "0")]
     procs += [_child(_WRITER, str(path), ",".join(A), ",".join(B), "12") for _ in range(2)]
     try:
         outs = [p.communicate(timeout=120) for p in procs]
@@ -186,6 +187,7 @@ def test_rebuilds_in_several_processes_leave_readers_old_or_new(tmp_path):
         assert "Error" not in err, err[-3000:]
     reads = [json.loads(out) for out, _ in outs[:2]]
     assert all(r["reads"] > 0 for r in reads), reads
+    assert all(r["seen"] == [[20, 20], [30, 30]] for r in reads), reads  # new catalogs reach open readers
     assert _leftovers(path.parent) == []
     final = Catalog(path)
     assert final.count() in ((30, 30), (20, 20))
