@@ -208,3 +208,31 @@ def test_writer_replaces_file_when_nobody_reads_and_copies_when_someone_does(tmp
     assert reader.count() == (30, 30) and len(reader.search(datasets=["spikes.times"])) == 30
     reader.close()
     time.sleep(0)
+
+
+# -- a full or read-only disk ------------------------------------------------------------------------
+def test_rebuild_on_a_full_disk_is_one_clear_message_and_leaves_nothing(tmp_path):
+    from onecore.testing.disk import full_dir
+
+    many = [f"lab/Subjects/S{i:05d}/2021-01-01/001/alf/spikes.times.npy" for i in range(20_000)]
+    with full_dir(tmp_path / "catalog", size=256 * 1024) as folder:
+        path = folder / "web.sqlite"
+        cat = Catalog(path)
+        cat.rebuild(PathRows(A))  # a small catalog fits
+        with pytest.raises(CatalogError) as e:
+            cat.rebuild(PathRows(many))
+        assert str(path) in str(e.value) and "disk is full" in str(e.value)
+        assert _leftovers(folder) == []
+        assert cat.count() == (30, 30)  # the old catalog is still there, whole
+        cat.close()
+
+
+def test_catalog_in_a_read_only_folder_is_one_clear_message(tmp_path):
+    from onecore.testing.disk import read_only_dir
+
+    with read_only_dir(tmp_path / "catalog") as folder:
+        with pytest.raises(CatalogError) as e:
+            Catalog(folder / "web.sqlite").rebuild(PathRows(A))
+        assert str(folder / "web.sqlite") in str(e.value) and "ONE_HOME" in str(e.value)
+        with pytest.raises(CatalogError, match="web.sqlite"):
+            Catalog(folder / "web.sqlite").search(datasets=["spikes"])

@@ -44,8 +44,9 @@ def building_path(path: Path) -> Path:
 
 
 def remove_with_side_files(path: Path) -> None:
+    """Best effort (a read-only folder answers EROFS even for a missing file): what stays is swept."""
     for p in (path, *(Path(str(path) + s) for s in SIDE_FILES)):
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             p.unlink()
 
 
@@ -94,13 +95,22 @@ def describe(path: Path, e: BaseException) -> CatalogError:
     low = text.lower()
     if "full" in low or getattr(e, "errno", None) == 28:
         hint = "the disk is full; free some space (the catalog can be deleted, it is rebuilt when needed)"
-    elif "readonly" in low or "read-only" in low or isinstance(e, PermissionError):
+    elif "readonly" in low or "read-only" in low or isinstance(e, PermissionError) or not _writable(path.parent):
         hint = "it cannot be written; make its folder writable or set ONE_HOME to a writable folder"
     elif "malformed" in low or "not a database" in low:
         hint = "it is damaged; delete it (it is rebuilt from the repository's index)"
     else:
         hint = "check the folder, or delete the file (it is rebuilt from the repository's index)"
     return CatalogError(f"the catalog {path}: {text}: {hint}")
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except (OSError, AttributeError):
+        pass
+    return os.access(folder, os.W_OK) if folder.exists() else True
 
 
 class ReaderLock:
