@@ -34,6 +34,12 @@ LINES = [
     f"{S2}/alf/trials.choice.npy   ",
     f"{S2}/alf/{'x' * 9000}.npy",
     f"{S2}/alf/trials.choice.npy",  # duplicate of the stripped row above
+    # new sessions made of known parts but one bad one: the reference reader's reasons
+    f"lab/Subjects/S1/2021-02-30/001/alf/spikes.times.npy\t\t1\t{MD5}",
+    f"bad-lab/Subjects/S1/2021-01-04/001/alf/spikes.times.npy\t\t1\t{MD5}",
+    f"lab/Subjects/S 1/2021-01-04/001/alf/spikes.times.npy\t\t1\t{MD5}",
+    f"lab/Subjects/S1/2021-01-04/1234/alf/spikes.times.npy\t\t1\t{MD5}",
+    f"lab/Subjects/S2/2021-01-04/001/alf/spikes.times.npy\t\t1\t{MD5}",  # new session, all parts known
     f"{S2}/alf/trials.goCue_times.npy\t\t3\t{MD5.lower()}\n",
 ]
 
@@ -60,13 +66,13 @@ def test_index_lines_load_exactly_what_the_reference_reader_reads(tmp_path):
         problems: list = []
         cat = Catalog(tmp_path / "fast.sqlite")
         n = cat.rebuild(make(problems))
-        assert n == n_ref == 10
+        assert n == n_ref == 11
         assert _dump(cat) == _dump(ref)
         assert [(p.source, p.line, p.text, p.reason) for p in problems] == [
             (p.source, p.line, p.text, p.reason) for p in ref_problems
         ]
-        assert [p.line for p in problems] == [9, 10, 11, 12, 13, 14, 15, 16, 20, 21]
-        assert cat.count() == ref.count() == (2, 10)
+        assert [p.line for p in problems] == [9, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25]
+        assert cat.count() == ref.count() == (3, 11)
         assert list(cat.all_datasets()) == list(ref.all_datasets())
         cat.close()
     ref.close()
@@ -118,7 +124,7 @@ def test_lines_of_chunks_cut_anywhere_then_streamed_into_the_catalog(tmp_path):
     assert list(lines_of([b"a\nb", b"", b"c"])) == [b"a\n", b"bc"]
     problems: list = []
     cat = Catalog(tmp_path / "s.sqlite")
-    assert cat.rebuild(IndexLines(lines_of(iter(chunks)), base_url=BASE, source="idx", problems=problems)) == 10
-    assert cat.rebuild(IndexLines.from_chunks(iter(chunks), base_url=BASE, problems=problems)) == 10
-    assert len(problems) == 20
+    assert cat.rebuild(IndexLines(lines_of(iter(chunks)), base_url=BASE, source="idx", problems=problems)) == 11
+    assert cat.rebuild(IndexLines.from_chunks(iter(chunks), base_url=BASE, problems=problems)) == 11
+    assert len(problems) == 28
     cat.close()

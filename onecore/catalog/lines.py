@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from .. import alf
 from ..index import MAX_LINE, IndexProblem, parse_row
-from ..transfer import url_join
+from ..transfer import check_relpath, url_join
 from .records import _SESSION_RE
 
 if TYPE_CHECKING:
@@ -194,7 +195,12 @@ def _new_folder(
             or date not in checked.dates
             or number not in checked.numbers
         ):
-            return None
+            try:  # the reference checks, on the session part alone (the rest is known good)
+                check_relpath(sp)
+                alf.split_session(sp)
+            except ValueError:
+                return None  # the reference reader gives the reason
+            checked.add(lab, subject, date, number, rest)
         sid = loader._session(sp, sp, lab, subject, date, number)
     checked.last = (sp + "/", sid)
     if len(folders) >= _FOLDER_CACHE:
