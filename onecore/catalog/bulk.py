@@ -317,6 +317,7 @@ def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRe
         db.executescript(_SESSION_INDEXES)
         if loader.inserted >= _SMALL:
             db.execute("ANALYZE")
+        db.execute("PRAGMA journal_mode=WAL")  # as readers open it: the first of them need not write
     finally:
         db.close()
     return n
