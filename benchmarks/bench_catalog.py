@@ -6,34 +6,30 @@ synthetic 1,000,000-dataset / 100,000-session catalog built from generated rows 
 ONE-api runs in its own venv (``benchmarks/.venv-oneapi``, created by ``oneapi_venv.sh``) through
 ``oneapi_ops.py``; without it (``--no-oneapi`` or no network) those columns are left empty.
 
-``python benchmarks/bench_catalog.py [--quick] [--no-oneapi] [--json]``
+``python benchmarks/bench_catalog.py [--quick] [--no-oneapi] [--json] [--big | --big-sessions N]``
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work"
 ONEAPI_VENV = HERE / ".venv-oneapi"
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
+sys.path.insert(0, str(HERE))  # big_catalog
 
 import numpy as np  # noqa: E402
-
-from onecore.catalog import Catalog  # noqa: E402
-from onecore.repository import Dataset  # noqa: E402
 
 # -- the synthetic data root -------------------------------------------------------------------
 LABS = ("cortexlab", "churchlandlab")
@@ -249,149 +245,26 @@ def run_oneapi(py: Path, job: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(r.stdout)
 
 
-# -- the 1M-dataset catalog --------------------------------------------------------------------
-BIG_COLLECTIONS = ("alf", "alf/probe00", "alf/probe01", "raw_ephys_data", "raw_behavior_data", "raw_video_data")
-BIG_NAMES = (
-    "spikes.times",
-    "spikes.clusters",
-    "spikes.amps",
-    "spikes.depths",
-    "clusters.depths",
-    "clusters.channels",
-    "trials.intervals",
-    "trials.choice",
-    "wheel.position",
-    "wheel.timestamps",
-)
-BIG_TYPES = [f"{c}/{n}.npy" for c in BIG_COLLECTIONS for n in BIG_NAMES]  # 60 dataset types
-
-
-def big_rows(n_sessions: int, per_session: int = 10, seed: int = 1) -> Iterator[Dataset]:
-    """``n_sessions`` x ``per_session`` index rows: 4 types in every session, the others drawn with
-    Zipf-like weights (so some types are in most sessions and some in a few)."""
-    rng = random.Random(seed)
-    always = BIG_TYPES[:4]
-    rest = BIG_TYPES[4:]
-    cum, acc = [], 0.0
-    for k in range(len(rest)):
-        acc += 1 / (k + 1) ** 1.3
-        cum.append(acc)
-    labs = [f"lab{i:02d}" for i in range(10)]
-    per_lab = max(1, n_sessions // len(labs))
-    subjects_per_lab = max(1, per_lab // 10)
-    import datetime as dt
-
-    day0 = dt.date(2015, 1, 1)
-    i = 0
-    for lab in labs:
-        for s in range(subjects_per_lab):
-            subject = f"{lab.upper()}_S{s:04d}"
-            start = rng.randrange(0, 2500)
-            for k in range(10):
-                if i >= n_sessions:
-                    return
-                date = (day0 + dt.timedelta(days=start + 3 * k)).isoformat()
-                sp = f"{lab}/Subjects/{subject}/{date}/001"
-                picked = dict.fromkeys(always)
-                while len(picked) < per_session:
-                    for t in rng.choices(rest, cum_weights=cum, k=per_session):
-                        picked.setdefault(t)
-                        if len(picked) == per_session:
-                            break
-                for t in picked:
-                    yield Dataset(f"{sp}/{t}")
-                i += 1
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return float("nan")
-
-
-def bench_big_catalog(rows: Rows, n_sessions: int, repeat: int) -> dict[str, Any]:
-    path = WORK / f"catalog-{n_sessions}.sqlite"
-    cat = Catalog(path)
-    t = time.perf_counter()
-    n = cat.rebuild(big_rows(n_sessions))
-    build = time.perf_counter() - t
-    cat.close()
-    label = f"{n:,} datasets / {n_sessions:,} sessions"
-    rows.add(f"big catalog build ({label})", build, vs=f"{n / build:,.0f} rows/s")
-    rows.add(
-        "big catalog file size",
-        path.stat().st_size / 2**20,
-        unit="MB",
-        vs=f"{path.stat().st_size / n:.0f} bytes/dataset",
-    )
-    gc.collect()
-    rss0 = _rss_mb()
-    t = time.perf_counter()
-    cat = Catalog(path)
-    counts = cat.count()
-    opened = time.perf_counter() - t
-    rss = _rss_mb() - rss0
-    rows.add(
-        "big catalog open + count()",
-        opened,
-        vs=f"{counts[1]:,} datasets; RSS +{rss:.1f} MB",
-        target="no full load",
-        ok=counts[1] == n and rss < 100,
-    )
-
-    # How common each type is, to pick a rare one and a common one (outside the timed part).
-    freq = {
-        r[0]: r[1]
-        for r in cat.db.execute(
-            "SELECT n.collection || '/' || n.filename, count(*) FROM datasets d JOIN names n ON n.id = d.name "
-            "GROUP BY d.name"
-        )
-    }
-    rare = min(freq, key=freq.get)
-    drawn = sorted((t for t in BIG_TYPES[4:] if t in freq), key=freq.get)
-    common = drawn[-1]
-    second = drawn[-2]
-    some = cat.subjects()[len(cat.subjects()) // 2]
-    searches = {
-        f"rare type {rare} ({freq[rare]:,} sessions)": dict(
-            datasets=[rare.rsplit("/", 1)[1]], collection=rare.rsplit("/", 1)[0]
-        ),
-        f"common type {common} ({freq[common]:,} sessions)": dict(
-            datasets=[common.rsplit("/", 1)[1]], collection=common.rsplit("/", 1)[0]
-        ),
-        "AND of two (spikes.times + probe01)": dict(datasets=["spikes.times", "probe01"]),
-        f"AND of two common ({common.split('/')[-1]} + {second.split('/')[-1]})": dict(
-            datasets=[common.split("/")[-1], second.split("/")[-1]]
-        ),
-        f"subject {some}": dict(subject=[some]),
-        "date range 2016-03-01..2016-03-31": dict(date_range=("2016-03-01", "2016-03-31")),
-    }
-    out = {}
-    for label, kw in searches.items():
-        ts = times(lambda kw=kw: cat.search(**kw), repeat)
-        hits = len(cat.search(**kw))
-        is_dataset = "datasets" in kw
-        rows.add(
-            f"big catalog search: {label}",
-            med(ts),
-            vs=f"{hits:,} sessions found",
-            target="< 20 ms" if is_dataset else "",
-            ok=med(ts) < 0.020 if is_dataset else None,
-        )
-        out[label] = med(ts)
-    cat.close()
-    return out
-
-
 # -- main --------------------------------------------------------------------------------------
-def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) -> dict[str, Any]:
-    """Run the benchmark; returns ``{"title", "machine", "rows": [...]}`` (rows as printed)."""
+def main(
+    quick: bool = False,
+    oneapi: bool = True,
+    install_oneapi: bool = True,
+    big_sessions: int | None = None,
+    before: str | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark; returns ``{"title", "machine", "rows": [...]}`` (rows as printed).
+
+    ``big_sessions``: size of the synthetic big catalog (10 datasets each); default 100,000 (10,000
+    with ``quick``); ``--big`` is 1,000,000 (10M datasets). ``before``: a git revision whose onecore
+    is timed too (local build, first open over HTTP), for before/after figures in the same run."""
     from onecore.api import One
 
     subjects, sessions = (10, 10) if quick else (50, 20)
-    big_sessions = 10_000 if quick else 100_000
+    if big_sessions is None:
+        big_sessions = int(os.environ.get("ONE_BENCH_BIG_SESSIONS") or 0) or (
+            1_000_000 if os.environ.get("ONE_BENCH_BIG") else 10_000 if quick else 100_000
+        )
     repeat = 5 if quick else 21
     WORK.mkdir(parents=True, exist_ok=True)
     rows = Rows()
@@ -452,6 +325,12 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
     within(sc, walk, 2, rows, f"scan ({nfiles:,} files)", "raw walk")
     within(build, walk2, 2, rows, "One(mode='refresh') index build", "raw walk")
     faster(build, med(theirs["build"]) if theirs else None, 10, rows, "index build vs make_parquet_db")
+    before = before or os.environ.get("ONE_BENCH_BEFORE")
+    if before:
+        from big_catalog import before_tree, local_build_child
+
+        was = local_build_child(before_tree(before), root, WORK / "home-before", n_build)
+        within(was["build"], was["walk"], 2, rows, f"index build before ({before}), in a child", "raw walk")
 
     # 2. searches
     one = One(cache_dir=root, mode="local", home=home)
@@ -479,9 +358,11 @@ def main(quick: bool = False, oneapi: bool = True, install_oneapi: bool = True) 
     faster(ld, med(theirs["load_dataset"]) if theirs else None, 40, rows, "load_dataset(eid, 'spikes.times.npy')")
     one.close()
 
-    # 4. the 1M-dataset catalog
+    # 4. the big synthetic catalog (1M datasets by default)
     print("big catalog:", file=sys.stderr)
-    bench_big_catalog(rows, big_sessions, repeat)
+    from big_catalog import bench_big
+
+    bench_big(rows, big_sessions, repeat, med, times, before=before)
 
     return {
         "title": "catalog: index build, search, load (onecore vs raw baselines vs ONE-api)",
@@ -506,7 +387,11 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--no-oneapi", action="store_true", help="do not time ONE-api")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    ap.add_argument("--big", action="store_true", help="the big catalog at 1,000,000 sessions (10M datasets)")
+    ap.add_argument("--big-sessions", type=int, help="the big catalog's number of sessions (10 datasets each)")
+    ap.add_argument("--before", metavar="REV", help="also time the onecore of this git revision (e.g. main)")
     a = ap.parse_args()
-    res = main(quick=a.quick, oneapi=not a.no_oneapi)
+    n_big = a.big_sessions or (1_000_000 if a.big else None)
+    res = main(quick=a.quick, oneapi=not a.no_oneapi, big_sessions=n_big, before=a.before)
     if a.json:
         print(json.dumps(res, indent=1))

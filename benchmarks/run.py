@@ -6,7 +6,7 @@ with a ``rows`` list of dicts (``measure``, ``value``/``shown``, ``vs``, ``ratio
 prints as a table; any other dict prints as ``key: value`` lines. A benchmark that fails is reported
 and the others still run; the exit status is 1 if one failed (or, with ``--strict``, missed a target).
 
-    .venv/bin/python benchmarks/run.py [--quick] [--strict] [--only catalog] [--json out.json] [--markdown out.md]
+    .venv/bin/python benchmarks/run.py [--quick] [--big] [--strict] [--only catalog] [--json F] [--markdown F]
 """
 
 from __future__ import annotations
@@ -141,9 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
+    ap.add_argument("--big", action="store_true", help="full-size runs that take long (catalog: 10M datasets)")
     a = ap.parse_args(argv)
     if a.quick:
         os.environ["ONE_BENCH_QUICK"] = "1"
+    if a.big:
+        os.environ["ONE_BENCH_BIG"] = "1"
     files = discover(a.only)
     if not files:
         print("no benchmark matched", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from onecore import hookimpl
 from onecore.errors import ConfigError, TransferError, TransientError
-from onecore.repository import Dataset, Field, IndexUpdate, Repository
+from onecore.repository import Field, IndexUpdate, Repository
 from onecore.transfer import HTTPFetcher, RetryPolicy, http_error, url_join
 from onecore.transfer.answers import cut_errors, iter_body
 from onecore.transfer.limits import StallWatch, env_number
@@ -90,7 +90,8 @@ def fetch_index_url(
 
     Shared by every type whose index is a ``.one_root`` served over HTTP.
     """
-    from onecore.index import IndexProblem, read_index_file
+    from onecore.catalog import IndexLines
+    from onecore.index import IndexProblem
 
     headers = {"Accept-Encoding": "gzip"}
     if state:
@@ -128,35 +129,28 @@ def fetch_index_url(
         return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
     problems: list[IndexProblem] = []
 
-    def rows(path: str) -> Iterator[Dataset]:
+    spool = SpooledIndex(tmp)
+
+    def chunks() -> Iterator[bytes]:
         try:
-            for row in read_index_file(path, base_url=base_url, problems=problems, source=url):
-                if row.url is None and base_url:
-                    row.url = url_join(base_url, row.rel_path)
-                yield row
+            with open(tmp, "rb") as f:
+                yield from iter(lambda: f.read(1 << 20), b"")
         finally:
-            for p in problems:  # found while reading: name the index's URL, not the temporary copy
-                p.source = url
+            spool.close()
 
-    return IndexUpdate(rows=SpooledRows(tmp, rows), state=new_state, problems=problems)
+    # IndexLines: parsed like read_index_file, and loaded by the catalog without a Dataset per row.
+    rows = IndexLines.from_chunks(chunks(), base_url=base_url, source=url, problems=problems)
+    rows.spool = spool  # type: ignore[attr-defined]  # the file goes when the rows are read or dropped
+    return IndexUpdate(rows=rows, state=new_state, problems=problems)
 
 
-class SpooledRows:
-    """The rows of an index spooled to a temporary file, read once; the file is removed when they have
-    been read, when :meth:`close` is called, or when the object is dropped unread (``add-repo``'s check
-    never reads them), so no ``$ONE_HOME/tmp`` leftover survives a fetch."""
+class SpooledIndex:
+    """An index spooled to a temporary file: removed once its rows have been read, when :meth:`close`
+    is called, or when the object is dropped unread (``add-repo``'s check never reads the rows), so no
+    ``$ONE_HOME/tmp`` leftover survives a fetch."""
 
-    def __init__(self, path: str, read: Callable[[str], Iterator[Dataset]]):
+    def __init__(self, path: str):
         self._path: str | None = path
-        self._read = read
-
-    def __iter__(self) -> Iterator[Dataset]:
-        if self._path is None:
-            return
-        try:
-            yield from self._read(self._path)
-        finally:
-            self.close()
 
     def close(self) -> None:
         """Remove the temporary file (idempotent)."""

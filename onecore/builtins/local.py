@@ -45,6 +45,7 @@ class LocalRepository(Repository):
         self._check_root()
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
+        from onecore.catalog import PathRows
         from onecore.scan import scan
 
         self._check_root()
@@ -52,7 +53,7 @@ class LocalRepository(Repository):
         sig = hashlib.sha1("\n".join(paths).encode()).hexdigest()
         if state and state.get("signature") == sig:
             return None
-        return IndexUpdate(rows=(Dataset(p) for p in paths), state={"signature": sig})
+        return IndexUpdate(rows=PathRows(paths), state={"signature": sig})  # the catalog's bulk path
 
     def local_path(self, dataset: Dataset) -> Path:
         return safe_join(self.root, dataset.rel_path)
