@@ -150,6 +150,7 @@ path, keep_open, seconds = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3])
 expect = json.loads(sys.argv[4])
 seen, n, end = set(), 0, time.monotonic() + seconds
 cat = Catalog(path)
+print("ready", flush=True)  # the writers start only when every reader reads
 while time.monotonic() < end:
     counts = tuple(cat.count())
     assert counts in ((30, 30), (20, 20)), counts
@@ -174,8 +175,10 @@ def test_rebuilds_in_several_processes_leave_readers_old_or_new(tmp_path):
     sess = lambda paths: sorted(p.rsplit("/", 2)[0] for p in paths)  # noqa: E731
     expect = json.dumps({"A": sess(A), "B": sess(B), "pathA": sorted(A)[3]})
     procs = [_child(_READER, str(path), keep, "6", expect) for keep in ("1", "0")]
-    procs += [_child(_WRITER, str(path), ",".join(A), ",".join(B), "12") for _ in range(2)]
     try:
+        for p in procs:  # on a loaded machine a reader may start after the writers have finished
+            assert p.stdout.readline() == "ready\n"
+        procs += [_child(_WRITER, str(path), ",".join(A), ",".join(B), "12") for _ in range(2)]
         outs = [p.communicate(timeout=120) for p in procs]
     finally:
         for p in procs:
