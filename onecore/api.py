@@ -21,7 +21,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .catalog import Catalog, DatasetRecord
 from .config import Config, RepoConfig
@@ -29,7 +29,11 @@ from .config import home as default_home
 from .errors import AmbiguousError, ConfigError, LoaderError, NotFound, OneError, TransferError
 from .plugins import Registry, get_registry
 from .repository import Dataset, Repository
-from .transfer import DEFAULT_JOBS, Progress, TransferItem, TransferReport, check_relpath, download
+
+if TYPE_CHECKING:  # the transfer engine (http.client, ssl) is imported when something is transferred
+    from .transfer import Progress, TransferItem, TransferReport
+
+DEFAULT_JOBS = 8  # onecore.transfer.DEFAULT_JOBS (tests/test_startup.py checks they agree)
 
 log = logging.getLogger(__name__)
 
@@ -378,6 +382,8 @@ class One:
             root = os.path.realpath(self.repository.settings["root_dir"])
             self._safe_dirs = safe = {"": root}
         root = safe[""]
+        from .transfer import check_relpath
+
         try:
             check_relpath(rel)
             folder, _, name = rel.rpartition("/")
@@ -401,6 +407,8 @@ class One:
         progress: Callable[[Progress], None] | None = None,
     ) -> TransferReport:
         """Download dataset records into ``dest`` (default: the repository's cache) through the engine."""
+        from .transfer import TransferItem, TransferReport, download
+
         if self.repository.is_local and dest is None:  # already on disk: nothing to transfer
             rep = TransferReport()
             for path, r in zip(self._ensure_local(recs), recs):

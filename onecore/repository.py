@@ -15,7 +15,6 @@ Settings are declared with :class:`Field`; ``one add-repo`` prompts for them and
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +118,8 @@ class IndexUpdate:
 
 def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """The md5 hex digest of a file, read in chunks."""
+    import hashlib
+
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while True:

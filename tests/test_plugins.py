@@ -172,7 +172,7 @@ def test_duplicate_registration_names_both_plugins(site):
         ep_name="dup",
     )
     with pytest.raises(PluginError, match="'local' is registered by both 'onecore.builtins.local' and 'dup'"):
-        make_registry()
+        make_registry().load_all()  # the registration hooks run on first use of a table
 
 
 def test_one_plugins_env_restricts_or_disables(site, monkeypatch):

@@ -7,16 +7,16 @@ when its content changed.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from onecore import hookimpl
 from onecore.errors import ConfigError, TransferError
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
-from onecore.transfer import HTTPFetcher, RetryPolicy, http_error, url_join
+
+if TYPE_CHECKING:  # the transfer engine is imported when used: `one --help` stays fast
+    from onecore.transfer import HTTPFetcher
 
 #: The largest index accepted (bytes); override with ONE_MAX_INDEX_BYTES.
 MAX_INDEX_BYTES = 2 << 30
@@ -60,6 +60,8 @@ class HTTPRepository(Repository):
         return (login, self.settings.get("password") or "") if login else None
 
     def fetcher(self) -> HTTPFetcher:
+        from onecore.transfer import HTTPFetcher
+
         if self._fetcher is None:
             self._fetcher = HTTPFetcher(auth=self.auth, timeout=(10.0, float(self.settings["timeout"])))
         return self._fetcher
@@ -68,6 +70,8 @@ class HTTPRepository(Repository):
         self.fetch_index(None)
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
+        from onecore.transfer import url_join
+
         url = url_join(self.settings["base_url"], ".one_root")
         return fetch_index_url(self.fetcher(), url, state, self.home, self.settings["base_url"])
 
@@ -84,6 +88,7 @@ def fetch_index_url(
     Shared by every type whose index is a ``.one_root`` served over HTTP.
     """
     from onecore.index import IndexProblem, read_index_file
+    from onecore.transfer import RetryPolicy, http_error, url_join
 
     headers = {"Accept-Encoding": "gzip"}
     if state:
@@ -102,6 +107,9 @@ def fetch_index_url(
                 return None
             if r.status_code != 200:
                 raise http_error(r, f"GET {url} (the repository index)")
+            import hashlib
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
             h = hashlib.sha256()
             n = 0
