@@ -469,7 +469,7 @@ class One:
         recs = self._select(self._records(str(eid)), collection, revision)
         if objects:
             wanted = list(objects)
-            recs = [r for r in recs if any(_object_match(r, o) or _match(r.filename, o) for o in wanted)]
+            recs = [r for r in recs if any(_dataset_match(r, o) for o in wanted)]
             if not recs:
                 raise NotFound(
                     f"none of {', '.join(wanted)} in session {eid}; objects: {', '.join(self.list_objects(eid))}"
@@ -747,6 +747,14 @@ def _key(r: DatasetRecord) -> str:
 
 def _object_match(r: DatasetRecord, obj: str) -> bool:
     return r.object == obj or (r.namespace is not None and obj == f"_{r.namespace}_{r.object}")
+
+
+def _dataset_match(r: DatasetRecord, wanted: str) -> bool:
+    """Whether ``wanted`` names ``r``: its object, object.attribute, file name or path in the session."""
+    if _object_match(r, wanted) or _match(r.filename, wanted) or _match(r.rel_path, wanted):
+        return True
+    name = f"{r.object}.{r.attribute}" if r.namespace is None else f"_{r.namespace}_{r.object}.{r.attribute}"
+    return _match(name, wanted)
 
 
 def _pick_revisions(recs: list[DatasetRecord], revision: str | None) -> list[DatasetRecord]:
