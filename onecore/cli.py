@@ -418,7 +418,7 @@ def list_cmd(
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Parallel downloads.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be downloaded (and what is cached), with sizes.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but failures.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no line per file: failures and the summary only.")
 @repo_option
 @mode_options
 def download_cmd(
@@ -470,8 +470,7 @@ def download_cmd(
     for p, err in res.failed:
         click.echo(f"FAILED {p}: {_cli_message(str(err))}", err=True)
     where = dest or one.repository.data_dir
-    if not quiet or res.failed:
-        click.echo(f"{res.summary()} into {where}", err=True)
+    click.echo(f"{res.summary()} into {where}", err=True)  # -q: this one line (and failures) only
     if res.failed:
         sys.exit(1)
 

@@ -145,8 +145,8 @@ def test_search_list_download(runner, configured, tmp_path):
     dest = tmp_path / "out"
     dry = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest, "--dry-run").output
     assert "would download" in dry and "Dry run: 2 datasets to download" in dry
-    out = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest, "-q").output
-    assert out == ""  # -q: nothing but failures
+    res = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest, "-q")
+    assert res.stdout == "" and res.stderr.count("\n") == 1  # -q: no line per file, one summary line
     got = dest / S1 / "alf/probe00/spikes.times.npy"
     assert got.read_bytes() == (configured / S1 / "alf/probe00/spikes.times.npy").read_bytes()
     again = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest).output

@@ -188,9 +188,10 @@ def test_zero_matches_for_a_collection_lists_the_collections(runner, configured,
     assert res.exit_code == 0 and "0 datasets" in res.stderr and "its collections: alf, alf/probe00" in res.stderr
 
 
-def test_quiet_download_prints_nothing_on_success(runner, served, tmp_path):
+def test_quiet_download_prints_no_line_per_file(runner, served, tmp_path):
     res = _invoke(runner, "download", S1, "--dir", tmp_path / "d", "-q")
-    assert res.exit_code == 0 and res.output == ""
+    assert res.exit_code == 0 and res.stdout == "" and res.stderr.count("\n") == 1 and "transferred" in res.stderr
+    assert "fetched" not in _invoke(runner, "download", S1, "--dir", tmp_path / "e", "--quiet").output
 
 
 def test_lock_folder_is_under_one_home(tmp_path: Path, isolated_home: Path) -> None:

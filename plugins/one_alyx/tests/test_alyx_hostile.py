@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,6 +19,7 @@ from one_alyx.fuzz import _SESSION, _repository, parse_answer
 from onecore.errors import OneError, TransferError, UnsafePathError
 from onecore.testing.hostile import mutated_json
 from onecore.testing.secrets import TOKEN
+from onecore.testing.servers import QuietThreadingHTTPServer
 from onecore.transfer import RetryPolicy, check_relpath
 
 NASTY = st.sampled_from(
@@ -208,7 +209,7 @@ def hostile(one_home: Path) -> Iterator[Any]:
 
     def start(mode: str) -> tuple[AlyxClient, type[_Hostile]]:
         handler = type("H", (_Hostile,), {"mode": mode, "seen": []})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd = QuietThreadingHTTPServer(("127.0.0.1", 0), handler)  # handler errors go to the log
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         servers.append(httpd)

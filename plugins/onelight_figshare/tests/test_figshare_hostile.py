@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
 import pytest
@@ -18,6 +18,7 @@ from onelight_figshare.uploader import index_rows
 
 from onecore.errors import OneError, TransferError
 from onecore.testing.hostile import mutated_json
+from onecore.testing.servers import QuietThreadingHTTPServer
 from onecore.transfer import RetryPolicy
 
 NASTY_TEXT = st.sampled_from(
@@ -180,7 +181,7 @@ def endless() -> Iterator[Any]:
 
     def start(mode: str) -> str:
         handler = type("H", (_Endless,), {"mode": mode})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd = QuietThreadingHTTPServer(("127.0.0.1", 0), handler)  # handler errors go to the log
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         servers.append(httpd)
