@@ -52,6 +52,7 @@ class _OneGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from .errors import OneError
 
+        _mask_logged_urls()
         try:
             return super().invoke(ctx)
         except OneError as e:
@@ -66,6 +67,25 @@ _CLI_WORDING = (
     ("find sessions with search()", "find sessions with 'one search'"),
     ("use download_only=True to get the path", "'one download' gets the file"),
 )
+
+
+def _mask_logged_urls() -> None:
+    """Mask passwords in URLs of every log line the command prints (warnings reach stderr)."""
+    import logging
+
+    from .config import mask_url
+
+    class _Mask(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = record.getMessage()
+            masked = mask_url(text)
+            if masked != text:
+                record.msg, record.args = masked, ()
+            return True
+
+    for handler in [logging.lastResort, *logging.getLogger().handlers]:
+        if handler is not None and not any(type(f).__name__ == "_Mask" for f in handler.filters):
+            handler.addFilter(_Mask())
 
 
 def _cli_message(text: str) -> str:

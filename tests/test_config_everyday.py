@@ -104,6 +104,20 @@ def test_password_in_base_url_is_masked_everywhere_and_warned_about(runner, isol
     assert res.exit_code == 1 and "hunter2" not in res.output
 
 
+def test_password_in_base_url_is_masked_in_logged_warnings(runner, isolated_home, data_root, caplog) -> None:
+    from onecore.cli import cli
+    from onecore.testing.servers import FileServer
+
+    with FileServer(data_root, auth=("alice", "s3cr3tpw")) as server:
+        run_cli(runner, "index", data_root, "--base-url", server.url)
+        url = server.url.replace("http://", "http://alice:s3cr3tpw@")
+        run_cli(runner, "add-repo", "web", "--type", "http", "--set", f"base_url={url}")
+        assert "8 sessions" in run_cli(runner, "search").output  # credentials from the URL work
+    res = runner.invoke(cli, ["search"], env={"ONE_RETRY_ATTEMPTS": "1"})  # server down: a warning, the cache
+    assert res.exit_code == 0 and "offline" in res.output and "s3cr3tpw" not in res.output
+    assert "unreachable" in caplog.text and "s3cr3tpw" not in caplog.text and "alice:****@" in caplog.text
+
+
 def test_mask_url() -> None:
     assert mask_url("see https://bob:pw@h:8/x and ftp://u:p@q/") == "see https://bob:****@h:8/x and ftp://u:****@q/"
     assert mask_url("http://h/x@y") == "http://h/x@y" and mask_url("http://alice@h/") == "http://alice@h/"

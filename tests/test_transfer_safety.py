@@ -70,11 +70,13 @@ def _isolated(one_home: Path) -> None:
 
 
 def snapshot(root: Path, exclude: Path) -> dict[str, bytes]:
-    """Every file under ``root`` outside ``exclude`` (symlinks listed by their target)."""
+    """Every file under ``root`` outside ``exclude`` and the engine's lock folder ``$ONE_HOME/locks``
+    (symlinks listed by their target)."""
     out = {}
+    locks = Path(os.environ.get("ONE_HOME", root / "no-home")) / "locks"
     for dirpath, dirnames, filenames in os.walk(root):
         d = Path(dirpath)
-        if d == exclude or exclude in d.parents:
+        if d == exclude or exclude in d.parents or d == locks or locks in d.parents:
             continue
         for name in filenames + [n for n in dirnames if (d / n).is_symlink()]:
             p = d / name
