@@ -28,17 +28,21 @@ def test_skipped_groups_are_listed_with_how_to_run_them(pytester: pytest.Pyteste
         def test_other():
             pytest.skip("the moon is not full")
 
+        def test_design():
+            pytest.skip("type 'http' is read-only (can_upload = False)")
+
         def test_ok():
             pass
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, skipped=4)
+    result.assert_outcomes(passed=1, skipped=5)
     result.stdout.fnmatch_lines(
         [
-            "*4 skipped test(s), by reason*",
+            "*5 skipped test(s), by reason*",
             "SKIPPED 3 in test_envs.py: PostgreSQL is missing (initdb not found) -- to run them: install PostgreSQL*",
             "SKIPPED 1 in test_envs.py: the moon is not full -- to run them: see the reason",
+            "SKIPPED 1 conformance check(s) that do not apply to their repository type*nothing to enable",
         ]
     )
 

@@ -23,6 +23,7 @@ from onecore.testing.fixtures import alf_data_root, one_home, plugin_registry
 
 __all__ = ["alf_data_root", "one_home", "plugin_registry", "skip_or_fail", "enable_hint"]
 
+NOT_APPLICABLE = "nothing to enable: the check does not apply to this repository type"
 #: (words in a skip reason, how to enable those tests).
 ENABLE_HINTS: list[tuple[tuple[str, ...], str]] = [
     (("PostgreSQL",), "install PostgreSQL: `sudo .ci/system-deps` does it with apt-get"),
@@ -42,7 +43,7 @@ ENABLE_HINTS: list[tuple[tuple[str, ...], str]] = [
             "has no download URLs",
             "provides no",
         ),
-        "nothing to enable: the check does not apply to this repository type",
+        NOT_APPLICABLE,
     ),
 ]
 
@@ -75,14 +76,25 @@ def _where(nodeid: str) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
-    """One line per group of skipped tests: count, where, reason, how to enable them."""
+    """One line per group of skipped tests (count, where, reason, how to enable them); the checks
+    that do not apply to a repository type (by design) are counted on one line."""
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:
         return
     groups: dict[tuple[str, str], int] = {}
+    by_design = 0
     for report in skipped:
-        key = (_where(report.nodeid), _reason(report))
+        reason = _reason(report)
+        if enable_hint(reason) == NOT_APPLICABLE:
+            by_design += 1
+            continue
+        key = (_where(report.nodeid), reason)
         groups[key] = groups.get(key, 0) + 1
     terminalreporter.write_sep("-", f"{len(skipped)} skipped test(s), by reason")
     for (where, reason), n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0])):
         terminalreporter.write_line(f"SKIPPED {n} in {where}: {reason} -- to run them: {enable_hint(reason)}")
+    if by_design:
+        terminalreporter.write_line(
+            f"SKIPPED {by_design} conformance check(s) that do not apply to their repository type "
+            "(read-only, local, no raw index...) -- nothing to enable"
+        )
