@@ -71,12 +71,40 @@ def _nearest(wanted: str, values: Iterable[str]) -> list[str]:
     close = set(difflib.get_close_matches(wanted, values, n=5, cutoff=0.6))
     low = wanted.lower()
     close |= {v for v in values if v.lower().startswith(low) or (len(low) >= 3 and low in v.lower())}
-    return sorted(close)[:5]
+
+    def closeness(v: str) -> tuple[float, str]:
+        return (-difflib.SequenceMatcher(None, wanted, v).ratio(), v)
+
+    return sorted(close, key=closeness)[:5]
+
+
+def _dataset_names(one: Any) -> list[str]:
+    """Every name a dataset term can match in the catalog (objects, object.attribute, file names,
+    collections); empty if the catalog cannot say (suggestions are only a courtesy)."""
+    try:
+        rows = one.catalog.db.execute("SELECT DISTINCT object, attribute, filename, collection FROM names").fetchall()
+    except Exception:  # noqa: BLE001 - another catalog layout: no suggestion rather than an error
+        return []
+    names: set[str] = set()
+    for obj, attr, filename, collection in rows:
+        names.update((obj, f"{obj}.{attr}", filename, filename.rsplit(".", 1)[0]))
+        if collection:
+            names.update((collection, *collection.split("/")))
+    return sorted(n for n in names if n)
 
 
 def nearest_values(one: Any, filters: dict[str, Any]) -> list[str]:
-    """For each lab or subject asked that does not exist, one line naming the nearest existing ones."""
+    """For each lab, subject or dataset asked that does not exist, one line naming the nearest ones."""
     lines = []
+    wanted = filters.get("datasets") or []
+    names = None
+    for w in [wanted] if isinstance(wanted, str) else wanted:
+        if any(c in str(w) for c in "*?["):
+            continue
+        names = names if names is not None else _dataset_names(one)
+        if names and w not in names:
+            near = _nearest(str(w), [n for n in names if "." in n or "/" not in n])
+            lines.append(f"no dataset {w!r}; did you mean {', '.join(near)}?" if near else f"no dataset {w!r}")
     for key, known in (("lab", one.list_labs), ("subject", one.list_subjects)):
         asked = filters.get(key)
         if not asked:
