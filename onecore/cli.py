@@ -52,7 +52,6 @@ class _OneGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from .errors import OneError
 
-        _mask_logged_urls()
         try:
             return super().invoke(ctx)
         except OneError as e:
@@ -128,6 +127,7 @@ repo_option = click.option(
 def _one(repo: str | None, **kwargs: Any) -> Any:
     from .api import One
 
+    _mask_logged_urls()
     return One(repo=repo, **kwargs)
 
 
@@ -135,6 +135,7 @@ def _repository(repo: str | None) -> Any:
     """The configured repository alone, without its catalog (a fresh upload target has no index yet)."""
     from .config import Config, home
 
+    _mask_logged_urls()
     rc = Config.load(home()).get(repo)
     return _registry().repository_type(rc.type)(rc.name, rc.resolved(), home=home())
 

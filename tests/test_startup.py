@@ -14,7 +14,7 @@ import pytest
 
 HEAVY = ("requests", "urllib3", "numpy", "sqlite3", "ftplib")
 #: Not imported by --help either (`one plugins` reads the index formats, which use the engine's path checks).
-HELP_HEAVY = ("yaml", "http.client", "onecore.transfer")
+HELP_HEAVY = ("yaml", "http.client", "onecore.transfer", "logging")
 PLUGIN_REPOSITORY_MODULES = (
     "onelight_ftp.repository",
     "one_alyx.repository",
