@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, Iterator
+import re
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -61,6 +62,35 @@ def _choose_type(type_: str | None) -> str:
     return click.prompt("Type", type=click.Choice(sorted(reg.repository_types)))
 
 
+def failing_fields(cls: type, error: BaseException, asked: list[str]) -> list[str]:
+    """The fields of ``cls`` to ask again after the server check failed with ``error``.
+
+    Those the error names (``error.fields`` if the type sets it, else field names in the message),
+    else by kind: credentials for a refused login, addresses for an unreachable server; else all.
+    """
+    names = [f.name for f in cls.fields if f.name in asked]
+    explicit = [f for f in getattr(error, "fields", None) or () if f in names]
+    if explicit:
+        return explicit
+    text = str(error).lower()
+    named = [n for n in names if re.search(rf"\b{re.escape(n.lower())}\b", text)]
+    if named:
+        return named
+    groups: list[tuple[tuple[str, ...], Callable[[Any], bool]]] = [
+        (("401", "403", "denied", "refused access", "unauthori", "credential", "login"), lambda f: f.secret),
+        (
+            ("refused", "unreachable", "resolve", "timed out", "404", "not found", "name or service", "no route"),
+            lambda f: any(w in f.name for w in ("url", "host", "port", "dir", "root", "path", "server")),
+        ),
+    ]
+    for words, pick in groups:
+        if any(w in text for w in words):
+            chosen = [f.name for f in cls.fields if f.name in asked and pick(f)]
+            if chosen:
+                return chosen
+    return names
+
+
 @cli.command("add-repo")
 @click.argument("name", required=False)
 @click.option("--type", "type_", help="Repository type (local, http, and those of installed plugins).")
@@ -74,7 +104,7 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
     value written as ${VAR} is read from the environment variable VAR when used. When the check
     against the server fails, only the fields it refused are asked again.
     """
-    from .config import Config, add_repo, check_repo_name, failing_fields
+    from .config import Config, add_repo, check_repo_name
     from .errors import ConfigError, OneError
 
     values: dict[str, Any] = dict(_parse_sets(sets))

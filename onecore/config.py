@@ -39,7 +39,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from .errors import ConfigError
 
@@ -141,6 +141,43 @@ def _acquire(base: Path, timeout: float) -> int:
             time.sleep(0.01)
 
 
+#: Where the parsed config is kept, so that a command does not pay for importing a YAML parser (~10 ms)
+#: while config.yaml holds the same text (same length and CRC-32).
+PARSED_NAME = ".config.parsed.json"
+
+
+def _stamp(text: str) -> list[int]:
+    import zlib
+
+    raw = text.encode("utf-8")
+    return [len(raw), zlib.crc32(raw)]
+
+
+def _read_parsed(base: Path, text: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        with open(base / PARSED_NAME, encoding="utf-8") as f:
+            cached = json.loads(f.read(MAX_CONFIG_BYTES + 1))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cached, dict) or cached.get("stamp") != _stamp(text):
+        return None
+    return cached.get("data")
+
+
+def _write_parsed(base: Path, text: str, config: Config) -> None:
+    import json
+
+    data: dict[str, Any] = {"repositories": {n: {"type": t, **s} for n, (t, s) in config._snapshot()[0].items()}}
+    if config.current:
+        data["current"] = config.current
+    try:
+        write_private(base / PARSED_NAME, json.dumps({"stamp": _stamp(text), "data": data}))  # 0600, as config.yaml
+    except (TypeError, ValueError, OSError):  # a value JSON cannot hold, a read-only home: no cache
+        pass
+
+
 def read_config_text(path: Path) -> str | None:
     """The text of a config file read with a bound (None if missing); too big or unreadable is an error."""
     try:
@@ -219,7 +256,14 @@ class Config:
         base = Path(home_dir) if home_dir is not None else home()
         path = base / CONFIG_NAME
         text = read_config_text(path)
-        return cls(path, {}, None) if text is None else cls.parse(text, path)
+        if text is None:
+            return cls(path, {}, None)
+        cached = _read_parsed(base, text)
+        if cached is not None:
+            return cls.from_data(cached, path)
+        config = cls.parse(text, path)
+        _write_parsed(base, text, config)
+        return config
 
     @classmethod
     @contextlib.contextmanager
@@ -249,6 +293,11 @@ class Config:
                 f"the config file {path} is not valid YAML ({problem}) at{where or ' an unknown place'}; "
                 "fix or remove it (it was left untouched)"
             ) from None
+        return cls.from_data(data, path)
+
+    @classmethod
+    def from_data(cls, data: Any, path: Path) -> Config:
+        """A config from parsed YAML data, validated (every problem a :class:`ConfigError` naming ``path``)."""
         if data is None:
             return cls(path, {}, None)
         if not isinstance(data, dict):
@@ -514,32 +563,3 @@ def remove_repo(name: str, *, home: Path | None = None) -> RepoConfig:
     base = _base_dir(home)
     with Config.edit(base) as config:
         return config.remove(name)
-
-
-def failing_fields(cls: type, error: BaseException, asked: list[str]) -> list[str]:
-    """The fields of ``cls`` to ask again after the server check failed with ``error``.
-
-    Those the error names (``error.fields`` if the type sets it, else field names in the message),
-    else by kind: credentials for a refused login, addresses for an unreachable server; else all.
-    """
-    names = [f.name for f in cls.fields if f.name in asked]
-    explicit = [f for f in getattr(error, "fields", None) or () if f in names]
-    if explicit:
-        return explicit
-    text = str(error).lower()
-    named = [n for n in names if re.search(rf"\b{re.escape(n.lower())}\b", text)]
-    if named:
-        return named
-    groups: list[tuple[tuple[str, ...], Callable[[Any], bool]]] = [
-        (("401", "403", "denied", "refused access", "unauthori", "credential", "login"), lambda f: f.secret),
-        (
-            ("refused", "unreachable", "resolve", "timed out", "404", "not found", "name or service", "no route"),
-            lambda f: any(w in f.name for w in ("url", "host", "port", "dir", "root", "path", "server")),
-        ),
-    ]
-    for words, pick in groups:
-        if any(w in text for w in words):
-            chosen = [f.name for f in cls.fields if f.name in asked and pick(f)]
-            if chosen:
-                return chosen
-    return names

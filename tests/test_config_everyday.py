@@ -140,3 +140,30 @@ def test_oversized_config_is_a_clear_error_without_reading_it(runner, isolated_h
     cfg.write_text("# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
     with pytest.raises(ConfigError, match="larger than 1 MiB"):
         Config.load()
+
+
+def test_parsed_config_is_reused_only_while_the_text_is_the_same(isolated_home: Path, data_root: Path) -> None:
+    from onecore.config import PARSED_NAME
+
+    cfg = isolated_home / "config.yaml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text("current: a\nrepositories:\n  a: {type: local, root_dir: /aaa}\n")
+    assert Config.load().get("a").settings["root_dir"] == "/aaa"
+    cache = isolated_home / PARSED_NAME
+    assert cache.is_file() and oct(cache.stat().st_mode & 0o777) == "0o600"
+    code = (
+        "import sys; from onecore.config import Config; c = Config.load(); "
+        "assert c.get('a').settings['root_dir'] == sys.argv[1], c.get('a').settings; "
+        "assert 'yaml' not in sys.modules, 'parsed again'"
+    )
+    env = {**os.environ, "ONE_HOME": str(isolated_home)}
+    subprocess.run([sys.executable, "-c", code, "/aaa"], env=env, check=True, timeout=60)
+    cfg.write_text("current: a\nrepositories:\n  a: {type: local, root_dir: /bbb}\n")  # same length, same second
+    assert Config.load().get("a").settings["root_dir"] == "/bbb"
+    cache.write_text("{not json")
+    assert Config.load().get("a").settings["root_dir"] == "/bbb"
+    cfg.write_text("current: b\nrepositories:\n  b: {type: local, root_dir: /bbb}\n")
+    assert set(Config.load().repositories) == {"b"}
+    cfg.write_text("current: x\nrepositories:\n  b: {type: local, root_dir: /bbb}\n")
+    with pytest.raises(ConfigError, match="'x' is not defined"):  # a cached parse never hides an error
+        Config.load()
