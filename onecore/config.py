@@ -21,7 +21,9 @@ larger than :data:`MAX_CONFIG_BYTES` (1 MiB) is refused without being read whole
 Writes are safe against other processes: every change is a read-modify-write under a lock
 (``$ONE_HOME/.config.lock``): :meth:`Config.save` re-reads the file under the lock and applies only
 what this process changed, so eight concurrent ``one add-repo`` keep all eight repositories. Edits
-keep the user's comments and layout (:mod:`onecore.config_yaml`).
+keep the user's comments and layout (:mod:`onecore.config_yaml`). The parsed config is kept in
+``$ONE_HOME/.config.parsed.json`` (0600) and reused while ``config.yaml`` holds the same text, so a
+command does not pay for a YAML parser.
 
 :func:`add_repo`, :func:`edit_repo` and :func:`remove_repo` are what ``one add-repo``, ``one
 edit-repo`` and ``one remove-repo`` call: settings are validated by the repository type (and by
