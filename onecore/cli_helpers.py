@@ -132,15 +132,15 @@ def no_collection(one: Any, session: str, collection: str) -> str:
 
 
 def human(n: int | None) -> str:
-    """A byte count for people: 512 B, 1.5 kB, 2.3 MB, 4.0 GB."""
+    """A byte count for people, as the transfer summaries write it: 512 B, 1.5 KB, 2.3 MB, 4.0 GB."""
     if n is None:
         return "size unknown"
     value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(value) < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
-    return f"{n} B"  # pragma: no cover
+    return f"{value:.1f} TB"
 
 
 def _cached(path: Path, size: int | None) -> bool:

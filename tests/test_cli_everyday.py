@@ -173,7 +173,7 @@ def test_dry_run_tells_cached_from_to_download_with_sizes(runner, served, tmp_pa
     run_cli(runner, "download", S1, "wheel.position", "--collection", "alf", "--dir", dest, "-q")
     out = run_cli(runner, "download", S1, "wheel", "--collection", "alf", "--dir", dest, "--dry-run").output
     assert f"cached {S1}/alf/wheel.position.npy (" in out and f"would download {S1}/alf/wheel.timestamps.npy (" in out
-    assert "Dry run: 2 datasets to download (" in out and "1 already cached (" in out and " kB" in out
+    assert "Dry run: 2 datasets to download (" in out and "1 already cached (" in out and " KB" in out
 
 
 def test_download_dir_has_no_lock_folder(runner, served, tmp_path, isolated_home):
