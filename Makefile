@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(EXAMPLE_DIRS)) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' \
+	@# PYTHONWARNINGS: the build backend's notices (editable installs...) would bury the demo's output
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' \
 		$(foreach d,$(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e '$(d)[test]')
 	touch $(STAMP)
 

@@ -89,7 +89,8 @@ def repositories_markdown() -> str:
     reg = make_registry()
     skip = _example_distributions()
     types: dict[str, tuple[type, str]] = {}
-    for name, (cls, plugin) in reg.repository_types.items():
+    for name, (_, plugin) in list(reg.repository_types.items()):
+        cls = reg.repository_type(name)  # imports a lazily registered type
         if plugin in BUILTIN_PLUGINS:
             dist = "onecore"
         else:

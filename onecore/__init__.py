@@ -6,25 +6,32 @@
 >>> spikes = one.load_object(eids[0], 'spikes')
 
 Plugins implement the hooks of :mod:`onecore.hookspecs` with :data:`hookimpl`.
+
+Everything here is imported on first use, so ``import onecore`` costs almost nothing: no pluggy,
+numpy, sqlite3 or requests until they are needed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pluggy
-
 __version__ = "0.1.0"
-
-hookimpl = pluggy.HookimplMarker("onecore")
-"""Decorator that marks a plugin function as a hook implementation."""
 
 __all__ = ["ONE", "One", "hookimpl", "__version__"]
 
+_hookimpl: Any = None
 
-def __getattr__(name: str) -> Any:  # lazy: keeps `import onecore` fast (no numpy, sqlite, requests)
+
+def __getattr__(name: str) -> Any:  # lazy: keeps `import onecore` fast (no pluggy, numpy, sqlite, requests)
+    global _hookimpl
     if name in ("ONE", "One"):
         from . import api
 
         return getattr(api, name)
+    if name == "hookimpl":  # the decorator that marks a plugin function as a hook implementation
+        if _hookimpl is None:
+            import pluggy
+
+            _hookimpl = pluggy.HookimplMarker("onecore")
+        return _hookimpl
     raise AttributeError(f"module 'onecore' has no attribute {name!r}")

@@ -21,7 +21,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .catalog import Catalog, DatasetRecord
 from .config import Config, RepoConfig
@@ -29,9 +29,11 @@ from .config import home as default_home
 from .errors import AmbiguousError, ConfigError, LoaderError, NotFound, OneError, TransferError
 from .plugins import Registry, get_registry
 from .repository import Dataset, Repository
-from .transfer import DEFAULT_JOBS, Progress, TransferItem, TransferReport, check_relpath, download
-from .transfer.protocols import unreachable_line
-from .transfer.stale import retry_if_stale
+
+if TYPE_CHECKING:  # the transfer engine (http.client, ssl) is imported when something is transferred
+    from .transfer import Progress, TransferItem, TransferReport
+
+DEFAULT_JOBS = 8  # onecore.transfer.DEFAULT_JOBS (tests/test_startup.py checks they agree)
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,8 @@ class One:
             update = self.repository.fetch_index(state)
         except TransferError as e:
             if self.catalog.exists():
+                from .transfer.protocols import unreachable_line
+
                 log.warning("%s", unreachable_line(self.repository.name, e, self.catalog.path))
                 self.offline = True
                 return False
@@ -380,6 +384,8 @@ class One:
             root = os.path.realpath(self.repository.settings["root_dir"])
             self._safe_dirs = safe = {"": root}
         root = safe[""]
+        from .transfer import check_relpath
+
         try:
             check_relpath(rel)
             folder, _, name = rel.rpartition("/")
@@ -404,6 +410,8 @@ class One:
         _stale: bool = False,
     ) -> TransferReport:
         """Download dataset records into ``dest`` (default: the repository's cache) through the engine."""
+        from .transfer import TransferItem, TransferReport, download
+
         if self.repository.is_local and dest is None:  # already on disk: nothing to transfer
             rep = TransferReport()
             for path, r in zip(self._ensure_local(recs), recs):
@@ -449,6 +457,8 @@ class One:
         )
         if self.mode == "local" or self.offline or _stale:
             return report
+        from .transfer.stale import retry_if_stale
+
         return retry_if_stale(  # a stale catalog: refresh once, fetch once more, then blame the server
             report,
             recs,
@@ -473,7 +483,7 @@ class One:
         recs = self._select(self._records(str(eid)), collection, revision)
         if objects:
             wanted = list(objects)
-            recs = [r for r in recs if any(_object_match(r, o) or _match(r.filename, o) for o in wanted)]
+            recs = [r for r in recs if any(_dataset_match(r, o) for o in wanted)]
             if not recs:
                 raise NotFound(
                     f"none of {', '.join(wanted)} in session {eid}; objects: {', '.join(self.list_objects(eid))}"
@@ -751,6 +761,14 @@ def _key(r: DatasetRecord) -> str:
 
 def _object_match(r: DatasetRecord, obj: str) -> bool:
     return r.object == obj or (r.namespace is not None and obj == f"_{r.namespace}_{r.object}")
+
+
+def _dataset_match(r: DatasetRecord, wanted: str) -> bool:
+    """Whether ``wanted`` names ``r``: its object, object.attribute, file name or path in the session."""
+    if _object_match(r, wanted) or _match(r.filename, wanted) or _match(r.rel_path, wanted):
+        return True
+    name = f"{r.object}.{r.attribute}" if r.namespace is None else f"_{r.namespace}_{r.object}.{r.attribute}"
+    return _match(name, wanted)
 
 
 def _pick_revisions(recs: list[DatasetRecord], revision: str | None) -> list[DatasetRecord]:

@@ -7,7 +7,6 @@ usage errors exit with 2. Plugins add commands through the ``one_register_comman
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from pathlib import Path
@@ -16,12 +15,16 @@ from typing import Any
 import click
 
 from . import __version__
-
-
-def _registry() -> Any:
-    from .plugins import get_registry
-
-    return get_registry()
+from .cli_helpers import count as _count
+from .cli_helpers import dry_run_report as _dry_run_report
+from .cli_helpers import echo_json as _echo_json
+from .cli_helpers import hints_enabled as _hints_enabled
+from .cli_helpers import mode_options
+from .cli_helpers import nearest_values as _nearest_values
+from .cli_helpers import no_collection as _no_collection
+from .cli_helpers import parse_sets as _parse_sets
+from .cli_helpers import registry as _registry
+from .cli_helpers import revision as _revision
 
 
 class _OneGroup(click.Group):
@@ -49,10 +52,45 @@ class _OneGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OneError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(_cli_message(str(e))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted; partial downloads are kept and resume on the next run.", err=True)
             sys.exit(130)
+
+
+#: Python wording in messages of the library, and what the command line says instead.
+_CLI_WORDING = (
+    ("find sessions with search()", "find sessions with 'one search'"),
+    ("use download_only=True to get the path", "'one download' gets the file"),
+)
+
+
+def _mask_logged_urls() -> None:
+    """Mask passwords in URLs of every log line the command prints (warnings reach stderr)."""
+    import logging
+
+    from .config import mask_url
+
+    class _Mask(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = record.getMessage()
+            masked = mask_url(text)
+            if masked != text:
+                record.msg, record.args = masked, ()
+            return True
+
+    for handler in [logging.lastResort, *logging.getLogger().handlers]:
+        if handler is not None and not any(type(f).__name__ == "_Mask" for f in handler.filters):
+            handler.addFilter(_Mask())
+
+
+def _cli_message(text: str) -> str:
+    """An error message as the command line shows it: CLI wording, passwords in URLs masked."""
+    from .config import mask_url
+
+    for python, cli_words in _CLI_WORDING:
+        text = text.replace(python, cli_words)
+    return mask_url(text)
 
 
 @click.group(cls=_OneGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,15 +107,6 @@ def main() -> None:
     cli(prog_name="one")
 
 
-def _is_terminal() -> bool:
-    """Whether prompts can be shown (standard input is a terminal)."""
-    return sys.stdin.isatty()
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
-
-
 repo_option = click.option(
     "--repo", "repo", metavar="NAME", help="Use this configured repository instead of the current one."
 )
@@ -86,6 +115,7 @@ repo_option = click.option(
 def _one(repo: str | None, **kwargs: Any) -> Any:
     from .api import One
 
+    _mask_logged_urls()
     return One(repo=repo, **kwargs)
 
 
@@ -93,6 +123,7 @@ def _repository(repo: str | None) -> Any:
     """The configured repository alone, without its catalog (a fresh upload target has no index yet)."""
     from .config import Config, home
 
+    _mask_logged_urls()
     rc = Config.load(home()).get(repo)
     return _registry().repository_type(rc.type)(rc.name, rc.resolved(), home=home())
 
@@ -283,137 +314,6 @@ def publish_cmd(repo: str | None) -> None:
 # -------------------------------------------------------------------------------------------------
 # Configuration
 # -------------------------------------------------------------------------------------------------
-def _parse_sets(sets: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for s in sets:
-        if "=" not in s:
-            raise click.BadParameter(f"{s!r} is not key=value", param_hint="--set")
-        k, v = s.split("=", 1)
-        out[k.strip()] = v
-    return out
-
-
-@cli.command("add-repo")
-@click.argument("name", required=False)
-@click.option("--type", "type_", help="Repository type (local, http, and those of installed plugins).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A field value (repeatable).")
-@click.option("--no-check", is_flag=True, help="Do not verify the settings against the server.")
-@click.option("--current/--no-current", default=True, show_default=True, help="Make it the current repository.")
-def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_check: bool, current: bool) -> None:
-    """Add a repository. With NAME and --type nothing is asked; otherwise, in a terminal, it prompts.
-
-    Fields not given take their declared defaults; secrets are prompted hidden and stored 0600. A
-    value written as ${VAR} is read from the environment variable VAR when used.
-    """
-    from .config import Config, RepoConfig, check_repo_name
-    from .errors import ConfigError
-
-    reg = _registry()
-    values = _parse_sets(sets)
-    interactive = name is None or type_ is None
-    if interactive and not _is_terminal():
-        raise ConfigError("give NAME and --type (and --set key=value for fields) when not in a terminal")
-    config = Config.load()
-    if name is None:
-        name = click.prompt("Repository name")
-    check_repo_name(name)
-    if name in config.repositories:
-        raise ConfigError(f"a repository named {name!r} already exists in {config.path}; choose another name")
-    if type_ is None:
-        click.echo(
-            "Available types: "
-            + ", ".join(
-                f"{t} ({c[0].description})" if c[0].description else t for t, c in sorted(reg.repository_types.items())
-            )
-        )
-        type_ = click.prompt("Type", type=click.Choice(sorted(reg.repository_types)))
-    cls = reg.repository_type(type_)
-    known = {f.name for f in cls.fields}
-    unknown = set(values) - known
-    if unknown:
-        raise ConfigError(
-            f"type {type_!r} has no field(s) {', '.join(sorted(unknown))}; its fields: {', '.join(sorted(known))}"
-        )
-    if interactive:
-        for f in cls.fields:
-            if f.name in values:
-                continue
-            label = f"{f.name}" + (f" ({f.help})" if f.help else "")
-            default = f.default if f.default is not None else ("" if not f.required else None)
-            if f.type is bool:
-                values[f.name] = str(click.confirm(label, default=bool(f.default))).lower()
-            else:
-                v = click.prompt(label, default=default, hide_input=f.secret, show_default=not f.secret)
-                if v not in (None, ""):
-                    values[f.name] = str(v)
-    repo_obj = cls(name, RepoConfig(name, type_, values).resolved(), home=config.home)  # ${VAR} -> value
-    if not no_check:
-        repo_obj.check()
-    settings = {k: v for k, v in repo_obj.settings.items() if v is not None and (k in values or k != "index_format")}
-    for secret in repo_obj.secret_fields() - set(values):  # a secret from the environment stays there
-        settings.pop(secret, None)
-    for f in cls.fields:  # keep ${VAR} references as written rather than their values
-        if f.name in values and values[f.name].startswith("${"):
-            settings[f.name] = values[f.name]
-    config.add(RepoConfig(name, type_, settings), make_current=current)
-    config.save()
-    repo_obj.close()
-    click.echo(f"Added repository {name!r} (type {type_}){' and made it current' if current else ''}.")
-
-
-_add_repo_alias = copy.copy(add_repo_cmd)
-_add_repo_alias.hidden = True  # ONE light's spelling: works, but is not listed twice in --help
-cli.add_command(_add_repo_alias, "add_repo")
-
-
-@cli.command("repo")
-@click.argument("name", required=False)
-def repo_cmd(name: str | None) -> None:
-    """Show the current repository, or select NAME as the current one."""
-    from .config import Config
-
-    config = Config.load()
-    if name is None:
-        rc = config.get()
-        click.echo(f"{rc.name} ({rc.type})")
-        return
-    config.select(name)
-    config.save()
-    click.echo(f"Current repository: {name}")
-
-
-@cli.command("repos")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (secrets masked).")
-def repos_cmd(as_json: bool) -> None:
-    """List the configured repositories (secrets masked)."""
-    from .config import Config, mask
-
-    config = Config.load()
-    reg = _registry()
-    out = []
-    for rc in config.repositories.values():
-        try:
-            secrets = reg.repository_type(rc.type).secret_fields()
-        except Exception:
-            secrets = {k for k in rc.settings if any(w in k for w in ("password", "token", "secret", "key"))}
-        out.append(
-            {
-                "name": rc.name,
-                "type": rc.type,
-                "current": rc.name == config.current,
-                "settings": mask(rc.settings, secrets),
-            }
-        )
-    if as_json:
-        _echo_json(out)
-        return
-    if not out:
-        click.echo(f"No repositories configured in {config.path}. Add one with 'one add-repo'.")
-    for r in out:
-        fields = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
-        click.echo(f"{'*' if r['current'] else ' '} {r['name']} ({r['type']}): {fields}")
-
-
 # -------------------------------------------------------------------------------------------------
 # Data users: search, list, download
 # -------------------------------------------------------------------------------------------------
@@ -425,12 +325,13 @@ def repos_cmd(as_json: bool) -> None:
 @click.option("--date", help="A single day (yyyy-mm-dd).")
 @click.option("--number", type=int, help="Session number (2 matches 002).")
 @click.option("--collection", help="Only sessions with datasets in this collection.")
-@click.option("--revision", help="Only sessions with datasets of this revision.")
+@click.option("--revision", help="Only sessions with datasets of this revision ('2023-01-01' or '#2023-01-01#').")
 @click.option("--term", "terms", multiple=True, metavar="KEY=VALUE", help="Another search term of the repository.")
-@click.option("--refresh", is_flag=True, help="Rebuild the catalog from the repository first.")
+@click.option("--refresh", is_flag=True, help="Rebuild the catalog from the repository first (= --mode refresh).")
 @click.option("--details", is_flag=True, help="Print session records.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of session ids.")
 @repo_option
+@mode_options
 def search_cmd(
     datasets: tuple[str, ...],
     lab: tuple[str, ...],
@@ -445,9 +346,14 @@ def search_cmd(
     details: bool,
     as_json: bool,
     repo: str | None,
+    mode: str,
 ) -> None:
-    """Search sessions having all DATASETS (objects, object.attribute, file names, collections, wildcards)."""
-    one = _one(repo, mode="refresh" if refresh else "auto")
+    """Search sessions having all DATASETS (objects, object.attribute, file names, collections, wildcards).
+
+    Prints the session ids, then (on stderr) how many; with no match on a terminal, the nearest
+    existing labs and subjects.
+    """
+    one = _one(repo, mode="refresh" if refresh else mode)
     filters: dict[str, Any] = dict(_parse_sets(terms))
     if datasets:
         filters["datasets"] = list(datasets)
@@ -459,43 +365,57 @@ def search_cmd(
         filters["date_range"] = [None if d in ("-", "") else d for d in date_range]
     if date:
         filters["date_range"] = date
-    for k, v in (("number", number), ("collection", collection), ("revision", revision)):
+    for k, v in (("number", number), ("collection", collection), ("revision", _revision(revision))):
         if v is not None:
             filters[k] = v
     result = one.search(details=details, **filters)
     if as_json:
         _echo_json(result)
-    else:
-        for r in result:
-            click.echo(json.dumps(r, default=str) if details else r)
-        click.echo(f"{len(result)} session(s){' (offline: cached catalog)' if one.offline else ''}", err=True)
+        return
+    for r in result:
+        click.echo(json.dumps(r, default=str) if details else r)
+    click.echo(f"{_count(len(result), 'session')}{' (offline: cached catalog)' if one.offline else ''}", err=True)
+    if not result and _hints_enabled():
+        for line in _nearest_values(one, filters):
+            click.echo(line, err=True)
 
 
 @cli.command("list")
 @click.argument("session")
 @click.option("--collection", help="Only this collection (wildcards allowed).")
-@click.option("--revision", help="This revision instead of the default one.")
+@click.option("--revision", help="This revision instead of the default one ('2023-01-01' or '#2023-01-01#').")
 @click.option("--details", is_flag=True, help="Print dataset records.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of paths relative to the session.")
 @repo_option
+@mode_options
 def list_cmd(
-    session: str, collection: str | None, revision: str | None, details: bool, as_json: bool, repo: str | None
+    session: str,
+    collection: str | None,
+    revision: str | None,
+    details: bool,
+    as_json: bool,
+    repo: str | None,
+    mode: str,
 ) -> None:
     """List the datasets of SESSION (a session id or path)."""
-    one = _one(repo)
-    result = one.list_datasets(session, collection=collection, revision=revision, details=details)
+    one = _one(repo, mode=mode)
+    result = one.list_datasets(session, collection=collection, revision=_revision(revision), details=details)
     if as_json:
         _echo_json(result)
-    else:
-        for r in result:
-            click.echo(json.dumps(r, default=str) if details else r)
+        return
+    for r in result:
+        click.echo(json.dumps(r, default=str) if details else r)
+    if not result:
+        click.echo(_count(0, "dataset"), err=True)
+        if collection is not None:
+            click.echo(_no_collection(one, session, collection), err=True)
 
 
 @cli.command("download")
 @click.argument("session")
 @click.argument("objects", nargs=-1)
 @click.option("--collection", help="Only this collection.")
-@click.option("--revision", help="This revision instead of the default one.")
+@click.option("--revision", help="This revision instead of the default one ('2023-01-01' or '#2023-01-01#').")
 @click.option(
     "--dir",
     "dest",
@@ -503,9 +423,10 @@ def list_cmd(
     help="Download into DIR/<path from the lab folder> instead of the cache.",
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True, help="Parallel downloads.")
-@click.option("--dry-run", is_flag=True, help="Only list what would be downloaded.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be downloaded (and what is cached), with sizes.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no line per file: failures and the summary only.")
 @repo_option
+@mode_options
 def download_cmd(
     session: str,
     objects: tuple[str, ...],
@@ -516,16 +437,23 @@ def download_cmd(
     dry_run: bool,
     quiet: bool,
     repo: str | None,
+    mode: str,
 ) -> None:
-    """Download a session's datasets (or only OBJECTS) into the cache, verified, mirroring their paths."""
-    one = _one(repo)
+    """Download a session's datasets into the cache, verified, mirroring their paths.
+
+    OBJECTS narrows the download: an object (spikes), object.attribute (spikes.times), a file name
+    or a dataset path as `one list` shows it (alf/spikes.times.npy); wildcards allowed.
+    """
+    from .errors import NotFound
+
+    one = _one(repo, mode=mode)
     bar = _Bar(quiet)
     try:
         res = one.download(
             session,
             objects or None,
             collection=collection,
-            revision=revision,
+            revision=_revision(revision),
             dest=dest,
             jobs=jobs,
             dry_run=dry_run,
@@ -534,21 +462,31 @@ def download_cmd(
     finally:
         bar.done()
     if dry_run:
-        for r in res:
-            click.echo(f"would download {r.full_path}")
-        click.echo(f"Dry run: {len(res)} dataset(s).")
+        if not res and collection is not None:
+            raise NotFound(_no_collection(one, session, collection))
+        _dry_run_report(one, res, dest)
         return
-    for p in res.downloaded:
-        click.echo(f"fetched {p}")
-    for p in res.skipped:
-        click.echo(f"up to date {p}")
+    if not (res.downloaded or res.skipped or res.failed) and collection is not None:
+        raise NotFound(_no_collection(one, session, collection))
+    if not quiet:
+        for p in res.downloaded:
+            click.echo(f"fetched {p}")
+        for p in res.skipped:
+            click.echo(f"up to date {p}")
     for line in res.failure_lines():  # names each path once
-        click.echo(line, err=True)
+        click.echo(_cli_message(line), err=True)
     where = dest or one.repository.data_dir
-    click.echo(f"{res.summary()} into {where}", err=True)
+    click.echo(f"{res.summary()} into {where}", err=True)  # -q: this one line (and failures) only
     if res.failed:
         sys.exit(1)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+from .cli_repos import COMMANDS as _REPO_COMMANDS  # noqa: E402 - add-repo, edit-repo, remove-repo, repo, repos
+
+for _command in _REPO_COMMANDS:
+    cli.add_command(_command)
+
+if __name__ == "__main__":  # pragma: no cover - `python -m onecore.cli`: run the module that holds every command
+    from onecore.cli import main as _main
+
+    _main()

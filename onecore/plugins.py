@@ -15,7 +15,6 @@ own with :func:`make_registry`.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,17 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError, UnknownRepositoryType
 
-log = logging.getLogger(__name__)
+
+class _LazyLogger:
+    """``logging.getLogger(__name__)``, imported on first use (logging costs ~5 ms at start-up)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger(__name__), name)
+
+
+log: Any = _LazyLogger()
 
 ENTRY_POINT_GROUP = "onecore"
 ENV_PLUGINS = "ONE_PLUGINS"
@@ -80,18 +89,75 @@ class PluginInfo:
         return d
 
 
+class LazyRepositoryType:
+    """A repository type registered by name, imported only when it is used.
+
+    ``register(LazyRepositoryType("mylab", "onecore_mylab.repository:MyLabRepository", "my server"))``
+    keeps ``one --help`` and ``one plugins`` from importing the type's transfer code: the class is
+    imported the first time a repository of that type is opened, configured or documented.
+    """
+
+    def __init__(self, type: str, target: str, description: str = ""):
+        if ":" not in target:
+            raise PluginError(f"lazy repository type {type!r}: target {target!r} must be 'module:ClassName'")
+        self.type = type
+        self.target = target
+        self.description = description
+
+    def load(self) -> type:
+        """Import and return the class; its ``type`` must be the registered name."""
+        module, _, attr = self.target.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        if getattr(cls, "type", None) != self.type:
+            raise PluginError(f"{self.target} has type {getattr(cls, 'type', None)!r}, registered as {self.type!r}")
+        return cls
+
+    def __repr__(self) -> str:
+        return f"LazyRepositoryType({self.type!r}, {self.target!r})"
+
+
 @dataclass
 class Registry:
-    """Everything the plugins registered, keyed by name, with the plugin that registered it."""
+    """Everything the plugins registered, keyed by name, with the plugin that registered it.
+
+    The registration hooks run on first use of a table (``repository_types``, ``index_formats``,
+    ``loaders``), and the command hook on first :meth:`commands`: ``one --help`` runs only the latter.
+    """
 
     pm: pluggy.PluginManager
-    repository_types: dict[str, tuple[type, str]] = field(default_factory=dict)
-    index_formats: dict[str, tuple[Any, str]] = field(default_factory=dict)
-    loaders: dict[str, tuple[Callable[..., Any], str]] = field(default_factory=dict)
     failures: list[PluginInfo] = field(default_factory=list)
     #: Names registered by more than one plugin, ``(kind, name) -> [plugins]``: disabled, reported on use.
     conflicts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _commands: list[tuple[Any, str]] | None = None
+    _tables: dict[str, dict[str, tuple[Any, str]]] | None = None
+
+    @property
+    def repository_types(self) -> dict[str, tuple[Any, str]]:
+        """Type name -> (class or :class:`LazyRepositoryType`, plugin name)."""
+        return self._collected("repository_types")
+
+    @property
+    def index_formats(self) -> dict[str, tuple[Any, str]]:
+        return self._collected("index_formats")
+
+    @property
+    def loaders(self) -> dict[str, tuple[Callable[..., Any], str]]:
+        return self._collected("loaders")
+
+    def _collected(self, table: str | None = None) -> dict[str, tuple[Any, str]]:
+        """One table, its hook run on first use (``None``: run every registration hook)."""
+        if self._tables is None:
+            self._tables = {}
+        for name in (table,) if table else _TABLE_HOOKS:
+            if name not in self._tables:
+                self._tables[name] = {}
+                _collect_table(self, name, self._tables[name])
+        return self._tables[table] if table else {}
+
+    def load_all(self) -> Registry:
+        """Run every registration hook now (conflicts and failures are then known); returns self."""
+        self._collected()
+        return self
 
     def _check_conflict(self, kind: str, name: str) -> None:
         plugins = self.conflicts.get((kind, name))
@@ -104,6 +170,7 @@ class Registry:
 
     def conflict_lines(self) -> list[str]:
         """One line per conflicting name, for ``one plugins``."""
+        self._collected()
         return [
             f"CONFLICT: {kind} {name!r} is registered by " + " and ".join(repr(p) for p in plugins) + " (disabled)"
             for (kind, name), plugins in sorted(self.conflicts.items())
@@ -112,10 +179,19 @@ class Registry:
     # -- lookups -------------------------------------------------------------------------------
     def repository_type(self, type_name: str) -> type:
         """The repository class registered as ``type_name``, or a clear error with a pip hint."""
-        try:
-            return self.repository_types[type_name][0]
-        except KeyError:
-            pass
+        entry = self.repository_types.get(type_name)
+        if entry is not None:
+            if isinstance(entry[0], LazyRepositoryType):
+                try:
+                    cls = entry[0].load()
+                except PluginError:
+                    raise
+                except Exception as e:
+                    raise PluginError(
+                        f"plugin {entry[1]!r} failed to load the repository type {type_name!r}: {type(e).__name__}: {e}"
+                    ) from None
+                entry = self.repository_types[type_name] = (cls, entry[1])
+            return entry[0]
         self._check_conflict("repository type", type_name)
         hint = ""
         if type_name in KNOWN_TYPES:
@@ -171,6 +247,7 @@ class Registry:
     # -- reporting -----------------------------------------------------------------------------
     def plugins(self, include_builtins: bool = False) -> list[PluginInfo]:
         """Loaded plugins (and failures) with distribution, version and implemented hooks."""
+        self._collected()  # so that failures of the registration hooks are listed too
         out = []
         for name, plugin in self.pm.list_name_plugin():
             if plugin is None:
@@ -238,7 +315,7 @@ def make_plugin_manager(
 
 
 def _load_entrypoints(pm: pluggy.PluginManager, failures: list[PluginInfo]) -> None:
-    from importlib.metadata import entry_points
+    from .entrypoints import entry_points
 
     allowed = _allowed_plugins()
     eps = list(entry_points(group=ENTRY_POINT_GROUP))
@@ -319,28 +396,35 @@ def _add(registry: Registry, table: dict[str, tuple[Any, str]], kind: str, name:
 
 
 def make_registry(pm: pluggy.PluginManager | None = None, failures: list[PluginInfo] | None = None) -> Registry:
-    """Build a :class:`Registry` by calling the registration hooks of ``pm`` (a new manager by default)."""
+    """A :class:`Registry` over ``pm`` (a new manager by default); its hooks run when a table is first used."""
     failures = [] if failures is None else failures
     if pm is None:
         pm = make_plugin_manager(failures=failures)
-    reg = Registry(pm=pm, failures=failures)
-    _collect(
-        reg,
-        "one_register_repository_types",
-        _named_register(reg, reg.repository_types, "repository type", _type_name),
-    )
-    _collect(
-        reg, "one_register_index_formats", _named_register(reg, reg.index_formats, "index format", lambda f: f.name)
-    )
+    return Registry(pm=pm, failures=failures)
+
+
+_TABLE_HOOKS = {
+    "repository_types": "one_register_repository_types",
+    "index_formats": "one_register_index_formats",
+    "loaders": "one_register_loaders",
+}
+
+
+def _collect_table(reg: Registry, table: str, entries: dict[str, tuple[Any, str]]) -> None:
+    if table == "repository_types":
+        _collect(reg, _TABLE_HOOKS[table], _named_register(reg, entries, "repository type", _type_name))
+        return
+    if table == "index_formats":
+        _collect(reg, _TABLE_HOOKS[table], _named_register(reg, entries, "index format", lambda f: f.name))
+        return
 
     def loader_register(plugin: str) -> Callable[..., None]:
         def register(extension: str, function: Callable[..., Any]) -> None:
-            _add(reg, reg.loaders, "loader", extension.lower().lstrip("."), function, plugin)
+            _add(reg, entries, "loader", extension.lower().lstrip("."), function, plugin)
 
         return register
 
     _collect(reg, "one_register_loaders", loader_register)
-    return reg
 
 
 def _type_name(cls: type) -> str:
@@ -365,18 +449,3 @@ def set_registry(registry: Registry | None) -> None:
     """Replace (or with None, reset) the process-wide registry; used by tests and embedding apps."""
     global _REGISTRY
     _REGISTRY = registry
-
-
-def open_repository(name: str | None = None, home: Path | None = None, registry: Registry | None = None) -> Any:
-    """The configured repository ``name`` (the current one when None) of the config in ``home``, opened.
-
-    For plugins that work with another configured repository (e.g. Alyx storing files through an FTP
-    one) and for embedding applications; unknown names and types are clear errors.
-    """
-    from .config import Config
-    from .config import home as default_home
-
-    home = Path(home) if home is not None else default_home()
-    rc = Config.load(home).get(name)
-    cls = (registry or get_registry()).repository_type(rc.type)
-    return cls(rc.name, rc.resolved(), home=home)

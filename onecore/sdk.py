@@ -86,7 +86,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Config": ("onecore.config", "Config"),
     "RepoConfig": ("onecore.config", "RepoConfig"),
     "write_private": ("onecore.config", "write_private"),
-    "open_repository": ("onecore.plugins", "open_repository"),
+    "open_repository": ("onecore.config", "open_repository"),
     # the ALF grammar, and the ONE API for commands that load data
     "alf": ("onecore.alf", None),
     "One": ("onecore.api", "One"),

@@ -88,7 +88,7 @@ def test_add_repo_checks_local_root_and_refuses_duplicates(runner, data_root, tm
 def test_add_repo_interactive_prompts_for_each_field(runner, data_root, monkeypatch):
     from onecore.cli import cli
 
-    monkeypatch.setattr("onecore.cli._is_terminal", lambda: True)
+    monkeypatch.setattr("onecore.cli_helpers.is_terminal", lambda: True)
     res = runner.invoke(cli, ["add_repo"], input="web\nhttp\nhttp://127.0.0.1:9/\nme\nsecret\n30\n")
     # the http check fails (nothing listens on port 9) — but only after every field was prompted
     assert "Repository name" in res.output and "Type" in res.output and "base_url" in res.output
@@ -141,10 +141,12 @@ def test_search_list_download(runner, configured, tmp_path):
         "alf/probe01/spikes.times.npy",
     ]
     dry = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dry-run").output
-    assert "would download" in dry and "Dry run: 2" in dry
+    assert "in place" in dry and "Dry run: 0 datasets to download" in dry  # a local repository: nothing to fetch
     dest = tmp_path / "out"
-    out = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest, "-q").output
-    assert "fetched" in out
+    dry = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest, "--dry-run").output
+    assert "would download" in dry and "Dry run: 2 datasets to download" in dry
+    res = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest, "-q")
+    assert res.stdout == "" and res.stderr.count("\n") == 1  # -q: no line per file, one summary line
     got = dest / S1 / "alf/probe00/spikes.times.npy"
     assert got.read_bytes() == (configured / S1 / "alf/probe00/spikes.times.npy").read_bytes()
     again = run_cli(runner, "download", S1, "spikes", "--collection", "alf/probe00", "--dir", dest).output

@@ -1,7 +1,8 @@
 """The core's import graph has no cycle, counting imports inside functions (lazy ones) too.
 
 Every ``import`` and ``from ... import`` in every module of ``onecore/`` (at any depth of the syntax
-tree, so a function-level import counts like a top-level one) is an edge; ``from pkg import name``
+tree, so a function-level import counts like a top-level one; only ``if TYPE_CHECKING:`` blocks, which
+never run, are left out) is an edge; ``from pkg import name``
 is an edge to ``pkg.name`` when that is a module, and to ``pkg`` itself. The root package ``onecore``
 is left out as a target: its ``__init__`` imports nothing at import time (``ONE`` is resolved lazily by
 a module ``__getattr__`` for users, never by the core), and every submodule import runs it anyway.
@@ -27,6 +28,25 @@ def _modules() -> dict[str, Path]:
     return mods
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (imports for type hints only,
+    never executed)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        for child in ast.iter_child_nodes(node):
+            if (
+                isinstance(child, ast.If)
+                and getattr(child.test, "id", getattr(child.test, "attr", "")) == "TYPE_CHECKING"
+            ):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+    return out
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module name -> the onecore modules it imports (anywhere in its code)."""
     mods = _modules()
@@ -34,7 +54,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in mods.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 deps.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom):

@@ -227,7 +227,7 @@ def test_hooks_are_called_through_pluggy_wrappers_and_argument_subsets():
             calls.append("after")
             return result
 
-    reg = make_registry(make_plugin_manager(load_entrypoints=False, plugins=[NoArgs, Wrapper]))
+    reg = make_registry(make_plugin_manager(load_entrypoints=False, plugins=[NoArgs, Wrapper])).load_all()
     assert "no-args" in calls and not reg.failures
     assert calls.count("before") == calls.count("after") >= 1  # the wrapper ran around each plugin's call
     assert "npy" in reg.loaders

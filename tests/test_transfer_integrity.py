@@ -322,10 +322,14 @@ def test_a_dripping_index_ends_within_its_deadline(srv: FileServer, monkeypatch:
 def test_a_symlinked_lock_folder_is_refused(srv: FileServer, dest: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
+    from onecore.transfer import _lock_for
+
     dest.mkdir()
-    (dest / ".one_locks").symlink_to(outside)
     data = b"payload"
     rel = put(srv, f"{SESSION}/alf/a.b.npy", data)
+    folder = _lock_for(dest, rel).path.parent  # the destination's lock folder, under $ONE_HOME/locks
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(outside)
     report = download([item(srv, rel, data)], dest, HTTPFetcher())
     [(name, error)] = report.failed
     assert "symbolic link" in error and list(outside.iterdir()) == []

@@ -7,19 +7,17 @@ when its content changed.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from onecore import hookimpl
 from onecore.errors import ConfigError, TransferError, TransientError
 from onecore.repository import Field, IndexUpdate, Repository
-from onecore.transfer import HTTPFetcher, RetryPolicy, http_error, url_join
-from onecore.transfer.answers import cut_errors, iter_body
-from onecore.transfer.limits import StallWatch, env_number
+
+if TYPE_CHECKING:  # the transfer engine is imported when used: `one --help` stays fast
+    from onecore.transfer import HTTPFetcher
 
 #: The largest index accepted (bytes); override with ONE_MAX_INDEX_BYTES.
 MAX_INDEX_BYTES = 2 << 30
@@ -65,6 +63,8 @@ class HTTPRepository(Repository):
         return (login, self.settings.get("password") or "") if login else None
 
     def fetcher(self) -> HTTPFetcher:
+        from onecore.transfer import HTTPFetcher
+
         if self._fetcher is None:
             self._fetcher = HTTPFetcher(
                 auth=self.auth, timeout=(10.0, float(self.settings["timeout"])), base_url=self.settings["base_url"]
@@ -75,6 +75,8 @@ class HTTPRepository(Repository):
         self.fetch_index(None)
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
+        from onecore.transfer import url_join
+
         url = url_join(self.settings["base_url"], ".one_root")
         return fetch_index_url(self.fetcher(), url, state, self.home, self.settings["base_url"])
 
@@ -92,6 +94,7 @@ def fetch_index_url(
     """
     from onecore.catalog import IndexLines
     from onecore.index import IndexProblem
+    from onecore.transfer import RetryPolicy
 
     headers = {"Accept-Encoding": "gzip"}
     if state:
@@ -204,6 +207,13 @@ def _spool_index(
     """One GET of the index into a temporary file: (its path, sha256, the answer's headers), or None
     for ``304``. Bounded in size (``ONE_MAX_INDEX_BYTES``), whole time (``ONE_INDEX_SECONDS``) and
     throughput (the stall rule)."""
+    import hashlib
+    import tempfile
+
+    from onecore.transfer import http_error
+    from onecore.transfer.answers import cut_errors, iter_body
+    from onecore.transfer.limits import StallWatch, env_number
+
     limit = max_index_bytes()
     seconds = env_number("ONE_INDEX_SECONDS", INDEX_SECONDS)
     deadline = time.monotonic() + seconds  # the whole transfer, whatever the server's pace

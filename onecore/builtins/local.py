@@ -7,16 +7,23 @@ upload target it copies a data root into ``root_dir`` (incremental, resumable) a
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from onecore import hookimpl
 from onecore.errors import ConfigError
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
-from onecore.transfer import Progress, TransferReport, safe_join
+
+if TYPE_CHECKING:  # the transfer engine is imported when used: `one --help` stays fast
+    from onecore.transfer import Progress, TransferReport
+
+
+def safe_join(root: Path, rel: str) -> Path:
+    """:func:`onecore.transfer.safe_join`, imported on first use."""
+    from onecore.transfer import safe_join as join
+
+    return join(root, rel)
 
 
 class LocalRepository(Repository):
@@ -50,6 +57,8 @@ class LocalRepository(Repository):
 
         self._check_root()
         paths = list(scan(self.root))
+        import hashlib
+
         sig = hashlib.sha1("\n".join(paths).encode()).hexdigest()
         if state and state.get("signature") == sig:
             return None
@@ -131,6 +140,8 @@ class _FolderBackend:
 
 
 def copy_tree(src: Path, dst: Path) -> None:  # pragma: no cover - convenience for demos
+    import shutil
+
     shutil.copytree(src, dst, dirs_exist_ok=True)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import alf
 from ..index import MAX_LINE, IndexProblem, parse_row
-from ..transfer import check_relpath, url_join
+from ..paths import check_relpath, url_join
 from .records import _SESSION_RE
 
 if TYPE_CHECKING:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
+
+from .servers import QuietThreadingHTTPServer
 
 __all__ = ["EndlessAnswerHandler", "EndlessAnswerServer"]
 
@@ -82,7 +84,7 @@ class EndlessAnswerServer:
             raise ValueError(f"unknown mode {mode!r}: endless, slow or huge")
         attrs = {"mode": mode, "head": head, "item": item, **options}
         self._handler = type("Handler", (handler,), attrs)
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: QuietThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -93,8 +95,7 @@ class EndlessAnswerServer:
 
     def start(self) -> EndlessAnswerServer:
         """Start serving in a daemon thread."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietThreadingHTTPServer(("127.0.0.1", 0), self._handler)  # handler errors go to the log
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 

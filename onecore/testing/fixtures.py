@@ -55,7 +55,7 @@ def build_registry(*plugins: Any, entrypoints: bool = False) -> Registry:
         else:
             resolved.append(p)
     pm = make_plugin_manager(load_entrypoints=entrypoints, plugins=resolved)
-    return make_registry(pm)
+    return make_registry(pm).load_all()
 
 
 def configure(repository: Repository, *, home: str | Path | None = None, current: bool = True) -> RepoConfig:

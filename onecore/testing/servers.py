@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import logging
 import os
 import socket
 import struct
@@ -75,7 +76,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .http_faults import change_file, drip, parse_range, send_special
 
-__all__ = ["FileServer", "RequestRecord", "Fault", "FAULT_KINDS"]
+__all__ = ["FileServer", "RequestRecord", "Fault", "FAULT_KINDS", "QuietServerMixin", "QuietThreadingHTTPServer"]
+
+log = logging.getLogger(__name__)
 
 #: The fault kinds :meth:`FileServer.inject` accepts (plus status-code shorthands such as ``"429"``).
 FAULT_KINDS = (
@@ -154,19 +157,27 @@ class Fault:
         return self.times is not None and self.used >= self.times
 
 
-class _Server(ThreadingHTTPServer):
+class QuietServerMixin:
+    """For ``socketserver`` servers of tests: an error in a handler (a client that hung up, a fault
+    injected on purpose) is logged to ``onecore.testing.servers`` at INFO level — which pytest
+    captures with the test that caused it — instead of printed on the terminal as ``Exception
+    occurred during processing of request``."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.info("error while serving a request from %s", client_address, exc_info=True)
+
+
+class QuietThreadingHTTPServer(QuietServerMixin, ThreadingHTTPServer):
+    """:class:`http.server.ThreadingHTTPServer` whose handler errors go to the log, not the terminal."""
+
+    daemon_threads = True
+
+
+class _Server(QuietServerMixin, ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 128
     owner: FileServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (what the fault tests do all the time) is not an error worth printing."""
-        import sys
-
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -79,5 +79,10 @@ def _refused(path: Path) -> str:
 
 
 def _lock_for(dest_root: Path, rel: str) -> _FileLock:
+    """The lock of ``rel`` under ``dest_root``: kept in ``$ONE_HOME/locks/<destination>/``, never in the
+    destination itself (``one download --dir ./data`` leaves nothing but the data there)."""
+    from ..config import home
+
     stripe = hashlib.sha1(rel.encode()).hexdigest()[:2]  # 256 lock files at most per destination
-    return _FileLock(dest_root / ".one_locks" / f"{stripe}.lock")
+    where = hashlib.sha1(os.path.realpath(dest_root).encode()).hexdigest()[:16]
+    return _FileLock(home() / "locks" / where / f"{stripe}.lock")

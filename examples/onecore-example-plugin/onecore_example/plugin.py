@@ -1,7 +1,8 @@
 """The hook implementations: what the plugin adds to onecore.
 
-This module is what the entry point names, so onecore imports it at start-up: keep it light and
-import the real code inside the hooks.
+This module is what the entry point names, so onecore imports it at start-up (``one --help`` too):
+keep it light. The repository type is registered by name (:class:`onecore.plugins.LazyRepositoryType`)
+and imported when a repository of that type is first used; the other hooks import their code inside.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from onecore import hookimpl
 
 
 @hookimpl
-def one_register_repository_types(register: Callable[[type], None]) -> None:
-    from .archive import ZipRepository
+def one_register_repository_types(register: Callable[[object], None]) -> None:
+    from onecore.plugins import LazyRepositoryType
 
-    register(ZipRepository)
+    register(
+        LazyRepositoryType(
+            "zipfile", "onecore_example.archive:ZipRepository", "a data root packed in one zip archive (read-only)"
+        )
+    )
 
 
 @hookimpl

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,6 +19,7 @@ from onecore.errors import OneError, TransferError, UnsafePathError
 from onecore.testing.answer_server import EndlessAnswerHandler
 from onecore.testing.hostile import mutated_json
 from onecore.testing.secrets import TOKEN
+from onecore.testing.servers import QuietThreadingHTTPServer
 from onecore.transfer import RetryPolicy, check_relpath
 
 NASTY = st.sampled_from(
@@ -189,7 +189,7 @@ def hostile(one_home: Path) -> Iterator[Any]:
 
     def start(mode: str) -> tuple[AlyxClient, type[_Hostile]]:
         handler = type("H", (_Hostile,), {"mode": mode, "seen": []})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd = QuietThreadingHTTPServer(("127.0.0.1", 0), handler)  # handler errors go to the log
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         servers.append(httpd)

@@ -9,17 +9,34 @@ resumable upload and the index), :mod:`.article_id` (parsing pasted URLs), :mod:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from onecore import hookimpl
-
-from .article_id import parse_article_id
-from .repository import FigshareRepository
 
 __all__ = ["FigshareRepository", "parse_article_id"]
 
 
+def __getattr__(name: str) -> Any:  # lazy: this package is the entry point, imported by `one --help`
+    if name == "FigshareRepository":
+        from .repository import FigshareRepository
+
+        return FigshareRepository
+    if name == "parse_article_id":
+        from .article_id import parse_article_id
+
+        return parse_article_id
+    raise AttributeError(f"module 'onelight_figshare' has no attribute {name!r}")
+
+
 @hookimpl
-def one_register_repository_types(register: Callable[[type], None]) -> None:
-    """Register the ``figshare`` repository type."""
-    register(FigshareRepository)
+def one_register_repository_types(register: Callable[[object], None]) -> None:
+    """Register the ``figshare`` type (imported from :mod:`.repository` when first used)."""
+    from onecore.plugins import LazyRepositoryType
+
+    register(
+        LazyRepositoryType(
+            "figshare",
+            "onelight_figshare.repository:FigshareRepository",
+            "a figshare article (files named lab~Subjects~..., with a one_root.tsv index)",
+        )
+    )

@@ -6,7 +6,15 @@ and read it back over HTTP from ``base_url`` (as ONE light did) or directly over
 
 from __future__ import annotations
 
-from .repository import FTPRepository
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["FTPRepository", "__version__"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: importing the entry point must not import ftplib
+    if name == "FTPRepository":
+        from .repository import FTPRepository
+
+        return FTPRepository
+    raise AttributeError(f"module 'onelight_ftp' has no attribute {name!r}")

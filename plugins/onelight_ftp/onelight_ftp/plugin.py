@@ -1,4 +1,8 @@
-"""The hook implementation that registers the ``ftp`` repository type (entry point ``ftp``)."""
+"""The hook implementation that registers the ``ftp`` repository type (entry point ``ftp``).
+
+onecore imports this module whenever it builds its registry (``one --help`` too), so it imports
+nothing of the plugin: the type is registered by name and imported when first used.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,16 @@ from typing import Callable
 
 from onecore import hookimpl
 
-from .repository import FTPRepository
-
 
 @hookimpl
-def one_register_repository_types(register: Callable[[type], None]) -> None:
-    register(FTPRepository)
+def one_register_repository_types(register: Callable[[object], None]) -> None:
+    """Register the ``ftp`` type (imported from :mod:`onelight_ftp.repository` when used)."""
+    from onecore.plugins import LazyRepositoryType
+
+    register(
+        LazyRepositoryType(
+            "ftp",
+            "onelight_ftp.repository:FTPRepository",
+            "a data root uploaded to an FTP/FTPS server (read over HTTP via base_url, or FTP)",
+        )
+    )

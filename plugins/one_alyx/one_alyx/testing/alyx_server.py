@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from onecore.testing.secrets import DATA_PASSWORD
+from onecore.testing.servers import QuietThreadingHTTPServer
 
 ALYX_LOCAL = "alyx-local==3.1.8"
 ADMIN = ("admin", "admin")
@@ -284,7 +285,7 @@ def file_server(root: Path, auth: tuple[str, str] | None) -> http.server.Threadi
         def log_message(self, *a: Any) -> None:
             pass
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv = QuietThreadingHTTPServer(("127.0.0.1", 0), Handler)  # handler errors go to the log
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True, name="alyx-files").start()
     return srv

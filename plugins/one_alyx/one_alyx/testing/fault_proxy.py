@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
+from onecore.testing.servers import QuietThreadingHTTPServer
+
 
 class FaultProxy:
     def __init__(self, target: str):
@@ -68,7 +70,7 @@ class FaultProxy:
             def log_message(self, *a: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietThreadingHTTPServer(("127.0.0.1", 0), Handler)  # handler errors go to the log
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="fault-proxy")
 

@@ -1,0 +1,109 @@
+"""Start-up stays light: `one --help`, `one search --help`, `one plugins` and `import onecore` import
+no transfer code (requests, urllib3, ftplib), no numpy or sqlite3 and no plugin repository module,
+while the plugins stay discoverable (their commands in --help, their types in `one plugins`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("requests", "urllib3", "numpy", "sqlite3", "ftplib")
+#: Not imported by --help either (`one plugins` reads the index formats, which use the engine's path checks).
+HELP_HEAVY = ("yaml", "http.client", "onecore.transfer", "logging")
+PLUGIN_REPOSITORY_MODULES = (
+    "onelight_ftp.repository",
+    "one_alyx.repository",
+    "onelight_figshare.repository",
+    "onecore_example.archive",
+)
+
+_PROBE = """
+import json, sys
+sys.argv = ["one", *json.loads(sys.argv[1])]
+from onecore.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stdout.flush()
+print("\\nMODULES=" + json.dumps(sorted(sys.modules)))
+"""
+
+
+def _run(args: list[str], home: Path, code: str = _PROBE) -> tuple[str, set[str]]:
+    env = {**os.environ, "ONE_HOME": str(home)}
+    env.pop("ONE_PLUGINS", None)
+    p = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, timeout=120
+    )
+    out, _, mods = p.stdout.rpartition("\nMODULES=")
+    assert mods, p.stdout + p.stderr
+    return out + p.stderr, set(json.loads(mods))
+
+
+def _heavy(mods: set[str], extra: tuple[str, ...] = ()) -> list[str]:
+    return [m for m in HEAVY + PLUGIN_REPOSITORY_MODULES + extra if m in mods]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["search", "--help"], ["download", "--help"], ["plugins"]])
+def test_cli_start_up_imports_no_transfer_code(args: list[str], tmp_path: Path) -> None:
+    out, mods = _run(args, tmp_path)
+    heavy = _heavy(mods, HELP_HEAVY if "--help" in args else ())
+    assert not heavy, f"`one {' '.join(args)}` imported {heavy}"
+    if args == ["--help"]:
+        assert "zip-root" in out  # a plugin's command is still listed
+    if args == ["plugins"]:
+        assert "ftp (" in out and "zipfile (" in out  # plugin types still listed, by name
+        assert "FAILED" not in out
+
+
+def test_import_onecore_is_bare(tmp_path: Path) -> None:
+    code = "import json, sys, onecore; print('\\nMODULES=' + json.dumps(sorted(sys.modules)))"
+    _, mods = _run([], tmp_path, code)
+    assert not [m for m in ("pluggy", "click", *HEAVY) if m in mods]
+
+
+def test_lazy_types_describe_their_class() -> None:
+    """A type registered by name loads the class it names, with the same description."""
+    from onecore.plugins import LazyRepositoryType, make_registry
+
+    reg = make_registry()
+    lazy = {n: e for n, (e, _) in reg.repository_types.items() if isinstance(e, LazyRepositoryType)}
+    assert {"ftp", "figshare", "alyx", "zipfile"} <= set(lazy)
+    for name, entry in lazy.items():
+        cls = reg.repository_type(name)
+        assert cls.type == name and cls.description == entry.description
+        assert reg.repository_type(name) is cls
+
+
+def test_lazy_type_naming_a_wrong_class_is_a_clear_error() -> None:
+    from onecore.errors import PluginError
+    from onecore.plugins import LazyRepositoryType
+
+    with pytest.raises(PluginError, match="module:ClassName"):
+        LazyRepositoryType("x", "no_colon")
+    with pytest.raises(PluginError, match="registered as 'nas'"):
+        LazyRepositoryType("nas", "onecore.builtins.local:LocalRepository").load()
+
+
+def test_fast_entry_points_agree_with_importlib_metadata() -> None:
+    import importlib.metadata as md
+
+    from onecore.entrypoints import entry_points
+
+    def key(e):  # noqa: ANN001, ANN202
+        return (e.name, e.value, e.dist.metadata["name"], e.dist.version)
+
+    for group in ("onecore", "console_scripts", "pytest11"):
+        assert sorted(map(key, entry_points(group))) == sorted(map(key, md.entry_points(group=group)))
+
+
+def test_api_default_jobs_is_the_engine_default() -> None:
+    from onecore import api, transfer
+
+    assert api.DEFAULT_JOBS == transfer.DEFAULT_JOBS
