@@ -160,7 +160,7 @@ class S3TreeBackend:
         head = self.store.key("")
         for key, (size, _) in sorted(self._listing().items()):
             rel = key[len(head) :]
-            if rel and rel != INDEX_NAME:
+            if rel and rel != INDEX_NAME and _safe(rel):  # a hostile key ('..', '%2e%2e') is never touched
                 yield rel, size
 
     def close_all(self) -> None:
@@ -281,6 +281,17 @@ class S3TreeBackend:
 
     def drop_record(self, rel: str) -> None:
         self.record_path(rel).unlink(missing_ok=True)
+
+
+def _safe(rel: str) -> bool:
+    from onecore.errors import UnsafePathError
+    from onecore.transfer import check_relpath
+
+    try:
+        check_relpath(rel)
+    except UnsafePathError:
+        return False
+    return True
 
 
 def _file_md5(path: Path) -> str:

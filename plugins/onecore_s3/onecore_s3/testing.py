@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -21,6 +22,24 @@ import requests
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # noqa: S105 - moto's default keys (auth not enforced)
 READ_ACTIONS = ["s3:GetObject", "s3:ListBucket"]
+
+
+SESSION = "lab/Subjects/S1/2020-01-01/001"
+
+
+def write_root(root: Path, sizes: dict[str, int], seed: int = 0) -> list[str]:
+    """Files of random bytes under ``root`` at ``SESSION/alf/<name>``; returns their relative paths."""
+    import random
+
+    rng = random.Random(seed)
+    rels = []
+    for name, size in sizes.items():
+        rel = f"{SESSION}/alf/{name}"
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(rng.randbytes(size))
+        rels.append(rel)
+    return rels
 
 
 class MotoS3:
@@ -156,6 +175,8 @@ class FaultProxy:
         self._slow: tuple[int, bytes] = (0, b"")
         self._cut: tuple[int, bytes] | None = None
         self.counts = {"slowdown": 0, "cut": 0}
+        #: The head (request line and headers) of every request seen, in order.
+        self.requests: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -209,6 +230,8 @@ class FaultProxy:
                 if not b:
                     break
                 if b[:4] in (b"GET ", b"PUT ", b"POST", b"HEAD", b"DELE"):
+                    with self._lock:
+                        self.requests.append(b.split(b"\r\n\r\n", 1)[0].decode("latin-1"))
                     fault = self._fault_for(b)
                     if fault == "slowdown":
                         client.sendall(_SLOWDOWN % (len(_SLOWDOWN_BODY), _SLOWDOWN_BODY))
@@ -241,6 +264,12 @@ class FaultProxy:
             pass
         _hang_up(client)
         _hang_up(upstream)
+
+    def seen(self, method: str, path_part: str) -> list[str]:
+        """The heads of requests ``method`` whose request line contains ``path_part``."""
+        with self._lock:
+            heads = list(self.requests)
+        return [h for h in heads if h.startswith(method + " ") and path_part in h.split("\r\n", 1)[0]]
 
     def close(self) -> None:
         _hang_up(self.sock)

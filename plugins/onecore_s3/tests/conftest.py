@@ -60,3 +60,23 @@ def make_repo(one_home: Path, moto_s3: MotoS3) -> Iterator[Callable[..., S3Repos
     yield make
     for repo in made:
         repo.close()
+
+
+@pytest.fixture
+def proxy(moto_s3: MotoS3) -> Iterator[object]:
+    from onecore_s3.testing import FaultProxy
+
+    p = FaultProxy(moto_s3.port)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def enforced(moto_s3: MotoS3) -> Iterator[MotoS3]:
+    """The moto server checking signatures and IAM policies for the test (make users before)."""
+    try:
+        yield moto_s3
+    finally:
+        moto_s3.enforce_auth(False)
