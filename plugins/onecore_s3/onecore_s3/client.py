@@ -38,6 +38,7 @@ class Store:
         self.bucket: str = settings["bucket"]
         self.prefix: str = settings.get("prefix") or ""
         self._client: Any = None
+        self._session: Any = None
         self._lock = threading.Lock()
 
     # -- keys ----------------------------------------------------------------------------------
@@ -78,6 +79,7 @@ class Store:
                 f"repository {self.name!r}: the AWS profile {s['profile']!r} (setting 'profile') is not in "
                 "the AWS config or credentials file; fix 'profile' or run 'aws configure --profile NAME'"
             ) from None
+        self._session = session
         region = s.get("region") or session.region_name or "us-east-1"
         timeout = float(s.get("timeout") or 30)
         config = Config(
@@ -97,6 +99,20 @@ class Store:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
         )
+
+    def sign_get(self, url: str) -> dict[str, str]:
+        """The headers (``Authorization``, ``X-Amz-Date``...) of a SigV4-signed GET of ``url``."""
+        import botocore.exceptions
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        client = self.client
+        creds = self._session.get_credentials()
+        if creds is None:
+            raise botocore.exceptions.NoCredentialsError()
+        request = AWSRequest(method="GET", url=url)
+        S3SigV4Auth(creds.get_frozen_credentials(), "s3", client.meta.region_name).add_auth(request)
+        return dict(request.headers.items())
 
     def call(self, fn: Callable[[], T], what: str) -> T:
         """Run one boto3 call, turning botocore errors into :class:`ConfigError`/:class:`TransferError`."""
