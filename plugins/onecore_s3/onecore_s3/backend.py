@@ -34,9 +34,11 @@ from .client import Store, error_code
 log = logging.getLogger(__name__)
 MiB = 1 << 20
 #: Files at least this large go up in parts (``ONE_S3_MULTIPART_THRESHOLD``, bytes).
-MULTIPART_THRESHOLD = 32 * MiB
+MULTIPART_THRESHOLD = 64 * MiB
 #: The size of each part (``ONE_S3_PART_SIZE``, bytes; S3 wants at least 5 MiB).
 PART_SIZE = 16 * MiB
+#: Parts of one file sent at once (``ONE_S3_PART_JOBS``).
+PART_JOBS = 4
 _STAGING = (".part", ".tmp")
 INDEX_NAME = ".one_root"
 
@@ -79,6 +81,7 @@ class S3TreeBackend:
         self.shared = shared or _Shared()
         self.threshold = _env_bytes("ONE_S3_MULTIPART_THRESHOLD", MULTIPART_THRESHOLD, 5 * MiB)
         self.part_size = _env_bytes("ONE_S3_PART_SIZE", PART_SIZE, 5 * MiB)
+        self.part_jobs = _env_bytes("ONE_S3_PART_JOBS", PART_JOBS)
 
     @property
     def client(self) -> Any:
@@ -106,8 +109,6 @@ class S3TreeBackend:
         """Upload ``local`` to the final key of ``rel`` (``x.part`` -> ``x``); ``offset`` is ignored: a
         multipart upload resumes from the parts the server has and that match the local bytes."""
         final = self._final(rel) or rel
-        with self.shared.lock:
-            self.shared.dirty.add(final)
         size = local.stat().st_size
         if size < self.threshold:
             self._put_single(local, final, size, progress)
@@ -147,8 +148,7 @@ class S3TreeBackend:
 
     def delete(self, rel: str) -> None:
         """Delete the object ``rel`` (for ``one upload --delete``; needs s3:DeleteObject)."""
-        with self.shared.lock:
-            self.shared.dirty.add(rel)
+        self._dirty(rel)
         key = self.store.key(rel)
         self.store.call(
             lambda: self.client.delete_object(Bucket=self.store.bucket, Key=key),
@@ -227,6 +227,11 @@ class S3TreeBackend:
         return bool(head and head.get("Metadata", {}).get("md5") == md5 and int(head["ContentLength"]) == size)
 
     # -- sending -------------------------------------------------------------------------------
+    def _dirty(self, rel: str) -> None:
+        """From now on ``rel`` may change: its size is asked for again, not taken from the listing."""
+        with self.shared.lock:
+            self.shared.dirty.add(rel)
+
     def _put_single(self, local: Path, rel: str, size: int, progress: Callable[[int], None]) -> None:
         data = local.read_bytes()
         if len(data) != size:
@@ -235,6 +240,7 @@ class S3TreeBackend:
         if self._same(rel, size, md5):
             progress(size)
             return
+        self._dirty(rel)
         key = self.store.key(rel)
         resp = self.store.call(
             lambda: self.client.put_object(
@@ -256,6 +262,7 @@ class S3TreeBackend:
         if self._same(rel, size, md5):
             progress(size)
             return
+        self._dirty(rel)
         upload = _Multipart(self, rel, local, size, md5)
         upload.run(progress)
 
@@ -315,20 +322,32 @@ class _Multipart:
         return self.store.call(fn, f"{what} of {self.rel}")
 
     def run(self, progress: Callable[[int], None]) -> None:
+        """Send the missing parts (``PART_JOBS`` at once), check them all, complete."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         with open(self.local, "rb") as f:
             self._resume(f)
-            if self.upload_id is None:
-                self._start()
-            offset = sum(p["Size"] for p in self.parts)
-            while offset < self.size:
-                f.seek(offset)
-                data = f.read(min(self.part_size, self.size - offset))
-                if not data:
-                    raise TransientError(f"{self.local} became shorter while it was sent")
-                self._send_part(len(self.parts) + 1, data)
-                offset += len(data)
-                progress(len(data))
-            self._check_parts(f)
+        if self.upload_id is None:
+            self._start()
+        offset = sum(p["Size"] for p in self.parts)
+        todo = []  # (part number, offset, length)
+        while offset < self.size:
+            length = min(self.part_size, self.size - offset)
+            todo.append((len(self.parts) + len(todo) + 1, offset, length))
+            offset += length
+        pool = ThreadPoolExecutor(max_workers=self.be.part_jobs, thread_name_prefix="one-s3-part")
+        try:
+            pending = {pool.submit(self._send_part, *t) for t in todo}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    part = fut.result()
+                    self.parts.append(part)
+                    progress(part["Size"])  # in this thread: an interrupt raised by it stops the upload
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.parts.sort(key=lambda p: p["PartNumber"])
+        self._check_parts()
         self._complete()
 
     def _resume(self, f: Any) -> None:
@@ -392,7 +411,12 @@ class _Multipart:
             },
         )
 
-    def _send_part(self, number: int, data: bytes) -> None:
+    def _send_part(self, number: int, offset: int, length: int) -> dict[str, Any]:
+        with open(self.local, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+        if len(data) != length:
+            raise TransientError(f"{self.local} became shorter while it was sent")
         md5, b64 = _md5(data)
         resp = self._call(
             lambda: self.be.client.upload_part(
@@ -408,26 +432,20 @@ class _Multipart:
         etag = _etag(resp.get("ETag"))
         if len(etag) == 32 and etag != md5:
             raise TransientError(f"part {number} of {self.rel}: the server stored other bytes")
-        self.parts.append({"PartNumber": number, "ETag": resp.get("ETag"), "Size": len(data)})
+        return {"PartNumber": number, "ETag": resp.get("ETag"), "Size": length}
 
-    def _check_parts(self, f: Any) -> None:
-        """Before completing: every part the server lists has the local bytes, and they add up."""
+    def _check_parts(self) -> None:
+        """Before completing: the server lists exactly the parts sent or kept (each checked against the
+        local bytes: by its ETag when sent, by hashing the local range when kept from an earlier run)."""
         listed = self._list(self.upload_id or "")
         if listed is None:
             self.be.drop_record(self.rel)
             raise TransientError(f"the multipart upload of {self.rel} disappeared from the server; sending it again")
-        offset = 0
-        for n, part in enumerate(listed, 1):
-            f.seek(offset)
-            if part["PartNumber"] != n or _md5(f.read(part["Size"]))[0] != _etag(part["ETag"]):
-                self._abort(self.upload_id)
-                raise TransientError(
-                    f"part {n} of {self.rel} on the server differs from the local file; starting again"
-                )
-            offset += part["Size"]
-        if offset != self.size or len(listed) != len(self.parts):
+        got = [(p["PartNumber"], _etag(p["ETag"]), int(p["Size"])) for p in listed]
+        want = [(p["PartNumber"], _etag(p["ETag"]), int(p["Size"])) for p in self.parts]
+        if got != want or sum(p[2] for p in want) != self.size:
             self._abort(self.upload_id)
-            raise TransientError(f"the parts of {self.rel} add up to {offset} bytes, not {self.size}; starting again")
+            raise TransientError(f"the parts of {self.rel} on the server are not those sent; starting again")
 
     def _complete(self) -> None:
         parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self.parts]
