@@ -108,8 +108,9 @@ class MotoS3:
         out.update(extra)
         return {k: v for k, v in out.items() if v is not None}
 
-    def iam_user(self, actions: list[str], bucket: str) -> tuple[str, str]:
-        """(access key, secret key) of a new IAM user allowed only ``actions`` on ``bucket``."""
+    def iam_user(self, actions: list[str], bucket: str, extra: tuple[dict, ...] = ()) -> tuple[str, str]:
+        """(access key, secret key) of a new IAM user allowed only ``actions`` on ``bucket`` (and what the
+        ``extra`` policy statements allow)."""
         import boto3
 
         iam = boto3.client(
@@ -128,7 +129,8 @@ class MotoS3:
                     "Effect": "Allow",
                     "Action": actions,
                     "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-                }
+                },
+                *extra,
             ],
         }
         iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(policy))

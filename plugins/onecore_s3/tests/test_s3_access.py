@@ -30,6 +30,22 @@ def test_entry_point_does_not_import_boto3() -> None:
     assert out.strip() == "[]"
 
 
+def test_one_help_does_not_import_boto3() -> None:
+    code = (
+        "import sys\n"
+        "from onecore.cli import cli\n"
+        "from onecore.plugins import get_registry\n"
+        "try:\n"
+        "    cli(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 's3' in get_registry().repository_types\n"
+        "print('MODULES', sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "MODULES []"
+
+
 def test_anonymous_read_of_a_public_bucket(tmp_path: Path, moto_s3: MotoS3, make_repo, one_home: Path) -> None:  # noqa: ANN001
     bucket = moto_s3.new_bucket(public=True)
     root = tmp_path / "root"
