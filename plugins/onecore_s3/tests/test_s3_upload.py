@@ -77,3 +77,33 @@ def test_cli_upload_dry_run_and_publish(tmp_path: Path, bucket: str, make_repo, 
     assert moto_s3.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     res = runner.invoke(cli, ["upload", str(root), "--repo", repo.name, "-q", "--jobs", "2"])
     assert res.exit_code == 0 and "1 transferred" in res.output, res.output
+
+
+def test_a_file_is_hashed_once_by_concurrent_askers(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """upload_tree hashes a new file in its hash thread while the S3 backend needs the same md5 for the
+    object's metadata: the hash cache computes it once and hands it to both."""
+    import threading
+    import time
+
+    import onecore.hashcache as hc
+
+    calls = []
+    real = hc.md5_file
+
+    def slow_md5(path):  # noqa: ANN001, ANN202
+        calls.append(path)
+        time.sleep(0.3)
+        return real(path)
+
+    monkeypatch.setattr(hc, "md5_file", slow_md5)
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"x" * 1000)
+    cache = hc.HashCache(tmp_path / "hashes.sqlite")
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.md5(f))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    cache.close()
+    assert len(calls) == 1 and len(set(got)) == 1 and len(got) == 3
