@@ -96,18 +96,20 @@ class S3TreeBackend:
 
     # -- TreeBackend ---------------------------------------------------------------------------
     def size(self, rel: str) -> int | None:
-        """The object's size (from one bucket listing when it is known good, else ``HeadObject``);
-        for a staging name (``x.part``), the size of ``x`` if this upload completed it, else None."""
-        final = self._final(rel)
-        if final is not None:
-            with self.shared.lock:
-                return self.shared.done.get(final)
+        """The object's size (from one bucket listing when it is known good, else ``HeadObject``); for a
+        staging name that :meth:`put` completed (``x.part``), the size of what it wrote under ``x``.
+
+        Names are taken literally otherwise, so a dataset whose own name ends in ``.part`` or ``.tmp`` is
+        looked up as itself (upload_tree only ever puts staging names: ``x.part``, ``.one_root.tmp``)."""
+        with self.shared.lock:
+            if rel in self.shared.done:
+                return self.shared.done[rel]
         got = self._known(rel)
         return None if got is None else got[0]
 
     def put(self, local: Path, rel: str, offset: int, progress: Callable[[int], None]) -> None:
-        """Upload ``local`` to the final key of ``rel`` (``x.part`` -> ``x``); ``offset`` is ignored: a
-        multipart upload resumes from the parts the server has and that match the local bytes."""
+        """Upload ``local`` to the final key of the staging name ``rel`` (``x.part`` -> ``x``); ``offset`` is
+        ignored: a multipart upload resumes from the parts the server has and that match the local bytes."""
         final = self._final(rel) or rel
         size = local.stat().st_size
         if size < self.threshold:
@@ -115,12 +117,12 @@ class S3TreeBackend:
         else:
             self._put_multipart(local, final, size, progress)
         with self.shared.lock:
-            self.shared.done[final] = size
+            self.shared.done[rel] = size
 
     def rename(self, src: str, dst: str) -> None:
         """Nothing to do for ``dst.part`` -> ``dst`` once ``put`` completed ``dst`` (S3 writes are atomic)."""
         with self.shared.lock:
-            done = self._final(src) == dst and dst in self.shared.done
+            done = src in self.shared.done and (self._final(src) or src) == dst
         if not done:
             raise TransferError(f"{self.store.where(dst)}: was not uploaded by this run; run the upload again")
 

@@ -107,3 +107,17 @@ def test_a_file_is_hashed_once_by_concurrent_askers(tmp_path: Path, monkeypatch)
         t.join(10)
     cache.close()
     assert len(calls) == 1 and len(set(got)) == 1 and len(got) == 3
+
+
+def test_datasets_named_like_staging_files(tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3) -> None:  # noqa: ANN001
+    """A dataset whose own name ends in .part or .tmp is an object like any other (not a staging name)."""
+    root = tmp_path / "root"
+    rels = write_root(root, {"raw.data.part": 300, "raw.data.tmp": 400, "raw.data.bin": 500})
+    make_repo(bucket).upload(root, rels).raise_for_failures()
+    again = make_repo(bucket, name="again").upload(root, rels)
+    assert sorted(again.skipped) == sorted(rels) and again.downloaded == []
+    listed = {r.rel_path: r.size for r in make_repo(bucket, name="r").fetch_index(None).rows}
+    assert listed == {rel: (root / rel).stat().st_size for rel in rels}
+    c = moto_s3.client()
+    for rel in rels:
+        assert c.get_object(Bucket=bucket, Key=rel)["Body"].read() == (root / rel).read_bytes()
