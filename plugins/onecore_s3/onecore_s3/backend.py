@@ -60,12 +60,13 @@ def _etag(value: Any) -> str:
 
 
 class _Shared:
-    """State shared by a backend's workers: the bucket listing, keys written by this upload (``dirty``:
+    """State shared by a backend's workers: folder listings, keys written by this upload (``dirty``:
     always asked for again), and final keys completed by this upload with their sizes (``done``)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.listing: dict[str, tuple[int, str]] | None = None
+        self.listings: dict[str, dict[str, tuple[int, str]]] = {}  # folder -> key -> (size, etag)
+        self.folder_locks: dict[str, threading.Lock] = {}
         self.can_list = True
         self.dirty: set[str] = set()
         self.done: dict[str, int] = {}
@@ -160,7 +161,7 @@ class S3TreeBackend:
     def list_files(self) -> Iterator[tuple[str, int]]:
         """(relative path, size) of every object under the prefix (but the index), from a listing."""
         head = self.store.key("")
-        for key, (size, _) in sorted(self._listing().items()):
+        for key, (size, _) in sorted(self._list(head, recursive=True).items()):
             rel = key[len(head) :]
             if rel and rel != INDEX_NAME and _safe(rel):  # a hostile key ('..', '%2e%2e') is never touched
                 yield rel, size
@@ -169,25 +170,35 @@ class S3TreeBackend:
         """Nothing to close (the client belongs to the repository)."""
 
     # -- what is there -------------------------------------------------------------------------
-    def _listing(self) -> dict[str, tuple[int, str]]:
+    def _folder(self, key: str) -> dict[str, tuple[int, str]]:
+        """The objects directly in ``key``'s folder (one listing per folder, remembered): checking the
+        files of a session costs one request, not one ``HeadObject`` each, whatever the bucket's size."""
+        folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
         sh = self.shared
         with sh.lock:
-            if sh.listing is not None:
-                return sh.listing
+            if folder in sh.listings:
+                return sh.listings[folder]
+            folder_lock = sh.folder_locks.setdefault(folder, threading.Lock())
+        with folder_lock:  # workers checking files of one folder at once list it once
+            with sh.lock:
+                if folder in sh.listings:
+                    return sh.listings[folder]
+            listing = self._list(folder, recursive=False)
+            with sh.lock:
+                return sh.listings.setdefault(folder, listing)
+
+    def _list(self, prefix: str, recursive: bool) -> dict[str, tuple[int, str]]:
         listing: dict[str, tuple[int, str]] = {}
         paginator = self.client.get_paginator("list_objects_v2")
-        prefix = self.store.key("")
+        kwargs = {"Bucket": self.store.bucket, "Prefix": prefix, **({} if recursive else {"Delimiter": "/"})}
 
         def walk() -> None:
-            for page in paginator.paginate(Bucket=self.store.bucket, Prefix=prefix):
+            for page in paginator.paginate(**kwargs):
                 for obj in page.get("Contents", ()):
                     listing[obj["Key"]] = (int(obj["Size"]), _etag(obj.get("ETag")))
 
-        self.store.call(walk, f"listing {self.store.where()} (s3:ListBucket)")
-        with sh.lock:
-            if sh.listing is None:
-                sh.listing = listing
-            return sh.listing
+        self.store.call(walk, f"listing s3://{self.store.bucket}/{prefix} (s3:ListBucket)")
+        return listing
 
     def _known(self, rel: str) -> tuple[int, str] | None:
         """(size, etag) of the object ``rel``, or None when absent."""
@@ -197,7 +208,7 @@ class S3TreeBackend:
             use_listing = sh.can_list and rel not in sh.dirty
         if use_listing:
             try:
-                return self._listing().get(key)
+                return self._folder(key).get(key)
             except TransferError as e:
                 if "access denied" not in str(e):
                     raise
@@ -239,7 +250,7 @@ class S3TreeBackend:
         if len(data) != size:
             raise TransientError(f"{local} changed while it was read")
         md5, b64 = _md5(data)
-        if self._same(rel, size, md5):
+        if rel != INDEX_NAME and self._same(rel, size, md5):  # (the index is only written when it changed)
             progress(size)
             return
         self._dirty(rel)

@@ -182,6 +182,9 @@ def test_object_metadata_makes_reupload_incremental(
     report.raise_for_failures()
     puts = [h.split("\r\n")[0] for h in proxy.requests if h.startswith("PUT ")]
     assert all(".one_root" in p for p in puts), f"unchanged objects were sent again: {puts}"
+    assert not [h for h in proxy.requests if h.startswith("HEAD ")], "one listing per folder, not a HEAD per file"
+    lists = [h for h in proxy.requests if h.startswith("GET ") and "list-type=2" in h.split("\r\n")[0]]
+    assert len(lists) == 1, lists
     assert json.dumps(sorted(r.rel_path for r in make_repo(bucket, name="r").fetch_index(None).rows)) == json.dumps(
         sorted(rels)
     )
