@@ -46,6 +46,7 @@ class HashCache:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._inflight: dict[str, threading.Event] = {}  # paths being hashed by a thread of this process
 
     def _conn(self) -> sqlite3.Connection:
         import sqlite3
@@ -100,10 +101,30 @@ class HashCache:
                 ) from None
 
     def md5(self, path: Path) -> str:
-        """The md5 of ``path``, from the cache when the file is unchanged."""
+        """The md5 of ``path``, from the cache when the file is unchanged. Two threads asking for the same
+        file at once hash it once: the second waits for the first's result."""
         cached = self.lookup(path)
         if cached:
             return cached
+        key = str(path)
+        with self._lock:
+            running = self._inflight.get(key)
+            if running is None:
+                mine = self._inflight[key] = threading.Event()
+        if running is not None:
+            running.wait()
+            cached = self.lookup(path)
+            if cached:
+                return cached
+            return self._hash(path)  # the other thread failed, or the file changed meanwhile
+        try:
+            return self._hash(path)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            mine.set()
+
+    def _hash(self, path: Path) -> str:
         digest = md5_file(path)
         self.remember(path, digest)
         return digest

@@ -1,0 +1,313 @@
+"""Benchmark of the ``s3`` repository type against raw boto3 calls on the same objects, same server, same run.
+
+Run: ``.venv/bin/python benchmarks/bench_s3.py`` (needs ``pip install 'onecore-s3[test]'``: moto server).
+
+A moto S3 server runs on 127.0.0.1 in its own process (so it does not share the client's GIL). Measured:
+
+- upload and download of one big file (``BENCH_S3_BIG_MB``, default 128 MiB; multipart upload);
+- upload and download of many small files (``BENCH_S3_SMALL_N``, default 500, of ``BENCH_S3_SMALL_KB`` =
+  16 KB each), with 4 parallel jobs on both sides;
+- an unchanged re-upload vs the full upload.
+
+The raw baselines are what one writes by hand with boto3: ``put_object``/``get_object`` (streamed to a
+file in 1 MiB reads) in a pool of the same number of threads, and boto3's managed transfer
+(``upload_file``/``download_file``, s3transfer: 10 threads per file) for the big file. onecore adds md5
+hashing and verification, ``.part`` files, metadata, the index. Target (issue 16): >= 80% of raw boto3
+throughput. The big file's upload is compared with ``upload_file`` (a multipart upload, as onecore's); one
+``put_object`` of the whole file is shown too (moto completes a multipart upload slowly: it copies the
+parts in Python).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+BLOCK = 1 << 20
+JOBS = 4
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def make_root(root: Path, big_mb: int, small_n: int, small_kb: int) -> tuple[list[str], list[str]]:
+    big = "benchlab/Subjects/mouse/2024-01-01/001/raw_ephys_data/ephysData.raw.bin"
+    p = root / big
+    p.parent.mkdir(parents=True)
+    chunk = os.urandom(BLOCK)
+    with open(p, "wb") as f:
+        for i in range(big_mb):
+            f.write(chunk[i % 7 :] + chunk[: i % 7])
+    small = []
+    for i in range(small_n):
+        rel = f"benchlab/Subjects/mouse/2024-01-01/002/alf/c{i // 250:02d}/obj{i:05d}.times.npy"
+        q = root / rel
+        q.parent.mkdir(parents=True, exist_ok=True)
+        q.write_bytes(os.urandom(small_kb * 1024))
+        small.append(rel)
+    return [big], small
+
+
+class _ServerProcess:
+    """A moto S3 server in its own process."""
+
+    def __enter__(self) -> _ServerProcess:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self._proc.start()
+        self.port = self._parent.recv()
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._parent.send("stop")
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.terminate()
+
+
+def _serve(conn: Any) -> None:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    conn.send(server.get_host_and_port()[1])
+    conn.recv()
+    server.stop()
+
+
+def _client(url: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(s3={"addressing_style": "path"}, max_pool_connections=32),
+    )
+
+
+def raw_upload(c: Any, bucket: str, root: Path, rels: list[str], managed: bool = False, md5: bool = False) -> float:
+    """Upload with raw boto3 calls; ``md5``: first hash the file and keep the md5 in metadata, as onecore."""
+    from onecore.repository import md5_file
+
+    t0 = time.perf_counter()
+
+    def one(rel: str) -> None:
+        if managed:
+            extra = {"Metadata": {"md5": md5_file(root / rel)}} if md5 else None
+            c.upload_file(str(root / rel), bucket, rel, ExtraArgs=extra)
+        else:
+            with open(root / rel, "rb") as f:
+                c.put_object(Bucket=bucket, Key=rel, Body=f)
+
+    if len(rels) == 1:
+        one(rels[0])
+    else:
+        with ThreadPoolExecutor(JOBS) as pool:
+            list(pool.map(one, rels))
+    return time.perf_counter() - t0
+
+
+def raw_download(c: Any, bucket: str, rels: list[str], dest: Path, managed: bool = False, md5: bool = False) -> float:
+    import hashlib
+
+    t0 = time.perf_counter()
+
+    def one(rel: str) -> None:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if managed:
+            c.download_file(bucket, rel, str(target))
+            return
+        body = c.get_object(Bucket=bucket, Key=rel)["Body"]
+        h = hashlib.md5(usedforsecurity=False)
+        with open(target, "wb") as f:
+            for chunk in body.iter_chunks(BLOCK):
+                f.write(chunk)
+                if md5:
+                    h.update(chunk)
+
+    if len(rels) == 1:
+        one(rels[0])
+    else:
+        with ThreadPoolExecutor(JOBS) as pool:
+            list(pool.map(one, rels))
+    return time.perf_counter() - t0
+
+
+def one_upload(repo: Any, root: Path, rels: list[str], jobs: int) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    report = repo.upload(root, rels, jobs=jobs)
+    dt = time.perf_counter() - t0
+    if report.failed:
+        raise SystemExit(f"upload failed: {report.failed[:3]}")
+    return dt, report
+
+
+def one_download(repo: Any, rels: list[str], dest: Path, jobs: int) -> float:
+    from onecore.transfer import TransferItem, download
+
+    t0 = time.perf_counter()
+    update = repo.fetch_index(None)
+    wanted = set(rels)
+    items = [TransferItem(r.rel_path, r.url, r.size, r.md5) for r in update.rows if r.rel_path in wanted]
+    report = download(items, dest, repo.fetcher(), jobs=jobs)
+    dt = time.perf_counter() - t0
+    if report.failed or len(report.downloaded) != len(rels):
+        raise SystemExit(f"download failed: {report.failed[:3]}")
+    return dt
+
+
+def main(quick: bool = False) -> dict:
+    """Run the S3 benchmark; returns the figures as rows (``quick``: 32 MiB and 100 small files, one round)."""
+    try:
+        import moto.server  # noqa: F401
+        from onecore_s3.repository import S3Repository
+    except ImportError as e:  # pragma: no cover
+        sys.exit(f"bench_s3 needs the onecore-s3 plugin with its [test] extra ({e}); run `make venv` first")
+
+    big_mb = _env_int("BENCH_S3_BIG_MB", 32 if quick else 128)
+    small_n = _env_int("BENCH_S3_SMALL_N", 100 if quick else 500)
+    small_kb = _env_int("BENCH_S3_SMALL_KB", 16)
+    repeat = _env_int("BENCH_S3_REPEAT", 1 if quick else 3)  # best of this many rounds (a busy machine)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench_s3_") as tmp:
+        work = Path(tmp)
+        os.environ["ONE_HOME"] = str(work / "one_home")
+        os.environ["AWS_CONFIG_FILE"] = str(work / "aws-config")  # never the real ~/.aws
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(work / "aws-credentials")
+        root = work / "root"
+        print(f"generating {big_mb} MiB + {small_n} x {small_kb} KB in {root} ...", file=sys.stderr, flush=True)
+        big, small = make_root(root, big_mb, small_n, small_kb)
+        big_bytes = (root / big[0]).stat().st_size
+        small_bytes = small_n * small_kb * 1024
+        with _ServerProcess() as server:
+            c = _client(server.url)
+            made: set[str] = set()
+
+            def bucket(name: str) -> str:
+                if name not in made:
+                    c.create_bucket(Bucket=name)
+                    made.add(name)
+                return name
+
+            def repo(name: str) -> S3Repository:
+                settings = {
+                    "bucket": bucket(f"bench-{name}"),
+                    "endpoint_url": server.url,
+                    "region": "us-east-1",
+                    "access_key": "bench",
+                    "secret_key": "bench",
+                    "timeout": 120,
+                }
+                return S3Repository(name, settings, home=work / f"home-{name}")  # its own hash cache
+
+            def best_uploads(rels: list[str], tag: str, managed: bool) -> tuple[float, float, Any, Any]:
+                """Best of ``repeat`` rounds of (raw put_object, onecore, raw upload_file), each round into
+                new buckets with a new ONE_HOME (nothing cached: onecore hashes every file each time)."""
+                raw, ours, man, man_md5 = [], [], [], []
+                for i in range(repeat):
+                    raw.append(raw_upload(c, bucket(f"bench-raw-{tag}-{i}"), root, rels))
+                    r = repo(f"{tag}-{i}")
+                    ours.append(one_upload(r, root, rels, jobs=JOBS)[0])
+                    r.close()
+                    if managed:
+                        man.append(raw_upload(c, bucket(f"bench-man-{tag}-{i}"), root, rels, managed=True))
+                        man_md5.append(raw_upload(c, bucket(f"bench-mm-{tag}-{i}"), root, rels, managed=True, md5=True))
+                return min(raw), min(ours), (min(man) if man else None), (min(man_md5) if man_md5 else None)
+
+            def best(fn: Any, name: str) -> float:
+                """The best of ``repeat`` timed runs of ``fn(dest)``, each into a fresh folder."""
+                times = []
+                for i in range(repeat):
+                    dest = work / f"{name}{i}"
+                    times.append(fn(dest))
+                    shutil.rmtree(dest, ignore_errors=True)
+                return min(times)
+
+            def row(measure: str, nbytes: int, t_raw: float, t_one: float, vs: str, target: float | None) -> None:
+                raw, ours = nbytes / t_raw / 1e6, nbytes / t_one / 1e6
+                rows.append(
+                    {
+                        "measure": measure,
+                        "shown": f"{ours:.1f} MB/s",
+                        "vs": f"{vs} {raw:.1f} MB/s",
+                        "ratio": round(ours / raw, 2),
+                        "target": f">= {target:.0%}" if target else None,
+                        "ok": (ours / raw >= target) if target else None,
+                    }
+                )
+
+            # -- one big file (multipart) ----------------------------------------------------------
+            t_raw_up, t_up, t_man_up, t_mm_up = best_uploads(big, "big", managed=True)
+            r = repo("big-0")
+            c.upload_file(str(root / big[0]), bucket("bench-raw"), big[0])
+            c.upload_file(str(root / big[0]), bucket("bench-managed"), big[0])
+            t_raw_dn = best(lambda d: raw_download(c, "bench-raw", big, d), "dl_raw")
+            t_man_dn = best(lambda d: raw_download(c, "bench-managed", big, d, managed=True), "dl_man")
+            t_dn = best(lambda d: one_download(r, big, d, jobs=8), "dl_one")
+            t_md5_dn = best(lambda d: raw_download(c, "bench-raw", big, d, md5=True), "dl_md5")
+            name = f"{big_mb} MiB file"
+            row(f"upload {name}", big_bytes, t_mm_up, t_up, "boto3 md5 + upload_file (md5 in metadata)", 0.8)
+            row(f"upload {name}", big_bytes, t_man_up, t_up, "boto3 upload_file (no md5)", None)
+            row(f"upload {name}", big_bytes, t_raw_up, t_up, "boto3 put_object (1 PUT, no md5)", None)
+            row(f"download {name}", big_bytes, t_md5_dn, t_dn, "boto3 get_object + md5", 0.8)
+            row(f"download {name}", big_bytes, t_raw_dn, t_dn, "boto3 get_object (no check)", None)
+            row(f"download {name}", big_bytes, t_man_dn, t_dn, "boto3 download_file", None)
+            for d in ("dl_raw", "dl_man", "dl_one", "dl_md5"):
+                shutil.rmtree(work / d, ignore_errors=True)
+
+            # -- many small files -----------------------------------------------------------------
+            t_raw_up_s, t_up_s, _, _ = best_uploads(small, "small", managed=False)
+            r = repo("small-0")
+            raw_upload(c, "bench-raw", root, small)
+            t_raw_dn_s = best(lambda d: raw_download(c, "bench-raw", small, d), "dl_raw")
+            t_dn_s = best(lambda d: one_download(r, small, d, jobs=JOBS), "dl_one")
+            files = f"{small_n} x {small_kb} KB ({JOBS} jobs)"
+            row(f"upload {files}", small_bytes, t_raw_up_s, t_up_s, "boto3 put_object", 0.8)
+            row(f"download {files}", small_bytes, t_raw_dn_s, t_dn_s, "boto3 get_object", 0.8)
+            r.close()
+
+            # -- unchanged re-upload --------------------------------------------------------------
+            ra = repo("all")
+            t_full, _ = one_upload(ra, root, big + small, jobs=JOBS)
+            t_again, again = one_upload(ra, root, big + small, jobs=JOBS)
+            ra.close()
+            rows.append(
+                {
+                    "measure": "unchanged re-upload",
+                    "shown": f"{t_again:.2f} s",
+                    "vs": f"full upload {t_full:.2f} s",
+                    "ratio": round(t_again / t_full, 3),
+                    "target": None,
+                    "ok": None if not again.downloaded else False,
+                }
+            )
+    return {"title": "S3 repository (moto server on 127.0.0.1) vs raw boto3", "rows": rows}
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import run
+
+    print(run.render_text("s3", main(quick="--quick" in sys.argv)))

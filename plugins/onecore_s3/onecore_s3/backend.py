@@ -1,0 +1,481 @@
+"""The upload side: :class:`S3TreeBackend`, a :class:`onecore.upload.TreeBackend` over boto3.
+
+:func:`onecore.upload.upload_tree` plans (incremental skip, index written last, parallel jobs) and names
+what it sends ``<path>.part`` then renames it into place. An S3 ``PUT`` and a multipart ``Complete`` are
+atomic, so this backend writes the final key directly and the rename is a no-op: a reader never sees an
+object under its final key with other bytes than the local file, because
+
+- a single ``PUT`` carries ``Content-MD5`` (the server refuses other bytes);
+- each part of a multipart upload carries ``Content-MD5``, and before ``CompleteMultipartUpload`` every
+  part listed by the server (``ListParts``) is checked against the local file's bytes.
+
+Objects carry their md5 and size in metadata (``x-amz-meta-md5``/``x-amz-meta-size``): an object whose
+size and md5 match the local file is not sent again even when the index does not list it. Large files
+go up in parts; an interrupted multipart upload is resumed by the next run (the upload id is kept in
+``$ONE_HOME/s3-uploads``, the parts already there are listed with ``ListParts`` and checked).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from onecore.errors import TransferError, TransientError
+from onecore.hashcache import HashCache
+
+from .client import Store, error_code
+
+log = logging.getLogger(__name__)
+MiB = 1 << 20
+#: Files at least this large go up in parts (``ONE_S3_MULTIPART_THRESHOLD``, bytes).
+MULTIPART_THRESHOLD = 64 * MiB
+#: The size of each part (``ONE_S3_PART_SIZE``, bytes; S3 wants at least 5 MiB).
+PART_SIZE = 16 * MiB
+#: Parts of one file sent at once (``ONE_S3_PART_JOBS``).
+PART_JOBS = 4
+_STAGING = (".part", ".tmp")
+INDEX_NAME = ".one_root"
+
+
+def _env_bytes(name: str, default: int, minimum: int = 1) -> int:
+    try:
+        return max(minimum, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def _md5(data: bytes) -> tuple[str, str]:
+    h = hashlib.md5(data, usedforsecurity=False)
+    return h.hexdigest(), base64.b64encode(h.digest()).decode("ascii")
+
+
+def _etag(value: Any) -> str:
+    return str(value or "").strip('"').lower()
+
+
+class _Shared:
+    """State shared by a backend's workers: folder listings, keys written by this upload (``dirty``:
+    always asked for again), and final keys completed by this upload with their sizes (``done``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.listings: dict[str, dict[str, tuple[int, str]]] = {}  # folder -> key -> (size, etag)
+        self.folder_locks: dict[str, threading.Lock] = {}
+        self.can_list = True
+        self.dirty: set[str] = set()
+        self.done: dict[str, int] = {}
+
+
+class S3TreeBackend:
+    """The data root under ``prefix`` in one bucket (thread-safe: :meth:`worker` returns itself)."""
+
+    def __init__(self, store: Store, hashes: HashCache | None, uploads_dir: Path, shared: _Shared | None = None):
+        self.store = store
+        self.hashes = hashes
+        self.uploads_dir = uploads_dir
+        self.shared = shared or _Shared()
+        self.threshold = _env_bytes("ONE_S3_MULTIPART_THRESHOLD", MULTIPART_THRESHOLD, 5 * MiB)
+        self.part_size = _env_bytes("ONE_S3_PART_SIZE", PART_SIZE, 5 * MiB)
+        self.part_jobs = _env_bytes("ONE_S3_PART_JOBS", PART_JOBS)
+
+    @property
+    def client(self) -> Any:
+        return self.store.client
+
+    @staticmethod
+    def _final(rel: str) -> str | None:
+        for suffix in _STAGING:
+            if rel.endswith(suffix):
+                return rel[: -len(suffix)]
+        return None
+
+    # -- TreeBackend ---------------------------------------------------------------------------
+    def size(self, rel: str) -> int | None:
+        """The object's size (from one bucket listing when it is known good, else ``HeadObject``); for a
+        staging name that :meth:`put` completed (``x.part``), the size of what it wrote under ``x``.
+
+        Names are taken literally otherwise, so a dataset whose own name ends in ``.part`` or ``.tmp`` is
+        looked up as itself (upload_tree only ever puts staging names: ``x.part``, ``.one_root.tmp``)."""
+        with self.shared.lock:
+            if rel in self.shared.done:
+                return self.shared.done[rel]
+        got = self._known(rel)
+        return None if got is None else got[0]
+
+    def put(self, local: Path, rel: str, offset: int, progress: Callable[[int], None]) -> None:
+        """Upload ``local`` to the final key of the staging name ``rel`` (``x.part`` -> ``x``); ``offset`` is
+        ignored: a multipart upload resumes from the parts the server has and that match the local bytes."""
+        final = self._final(rel) or rel
+        size = local.stat().st_size
+        if size < self.threshold:
+            self._put_single(local, final, size, progress)
+        else:
+            self._put_multipart(local, final, size, progress)
+        with self.shared.lock:
+            self.shared.done[rel] = size
+
+    def rename(self, src: str, dst: str) -> None:
+        """Nothing to do for ``dst.part`` -> ``dst`` once ``put`` completed ``dst`` (S3 writes are atomic)."""
+        with self.shared.lock:
+            done = src in self.shared.done and (self._final(src) or src) == dst
+        if not done:
+            raise TransferError(f"{self.store.where(dst)}: was not uploaded by this run; run the upload again")
+
+    def read_text(self, rel: str) -> str | None:
+        """The object ``rel`` as UTF-8 text, or None when there is none."""
+        key = self.store.key(rel)
+        try:
+            body = self.client.get_object(Bucket=self.store.bucket, Key=key)["Body"].read()
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) in ("NoSuchKey", "404"):
+                return None
+            raise self.store.error(e, f"reading {self.store.where(rel)} (s3:GetObject)") or e from None
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TransferError(f"{self.store.where(rel)} is not UTF-8 text; delete or fix it") from None
+
+    def url_for(self, rel: str) -> str:
+        """Empty: the index names no URL, so a bucket mirrored elsewhere (or served over HTTP) reads it too."""
+        return ""
+
+    def worker(self) -> S3TreeBackend:
+        """The same backend (boto3 clients are thread-safe)."""
+        return self
+
+    def delete(self, rel: str) -> None:
+        """Delete the object ``rel`` (for ``one upload --delete``; needs s3:DeleteObject)."""
+        self._dirty(rel)
+        key = self.store.key(rel)
+        self.store.call(
+            lambda: self.client.delete_object(Bucket=self.store.bucket, Key=key),
+            f"deleting {self.store.where(rel)} (s3:DeleteObject)",
+        )
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """(relative path, size) of every object under the prefix (but the index), from a listing."""
+        head = self.store.key("")
+        for key, (size, _) in sorted(self._list(head, recursive=True).items()):
+            rel = key[len(head) :]
+            if rel and rel != INDEX_NAME and _safe(rel):  # a hostile key ('..', '%2e%2e') is never touched
+                yield rel, size
+
+    def close_all(self) -> None:
+        """Nothing to close (the client belongs to the repository)."""
+
+    # -- what is there -------------------------------------------------------------------------
+    def _folder(self, key: str) -> dict[str, tuple[int, str]]:
+        """The objects directly in ``key``'s folder (one listing per folder, remembered): checking the
+        files of a session costs one request, not one ``HeadObject`` each, whatever the bucket's size."""
+        folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        sh = self.shared
+        with sh.lock:
+            if folder in sh.listings:
+                return sh.listings[folder]
+            folder_lock = sh.folder_locks.setdefault(folder, threading.Lock())
+        with folder_lock:  # workers checking files of one folder at once list it once
+            with sh.lock:
+                if folder in sh.listings:
+                    return sh.listings[folder]
+            listing = self._list(folder, recursive=False)
+            with sh.lock:
+                return sh.listings.setdefault(folder, listing)
+
+    def _list(self, prefix: str, recursive: bool) -> dict[str, tuple[int, str]]:
+        listing: dict[str, tuple[int, str]] = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs = {"Bucket": self.store.bucket, "Prefix": prefix, **({} if recursive else {"Delimiter": "/"})}
+
+        def walk() -> None:
+            for page in paginator.paginate(**kwargs):
+                for obj in page.get("Contents", ()):
+                    listing[obj["Key"]] = (int(obj["Size"]), _etag(obj.get("ETag")))
+
+        self.store.call(walk, f"listing s3://{self.store.bucket}/{prefix} (s3:ListBucket)")
+        return listing
+
+    def _known(self, rel: str) -> tuple[int, str] | None:
+        """(size, etag) of the object ``rel``, or None when absent."""
+        key = self.store.key(rel)
+        sh = self.shared
+        with sh.lock:
+            use_listing = sh.can_list and rel not in sh.dirty
+        if use_listing:
+            try:
+                return self._folder(key).get(key)
+            except TransferError as e:
+                if "access denied" not in str(e):
+                    raise
+                with sh.lock:
+                    sh.can_list = False  # no s3:ListBucket: one HeadObject per file instead
+        head = self._head(rel)
+        return None if head is None else (int(head["ContentLength"]), _etag(head.get("ETag")))
+
+    def _head(self, rel: str) -> dict[str, Any] | None:
+        key = self.store.key(rel)
+        try:
+            return self.client.head_object(Bucket=self.store.bucket, Key=key)
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self.store.error(e, f"checking {self.store.where(rel)} (s3:GetObject)") or e from None
+
+    def _same(self, rel: str, size: int, md5: str) -> bool:
+        """Whether the object ``rel`` already has these bytes: same size, and an md5 that matches (the
+        ETag of a single-part object, else the ``md5`` kept in its metadata)."""
+        known = self._known(rel)
+        if known is None or known[0] != size:
+            return False
+        if known[1] == md5:
+            return True
+        if "-" not in known[1]:  # a single-part object whose md5 is another one
+            return False
+        head = self._head(rel)
+        return bool(head and head.get("Metadata", {}).get("md5") == md5 and int(head["ContentLength"]) == size)
+
+    # -- sending -------------------------------------------------------------------------------
+    def _dirty(self, rel: str) -> None:
+        """From now on ``rel`` may change: its size is asked for again, not taken from the listing."""
+        with self.shared.lock:
+            self.shared.dirty.add(rel)
+
+    def _put_single(self, local: Path, rel: str, size: int, progress: Callable[[int], None]) -> None:
+        data = local.read_bytes()
+        if len(data) != size:
+            raise TransientError(f"{local} changed while it was read")
+        md5, b64 = _md5(data)
+        if rel != INDEX_NAME and self._same(rel, size, md5):  # (the index is only written when it changed)
+            progress(size)
+            return
+        self._dirty(rel)
+        key = self.store.key(rel)
+        resp = self.store.call(
+            lambda: self.client.put_object(
+                Bucket=self.store.bucket,
+                Key=key,
+                Body=data,
+                ContentMD5=b64,
+                Metadata={"md5": md5, "size": str(size)},
+            ),
+            f"uploading {rel} (s3:PutObject)",
+        )
+        etag = _etag(resp.get("ETag"))
+        if len(etag) == 32 and etag != md5:  # (KMS-encrypted objects have other ETags: Content-MD5 vouches)
+            raise TransferError(f"{self.store.where(rel)}: the server stored other bytes (ETag {etag}, md5 {md5})")
+        progress(size)
+
+    def _put_multipart(self, local: Path, rel: str, size: int, progress: Callable[[int], None]) -> None:
+        md5 = self.hashes.md5(local) if self.hashes is not None else _file_md5(local)
+        if self._same(rel, size, md5):
+            progress(size)
+            return
+        self._dirty(rel)
+        upload = _Multipart(self, rel, local, size, md5)
+        upload.run(progress)
+
+    # -- the records of multipart uploads --------------------------------------------------------
+    def record_path(self, rel: str) -> Path:
+        s = self.store.settings
+        ident = f"{s.get('endpoint_url') or 'aws'}|{self.store.bucket}|{self.store.key(rel)}"
+        return self.uploads_dir / (hashlib.sha1(ident.encode()).hexdigest() + ".json")
+
+    def read_record(self, rel: str) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self.record_path(rel).read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and record.get("key") == self.store.key(rel) else None
+
+    def write_record(self, rel: str, record: dict[str, Any]) -> None:
+        path = self.record_path(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+
+    def drop_record(self, rel: str) -> None:
+        self.record_path(rel).unlink(missing_ok=True)
+
+
+def _safe(rel: str) -> bool:
+    from onecore.errors import UnsafePathError
+    from onecore.transfer import check_relpath
+
+    try:
+        check_relpath(rel)
+    except UnsafePathError:
+        return False
+    return True
+
+
+def _file_md5(path: Path) -> str:
+    from onecore.repository import md5_file
+
+    return md5_file(path)
+
+
+class _Multipart:
+    """One multipart upload of ``local`` to ``rel``: resumed when a record of an earlier one matches."""
+
+    def __init__(self, backend: S3TreeBackend, rel: str, local: Path, size: int, md5: str):
+        self.be, self.rel, self.local, self.size, self.md5 = backend, rel, local, size, md5
+        self.store = backend.store
+        self.key = self.store.key(rel)
+        self.upload_id: str | None = None
+        self.part_size = backend.part_size
+        self.parts: list[dict[str, Any]] = []  # verified: PartNumber, ETag, Size
+
+    def _call(self, fn: Callable[[], Any], what: str) -> Any:
+        return self.store.call(fn, f"{what} of {self.rel}")
+
+    def run(self, progress: Callable[[int], None]) -> None:
+        """Send the missing parts (``PART_JOBS`` at once), check them all, complete."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        with open(self.local, "rb") as f:
+            self._resume(f)
+        if self.upload_id is None:
+            self._start()
+        offset = sum(p["Size"] for p in self.parts)
+        todo = []  # (part number, offset, length)
+        while offset < self.size:
+            length = min(self.part_size, self.size - offset)
+            todo.append((len(self.parts) + len(todo) + 1, offset, length))
+            offset += length
+        pool = ThreadPoolExecutor(max_workers=self.be.part_jobs, thread_name_prefix="one-s3-part")
+        try:
+            pending = {pool.submit(self._send_part, *t) for t in todo}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    part = fut.result()
+                    self.parts.append(part)
+                    progress(part["Size"])  # in this thread: an interrupt raised by it stops the upload
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.parts.sort(key=lambda p: p["PartNumber"])
+        self._check_parts()
+        self._complete()
+
+    def _resume(self, f: Any) -> None:
+        """Keep the parts of a recorded upload of the same file that the server has with the same bytes."""
+        record = self.be.read_record(self.rel)
+        if record is None:
+            return
+        if record.get("md5") != self.md5 or record.get("size") != self.size:
+            self._abort(record.get("upload_id"))
+            return
+        listed = self._list(record["upload_id"])
+        if listed is None:  # completed or aborted meanwhile
+            self.be.drop_record(self.rel)
+            return
+        self.upload_id, self.part_size = record["upload_id"], int(record.get("part_size") or self.part_size)
+        offset = 0
+        for n, part in enumerate(listed, 1):
+            if part["PartNumber"] != n or offset + part["Size"] > self.size:
+                break
+            f.seek(offset)
+            if _md5(f.read(part["Size"]))[0] != _etag(part["ETag"]):
+                break
+            if part["Size"] != self.part_size and offset + part["Size"] != self.size:
+                break
+            self.parts.append({"PartNumber": n, "ETag": part["ETag"], "Size": part["Size"]})
+            offset += part["Size"]
+        log.info("%s: resuming a multipart upload with %d part(s) already there", self.rel, len(self.parts))
+
+    def _list(self, upload_id: str) -> list[dict[str, Any]] | None:
+        parts: list[dict[str, Any]] = []
+        paginator = self.be.client.get_paginator("list_parts")
+
+        def walk() -> None:
+            for page in paginator.paginate(Bucket=self.store.bucket, Key=self.key, UploadId=upload_id):
+                parts.extend(page.get("Parts", ()))
+
+        try:
+            walk()
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) in ("NoSuchUpload", "404"):
+                return None
+            raise self.store.error(e, f"listing the parts of {self.rel} (s3:ListMultipartUploadParts)") or e from None
+        return sorted(parts, key=lambda p: p["PartNumber"])
+
+    def _start(self) -> None:
+        resp = self._call(
+            lambda: self.be.client.create_multipart_upload(
+                Bucket=self.store.bucket, Key=self.key, Metadata={"md5": self.md5, "size": str(self.size)}
+            ),
+            "starting the multipart upload (s3:PutObject)",
+        )
+        self.upload_id = resp["UploadId"]
+        self.be.write_record(
+            self.rel,
+            {
+                "key": self.key,
+                "upload_id": self.upload_id,
+                "md5": self.md5,
+                "size": self.size,
+                "part_size": self.part_size,
+            },
+        )
+
+    def _send_part(self, number: int, offset: int, length: int) -> dict[str, Any]:
+        with open(self.local, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+        if len(data) != length:
+            raise TransientError(f"{self.local} became shorter while it was sent")
+        md5, b64 = _md5(data)
+        resp = self._call(
+            lambda: self.be.client.upload_part(
+                Bucket=self.store.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=b64,
+            ),
+            f"uploading part {number} (s3:PutObject)",
+        )
+        etag = _etag(resp.get("ETag"))
+        if len(etag) == 32 and etag != md5:
+            raise TransientError(f"part {number} of {self.rel}: the server stored other bytes")
+        return {"PartNumber": number, "ETag": resp.get("ETag"), "Size": length}
+
+    def _check_parts(self) -> None:
+        """Before completing: the server lists exactly the parts sent or kept (each checked against the
+        local bytes: by its ETag when sent, by hashing the local range when kept from an earlier run)."""
+        listed = self._list(self.upload_id or "")
+        if listed is None:
+            self.be.drop_record(self.rel)
+            raise TransientError(f"the multipart upload of {self.rel} disappeared from the server; sending it again")
+        got = [(p["PartNumber"], _etag(p["ETag"]), int(p["Size"])) for p in listed]
+        want = [(p["PartNumber"], _etag(p["ETag"]), int(p["Size"])) for p in self.parts]
+        if got != want or sum(p[2] for p in want) != self.size:
+            self._abort(self.upload_id)
+            raise TransientError(f"the parts of {self.rel} on the server are not those sent; starting again")
+
+    def _complete(self) -> None:
+        parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self.parts]
+        self._call(
+            lambda: self.be.client.complete_multipart_upload(
+                Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+            ),
+            "completing the multipart upload (s3:PutObject)",
+        )
+        self.be.drop_record(self.rel)
+
+    def _abort(self, upload_id: str | None) -> None:
+        """Abort an upload of another version (best effort: a lifecycle rule cleans up otherwise)."""
+        self.be.drop_record(self.rel)
+        if not upload_id:
+            return
+        try:
+            self.be.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key, UploadId=upload_id)
+        except Exception as e:  # noqa: BLE001
+            log.info("%s: could not abort the old multipart upload (%s)", self.rel, error_code(e) or e)
