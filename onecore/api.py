@@ -17,6 +17,7 @@ types only through the :class:`~onecore.repository.Repository` contract.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import logging
 import re
@@ -25,13 +26,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .alfobj import Bunch
+from .alfpath import ALFPath
 from .catalog import Catalog, DatasetRecord
 from .config import Config, RepoConfig
 from .config import home as default_home
 from .errors import ConfigError, NotFound, OneError, TransferError
 from .one_filters import _match, _object_match
 from .one_load import LoadMixin
-from .one_search import CORE_TERMS, SearchMixin
+from .one_search import CORE_TERMS, SearchMixin, session_details
 from .plugins import Registry, get_registry
 from .repository import Dataset, Repository
 from .transfer import DEFAULT_JOBS, Progress, TransferItem, TransferReport, check_relpath, download
@@ -64,6 +66,8 @@ class One(SearchMixin, LoadMixin):
         registry: Registry | None = None,
         jobs: int = DEFAULT_JOBS,
         progress: Callable[[Progress], None] | None = None,
+        silent: bool = False,
+        wildcards: bool = True,
     ):
         if mode not in MODES:
             raise OneError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -74,14 +78,18 @@ class One(SearchMixin, LoadMixin):
         self.progress = progress
         self.index_problems: list[Any] = []
         self.offline = False
+        self.silent = silent
+        #: ONE-api's flag: True (default) reads filters as shell wildcards, False as regular expressions
+        #: (and search's text terms as regular expressions when True, plain substrings when False).
+        self.wildcards = wildcards
         self._hashes: Any = None
-        if cache_dir is not None:
+        if base_url is not None:  # ONE-api's ONE(base_url=...); cache_dir does not move the cache
+            self.repository = self._connect_url(base_url, username, password, interactive=not silent)
+        elif cache_dir is not None:
             root = Path(cache_dir).expanduser().resolve()
             name = "local-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
             cls = self.registry.repository_type("local")
             self.repository: Repository = cls(name, {"root_dir": str(root)}, home=self.home)  # ONE-api's form
-        elif base_url is not None:
-            self.repository = self._connect_url(base_url, username, password)
         else:
             config = Config.load(self.home)
             rc = config.get(repo)
@@ -95,14 +103,25 @@ class One(SearchMixin, LoadMixin):
         cls = self.registry.repository_type(rc.type)
         return cls(rc.name, rc.resolved(), home=self.home)
 
-    def _connect_url(self, base_url: str, username: str | None, password: str | None) -> Repository:
+    @property
+    def cache_dir(self) -> Path:
+        """Where this repository's session folders are on this computer (ONE-api's ``one.cache_dir``)."""
+        return self.repository.local_root
+
+    def _connect_url(
+        self, base_url: str, username: str | None, password: str | None, interactive: bool = True
+    ) -> Repository:
         """``ONE(base_url=...)``: the first repository type whose :meth:`Repository.from_url` connects."""
         rc: RepoConfig | None = None
         for cls, _plugin in self.registry.repository_types.values():
             if getattr(cls.from_url, "__func__", None) is Repository.from_url.__func__:
                 continue
             rc = cls.from_url(
-                base_url, username=username, password=password, home=self.home, interactive=sys.stdin.isatty()
+                base_url,
+                username=username,
+                password=password,
+                home=self.home,
+                interactive=interactive and sys.stdin.isatty(),
             )
             if rc is not None:
                 break
@@ -161,8 +180,8 @@ class One(SearchMixin, LoadMixin):
     refresh_cache = refresh
 
     # -- sessions ------------------------------------------------------------------------------
-    def to_eid(self, id: str | Path | Mapping[str, Any]) -> str:
-        """The session id of a session id, a session path, or any path inside a session."""
+    def _eid(self, id: str | Path | Mapping[str, Any]) -> str:
+        """The session id of a session id, a session path, or any path inside a session; else NotFound."""
         if isinstance(id, Mapping):
             id = id.get("eid") or id.get("id") or ""
         text = str(id).replace("\\", "/") if isinstance(id, Path) else str(id)
@@ -183,15 +202,54 @@ class One(SearchMixin, LoadMixin):
                 return rec.eid
         raise NotFound(f"no session {text!r} in repository {self.repository.name!r}; find sessions with search()")
 
-    def path2eid(self, path: str | Path) -> str:
-        """The session id of a local path (inside a session folder)."""
+    def to_eid(self, id: str | Path | Mapping[str, Any] | None) -> str | None:
+        """The session id of a session id, a session path, any path inside a session or a details dict.
+
+        None when it is not a known session (ONE-api's contract).
+        """
+        if id is None:
+            return None
+        try:
+            return self._eid(id)
+        except NotFound:
+            return None
+
+    def path2eid(self, path: str | Path) -> str | None:
+        """The session id of a local path (inside a session folder); None if it is not a known session."""
         return self.to_eid(path)
 
-    def eid2path(self, eid: str) -> Path:
-        """The local folder of a session (in the data root for local repositories, else in the cache)."""
-        s = self.catalog.session(self.to_eid(eid))
+    def eid2path(self, eid: str | Path | Mapping[str, Any]) -> ALFPath | None:
+        """The local folder of a session (the data root for local repositories, else the cache).
+
+        None when the session is unknown (ONE-api's contract).
+        """
+        e = self.to_eid(eid)
+        s = self.catalog.session(e) if e is not None else None
+        if s is None:
+            return None
+        return ALFPath(self.repository.local_root.joinpath(*s["path"].split("/")))
+
+    def eid2ref(self, eid: str | Path | Mapping[str, Any], as_dict: bool = True, parse: bool = True) -> Any:
+        """A session's reference: ``{'subject', 'date', 'sequence'}`` (a ``Bunch``), or ``'2023-02-01_2_KS002'``.
+
+        As ONE-api's ``eid2ref``: ``date`` is a ``datetime.date`` and ``sequence`` an int when ``parse``.
+        """
+        s = self.catalog.session(self._eid(eid))
         assert s is not None
-        return self.repository.local_root.joinpath(*s["path"].split("/"))
+        if not as_dict:
+            return f"{s['date']}_{int(s['number'])}_{s['subject']}"
+        date: Any = _dt.date.fromisoformat(s["date"]) if parse else s["date"]
+        number: Any = int(s["number"]) if parse else f"{int(s['number']):03d}"
+        return Bunch(subject=s["subject"], date=date, sequence=number)
+
+    def get_details(self, eid: str | Path | Mapping[str, Any], full: bool = False) -> dict[str, Any]:
+        """A session's details (lab, subject, date, number, projects, task_protocol, ...) as ONE-api's.
+
+        ``full`` is accepted for ONE-api scripts; the catalog holds what the repository gives.
+        """
+        s = self.catalog.session(self._eid(eid))
+        assert s is not None
+        return session_details(s)
 
     def list_subjects(self) -> list[str]:
         """Every subject in the catalog."""
@@ -291,7 +349,7 @@ class One(SearchMixin, LoadMixin):
         progress: Callable[[Progress], None] | None = None,
     ) -> TransferReport | list[DatasetRecord]:
         """Download a session's datasets (optionally only some objects); ``dry_run`` lists them."""
-        recs = self._select(self._records(str(eid)), collection, revision)
+        recs = self._select(self._records(eid), collection, revision)
         if objects:
             wanted = list(objects)
             recs = [r for r in recs if any(_object_match(r, o) or _match(r.filename, o) for o in wanted)]

@@ -269,6 +269,7 @@ class Catalog:
         )
         out = []
         wild = any(c in term for c in "*?[")
+        rx = _term_regex(term)  # ONE-api's form: a regular expression matching a whole file name
         for nid, coll, rev, fname, ns, obj, attr, ts, _ext in rows:
             if not _match_opt(coll, collection) or not _match_opt(rev, revision) or not _match_opt(ns or "", namespace):
                 continue
@@ -289,6 +290,8 @@ class Catalog:
                     or term == coll
                     or ("/" in term and (term == f"{coll}/{fname}" or f"{coll}/{fname}".startswith(term + ".")))
                 )
+            if not ok and rx is not None:
+                ok = rx.fullmatch(fname) is not None
             if ok:
                 out.append(nid)
         return out
@@ -497,6 +500,13 @@ def _session_dict(r: tuple) -> dict[str, Any]:
     if r[8]:
         d.update(json.loads(r[8]))
     return d
+
+
+def _term_regex(term: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(term)
+    except re.error:
+        return None
 
 
 def _match_opt(value: str, wanted: Any) -> bool:

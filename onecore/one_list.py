@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .catalog import DatasetRecord
 from .errors import TransferError
-from .one_filters import _match, _pick_revisions
+from .one_filters import _pick_revisions, filter_records
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -29,13 +29,15 @@ class ListMixin:
     mode: str
     offline: bool
 
-    def to_eid(self, id: Any) -> str:
+    def _eid(self, id: Any) -> str:
         raise NotImplementedError
 
-    def _records(self, eid: str) -> list[DatasetRecord]:
+    def _records(self, eid: Any) -> list[DatasetRecord]:
+        if not isinstance(eid, str):
+            eid = self._eid(eid)
         recs = self.catalog.datasets(eid)  # fast path: ``eid`` is already a session id
         if not recs:
-            eid = self.to_eid(eid)
+            eid = self._eid(eid)
             recs = self.catalog.datasets(eid)
         if self.mode != "local" and not self.offline:
             try:
@@ -48,45 +50,140 @@ class ListMixin:
                 recs = self.catalog.datasets(eid)
         return recs
 
+    wildcards: bool
+
     def _select(
         self, recs: list[DatasetRecord], collection: Any = None, revision: str | None = None, filename: Any = None
     ) -> list[DatasetRecord]:
-        if collection is None and filename is None:
-            if revision is None and not any(r.revision for r in recs):
-                return list(recs)  # no revisions: one record per (collection, file name) already
-            out = list(recs)
-        else:
-            out = [r for r in recs if _match(r.collection or "", collection) and _match(r.filename, filename)]
-        return _pick_revisions(out, revision)
+        """Loading's selection: the filters, then one revision per dataset (``revision_last_before``)."""
+        if collection is None and filename is None and revision is None and not any(r.revision for r in recs):
+            return list(recs)  # no revisions: one record per (collection, file name) already
+        return filter_records(recs, filename, collection, revision, self.wildcards, revision_last_before=True)
+
+    def _listed(
+        self, eid: Any, filename: Any, collection: Any, revision: Any, default_revisions_only: bool = False
+    ) -> list[DatasetRecord]:
+        """Listing's selection (ONE-api's): every revision, unless ``default_revisions_only``."""
+        recs = self._records(eid)
+        if default_revisions_only:
+            recs = _pick_revisions(recs, None)
+        return filter_records(recs, filename, collection, revision, self.wildcards)
 
     def list_datasets(
         self,
-        eid: str | Path | None = None,
-        collection: Any = None,
-        revision: str | None = None,
+        eid: str | Path | Mapping[str, Any] | None = None,
         filename: Any = None,
+        collection: Any = None,
+        revision: Any = None,
+        qc: Any = None,
+        ignore_qc_not_set: bool = False,
         details: bool = False,
-    ) -> list[Any]:
-        """Datasets of a session, as paths relative to the session folder (``alf/spikes.times.npy``).
+        query_type: str | None = None,
+        default_revisions_only: bool = False,
+        keep_eid_index: bool = False,
+    ) -> Any:
+        """Datasets of a session, as sorted paths relative to the session folder (``alf/spikes.times.npy``).
 
-        Without ``revision`` only the default revision of each dataset is listed (the one the
-        repository marks as default, else the latest). ``collection`` and ``filename`` accept
-        wildcards. Without ``eid``, every dataset of the catalog (full paths).
+        As ONE-api: every revision is listed unless ``default_revisions_only`` (the revision the
+        repository marks as default, else the latest); ``revision='X'`` keeps only datasets of
+        revision X. ``filename`` is a pattern, a list (OR) or a dict of ALF parts
+        (``{'object': 'spikes', 'attribute': ['times', 'clusters']}``); ``filename``, ``collection``
+        and ``revision`` take shell wildcards (regular expressions when ``one.wildcards`` is False);
+        ``''`` means "none". ``details=True``: a pandas DataFrame (rel_path, file_size, hash, exists,
+        default_revision, ... indexed by dataset id, with the session id too if ``keep_eid_index``)
+        when pandas is installed, else a list of dicts. ``qc``, ``ignore_qc_not_set`` and
+        ``query_type`` are accepted for ONE-api scripts; outside Alyx they change nothing (no QC is
+        known; the catalog is the local cache). Without ``eid``: every dataset of the catalog, as
+        paths from the data root.
         """
         if eid is None:
             return [d.rel_path for d in self.catalog.all_datasets()]
-        recs = self._select(self._records(str(eid)), collection, revision, filename)
-        return [r.as_dict() for r in recs] if details else [r.rel_path for r in recs]
+        recs = self._listed(eid, filename, collection, revision, default_revisions_only)
+        if not details:
+            return sorted(r.rel_path for r in recs)
+        return records_table(recs, keep_eid_index)
 
     list = list_datasets  # ONE light's name
 
-    def list_collections(self, eid: str | Path) -> list[str]:
-        """The collections of a session (``''`` is not listed)."""
-        return sorted({r.collection for r in self._records(str(eid)) if r.collection})
+    def list_collections(
+        self,
+        eid: str | Path | Mapping[str, Any] | None = None,
+        filename: Any = None,
+        collection: Any = None,
+        revision: Any = None,
+        details: bool = False,
+        query_type: str | None = None,
+    ) -> Any:
+        """The collections holding the matching datasets, sorted; ``''`` for datasets in the session folder.
 
-    def list_revisions(self, eid: str | Path) -> list[str]:
-        """The revisions present in a session, sorted."""
-        return sorted({r.revision for r in self._records(str(eid)) if r.revision})
+        Filters as :meth:`list_datasets`; ``details=True``: ``{collection: datasets table}``.
+        """
+        if eid is None:
+            return sorted({_split_collection(d.rel_path) for d in self.catalog.all_datasets()})
+        recs = self._listed(eid, filename, collection, revision)
+        return _grouped(recs, lambda r: r.collection or "", details)
+
+    def list_revisions(
+        self,
+        eid: str | Path | Mapping[str, Any] | None = None,
+        filename: Any = None,
+        collection: Any = None,
+        revision: Any = None,
+        details: bool = False,
+        query_type: str | None = None,
+    ) -> Any:
+        """The revisions of the matching datasets, sorted; ``''`` where datasets have none (as ONE-api).
+
+        Filters as :meth:`list_datasets`; ``details=True``: ``{revision: datasets table}``.
+        """
+        if eid is None:
+            return sorted({_split_revision(d.rel_path) for d in self.catalog.all_datasets()})
+        recs = self._listed(eid, filename, collection, revision)
+        return _grouped(recs, lambda r: r.revision or "", details)
 
     def list_objects(self, eid: str | Path, collection: Any = None) -> list[str]:
-        return sorted({r.object for r in self._select(self._records(str(eid)), collection)})
+        """The ALF objects of a session (optionally of one collection), sorted."""
+        return sorted({r.object for r in self._select(self._records(eid), collection)})
+
+
+def _split_collection(rel: str) -> str:
+    folders = rel.split("/")[:-1]
+    if folders and folders[-1].startswith("#"):
+        folders.pop()
+    start = 5 if len(folders) > 1 and folders[1] == "Subjects" else 3
+    return "/".join(folders[start:])
+
+
+def _split_revision(rel: str) -> str:
+    folders = rel.split("/")[:-1]
+    return folders[-1].strip("#") if folders and folders[-1].startswith("#") else ""
+
+
+def _grouped(recs: list[DatasetRecord], key: Any, details: bool) -> Any:
+    names = sorted({key(r) for r in recs})
+    if not details:
+        return names
+    return {n: records_table([r for r in recs if key(r) == n]) for n in names}
+
+
+def _row(r: DatasetRecord) -> dict[str, Any]:
+    d = r.as_dict()
+    d.update(file_size=r.size, hash=r.md5, exists=True, session_path=r.session_path)
+    return d
+
+
+def records_table(recs: list[DatasetRecord], keep_eid_index: bool = False) -> Any:
+    """Dataset records as ONE-api's datasets table (a pandas DataFrame), or dicts without pandas."""
+    rows = [_row(r) for r in sorted(recs, key=lambda r: r.rel_path)]
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    cols = ["rel_path", "file_size", "hash", "exists", "default_revision", "qc"]
+    df = pd.DataFrame(rows, columns=[*cols, *[k for k in (rows[0] if rows else {}) if k not in cols]])
+    ids = [r["id"] or r["full_path"] for r in rows]
+    if keep_eid_index:
+        df.index = pd.MultiIndex.from_arrays([[r["eid"] for r in rows], ids], names=["eid", "id"])
+    else:
+        df.index = pd.Index(ids, name="id")
+    return df.drop(columns=["id"])

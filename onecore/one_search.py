@@ -7,7 +7,9 @@ and ``mode`` attributes that ``One`` sets.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import OneError, TransferError
@@ -18,9 +20,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("onecore.api")
 
-#: Search terms every repository supports (``dataset`` and ``datasets`` are one term).
-CORE_TERMS = ("dataset", "datasets", "lab", "subject", "date_range", "number", "collection", "revision", "namespace")
-_ALIASES = {"dataset": "datasets", "project": "projects", "date": "date_range"}
+#: Search terms every repository supports (``dataset``/``datasets`` and ``lab``/``laboratory`` are one
+#: term each; ``dataset_qc_lte`` filters only where the repository knows QC).
+CORE_TERMS = (
+    "dataset",
+    "datasets",
+    "lab",
+    "laboratory",
+    "subject",
+    "date_range",
+    "number",
+    "collection",
+    "revision",
+    "namespace",
+    "projects",
+    "task_protocol",
+    "dataset_qc_lte",
+)
+_ALIASES = {"dataset": "datasets", "project": "projects", "date": "date_range", "laboratory": "lab"}
+#: Session fields matched as case-sensitive partial regular expressions (ONE-api's ``wildcards=True``).
+TEXT_TERMS = ("lab", "subject", "projects", "task_protocol")
 
 
 class SearchMixin:
@@ -51,6 +70,8 @@ class SearchMixin:
                 canon = terms[key]
             else:
                 hits = {c for t, c in terms.items() if t.startswith(key)}
+                if len(hits) > 1 and len(hits - {"dataset_qc_lte"}) == 1:
+                    hits.discard("dataset_qc_lte")  # 'data' stays 'datasets', as onecore always had it
                 if len(hits) != 1:
                     what = "ambiguous" if hits else "unknown"
                     raise OneError(f"{what} search term {key!r}; valid terms: {', '.join(self.search_terms())}")
@@ -62,35 +83,99 @@ class SearchMixin:
             out[canon] = _normalize_value(canon, value)
         return out
 
-    def search(self, details: bool = False, **filters: Any) -> list[Any]:
-        """Session ids matching all filters, newest first (records with ``details=True``).
+    wildcards: bool
 
-        Filters: ``dataset``/``datasets`` (object, object.attribute, file name, collection folder, or
-        wildcard; several are AND-ed per session), ``lab``, ``subject``, ``date_range`` (``'2021-01-01'``
-        that day, ``['2021-01-01']`` from that day on, ``[a, b]`` inclusive, ``None`` for an open end),
-        ``number``, ``collection``, ``revision``, ``namespace``, plus the repository's own terms. Terms
-        may be abbreviated to an unambiguous prefix (``subj=``, ``data=``, ``date=``).
+    def search(self, details: bool = False, query_type: str | None = None, **filters: Any) -> Any:
+        """Session ids matching all filters, newest first; ``details=True``: ``(eids, details)``.
+
+        As ONE-api: ``lab``/``laboratory``, ``subject``, ``projects``, ``task_protocol`` are
+        case-sensitive partial matches read as regular expressions (``subject='^KS005$'`` for one
+        subject; plain substrings when ``one.wildcards`` is False), a list is an OR; ``number`` a value
+        or a list; ``date_range`` a date (``str``, ``date`` or ``datetime``: that whole day), or a pair
+        with ``None`` for an open end (``['2021-01-01']``: from that day on). ``dataset``/``datasets``:
+        an object, ``object.attribute``, a file name, a collection folder, a shell wildcard, or a
+        regular expression matching a whole file name; several are AND-ed per session. Also
+        ``collection``, ``revision``, ``namespace``, ``dataset_qc_lte`` (QC filter: Alyx only, no
+        effect elsewhere) and the repository's own terms. Terms may be abbreviated to an unambiguous
+        prefix (``subj=``, ``data=``, ``date=``). On Alyx the server matches (case-insensitive
+        partial). ``query_type`` is accepted for ONE-api scripts (``'local'``: the catalog only).
         """
         f = self._normalize(filters)
-        if self.mode != "local":
+        if "dataset_qc_lte" not in self.repository.extra_search_terms:
+            f.pop("dataset_qc_lte", None)  # no QC known: a documented no-op
+        if self.mode != "local" and query_type != "local":
             try:
-                remote = self.repository.search(f)
+                remote = self.repository.search(_for_repository(f))
             except TransferError as e:
                 log.warning("repository %r unreachable (%s); searching the cached catalog", self.repository.name, e)
                 self.offline = True
                 remote = None
             if remote is not None:
                 self.catalog.upsert(sessions=remote)
-                if details:
-                    return [self.catalog.session(r.eid) for r in remote]
-                return [r.eid for r in remote]
+                eids = [r.eid for r in remote]
+                return self._with_details(eids) if details else eids
         extra = set(f) - set(_CATALOG_ARGS)
         if extra:
             raise OneError(
                 f"search term(s) {', '.join(sorted(extra))} need the server; "
                 f"the local catalog supports {', '.join(CORE_TERMS)}"
             )
-        return self.catalog.search(details=details, **f)
+        text = {k: f.pop(k) for k in (*TEXT_TERMS, "number") if k in f}
+        eids = self.catalog.search(**f)
+        if text:
+            keep = self._session_filter(text)
+            eids = [e for e in eids if e in keep]
+        return self._with_details(eids) if details else eids
+
+    def _session_filter(self, text: Mapping[str, Any]) -> set[str]:
+        """The sessions whose fields match the text terms (regex or substring) and numbers."""
+        wild = getattr(self, "wildcards", True)
+        tests = []
+        for key, values in text.items():
+            if key == "number":
+                tests.append((key, lambda v, n=set(values): v in n))
+            elif wild:
+                rx = re.compile("|".join(f"(?:{v})" for v in values))
+                tests.append((key, lambda v, rx=rx: v is not None and rx.search(v) is not None))
+            else:
+                tests.append((key, lambda v, vals=tuple(values): v is not None and any(x in v for x in vals)))
+        rows = self.catalog._q("SELECT eid, lab, subject, number, projects, task_protocol FROM sessions")
+        out = set()
+        for eid, lab, subject, number, projects, task_protocol in rows:
+            fields = {"lab": lab, "subject": subject, "number": number, "task_protocol": task_protocol}
+            fields["projects"] = ",".join(json.loads(projects)) if projects else ""
+            if all(test(fields[key]) for key, test in tests):
+                out.add(eid)
+        return out
+
+    def _with_details(self, eids: list[str]) -> tuple[list[str], Any]:
+        if not eids:
+            return [], None  # ONE-api's answer when nothing matches
+        return eids, [session_details(self.catalog.session(e) or {}) for e in eids]
+
+
+def _for_repository(f: Mapping[str, Any]) -> dict[str, Any]:
+    """The normalised filters as a repository's ``search`` takes them (``number``: an int when single)."""
+    out = dict(f)
+    if "number" in out and len(out["number"]) == 1:
+        out["number"] = out["number"][0]
+    return out
+
+
+def session_details(s: Mapping[str, Any]) -> Any:
+    """A catalog session as ONE-api's search details: lab, subject, date (a ``date``), number, ..."""
+    from .alfobj import Bunch
+
+    d = Bunch(
+        lab=s.get("lab"),
+        subject=s.get("subject"),
+        date=_dt.date.fromisoformat(s["date"]) if s.get("date") else None,
+        number=s.get("number"),
+        task_protocol=s.get("task_protocol") or "",
+        projects=",".join(s.get("projects") or []),
+    )
+    d.update({k: v for k, v in s.items() if k not in d})
+    return d
 
 
 _CATALOG_ARGS = (
@@ -130,6 +215,8 @@ def _normalize_value(term: str, value: Any) -> Any:
     if term in ("lab", "subject", "projects", "task_protocol"):
         return [str(value)] if isinstance(value, str) else [str(v) for v in value]
     if term == "date_range":
+        if not isinstance(value, (list, tuple)) and hasattr(value, "tolist"):
+            value = value.tolist()  # numpy datetime64 / arrays, as ONE-api accepts
         if isinstance(value, (str, _dt.date)):
             d = _to_date(value)
             return (d, d)
@@ -144,7 +231,8 @@ def _normalize_value(term: str, value: Any) -> Any:
         raise OneError(f"date_range takes a date, [start] or [start, end]; got {value!r}")
     if term == "number":
         try:
-            return int(str(value))
-        except ValueError:
-            raise OneError(f"number: {value!r} is not a session number") from None
+            vals = [value] if isinstance(value, str) or not hasattr(value, "__iter__") else list(value)
+            return [int(str(v)) for v in vals]
+        except (TypeError, ValueError):
+            raise OneError(f"number: {value!r} is not a session number (or a list of them)") from None
     return value

@@ -247,6 +247,9 @@ def make_registry(pm: pluggy.PluginManager | None = None, failures: list[PluginI
     def loader_register(plugin: str) -> Callable[..., None]:
         def register(extension: str, function: Callable[..., Any]) -> None:
             ext = extension.lower().lstrip(".")
+            if ext in reg.loaders and reg.loaders[ext][1] in BUILTIN_PLUGINS and plugin not in BUILTIN_PLUGINS:
+                reg.loaders[ext] = (function, plugin)  # a plugin's loader replaces the built-in default
+                return
             if ext in reg.loaders:
                 raise PluginError(f"loader for '.{ext}' is registered by both {reg.loaders[ext][1]!r} and {plugin!r}")
             reg.loaders[ext] = (function, plugin)
