@@ -7,7 +7,16 @@ from pathlib import Path
 
 import onecore
 
-API_MODULES = ("api.py", "one_search.py", "one_list.py", "one_load.py", "one_filters.py", "alfobj.py", "alfpath.py")
+API_MODULES = (
+    "api.py",
+    "one_search.py",
+    "one_list.py",
+    "one_load.py",
+    "one_filters.py",
+    "one_errors.py",
+    "alfobj.py",
+    "alfpath.py",
+)
 
 
 def _imports(path: Path) -> list[str]:
