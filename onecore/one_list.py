@@ -101,7 +101,21 @@ class ListMixin:
         recs = self._listed(eid, filename, collection, revision, default_revisions_only)
         if not details:
             return sorted(r.rel_path for r in recs)
-        return records_table(recs, keep_eid_index)
+        return records_table(self._with_sizes(recs), keep_eid_index)
+
+    def _with_sizes(self, recs: list[DatasetRecord]) -> list[DatasetRecord]:
+        """For local repositories, the sizes the index does not give, from the files (ONE-api's file_size)."""
+        missing = [r for r in recs if r.size is None]
+        if not missing or not self.repository.is_local:
+            return recs
+        import dataclasses
+
+        paths = dict(zip((r.full_path for r in missing), self.repository.local_paths([r.full_path for r in missing])))
+        out = []
+        for r in recs:
+            p = paths.get(r.full_path) if r.size is None else None
+            out.append(dataclasses.replace(r, size=p.stat().st_size) if p is not None else r)
+        return out
 
     list = list_datasets  # ONE light's name
 

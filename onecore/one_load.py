@@ -304,7 +304,8 @@ def _one(
             + (" ..." if len(names) > 30 else "")
         )
     if len(found) > 1:
-        raise MultipleObjectsFound(
+        several = MultipleCollectionsFound if len({r.collection for r in found}) > 1 else MultipleObjectsFound
+        raise several(
             f"{dataset!r} matches several datasets in session {eid}: "
             f"{', '.join(r.rel_path for r in found)}; pass collection=... or the full name"
         )
