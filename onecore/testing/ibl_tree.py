@@ -125,3 +125,79 @@ def make_ibl_tree(root: str | Path, tables: bool | None = None) -> dict[str, Pat
     _save(out["c"] / "alf" / "spikes.times.npy", np.arange(4.0))
     _save(out["d"] / "alf" / "_ibl_trials.choice.npy", np.array([1.0]))
     return out
+
+
+#: The session :func:`make_session_loader_tree` writes (what brainbox's SessionLoader reads).
+LOADER_SESSION = "mainenlab/Subjects/ZM_001/2024-03-01/001"
+
+
+def make_session_loader_tree(root: str | Path, n_trials: int = 40, n_frames: int = 600) -> Path:
+    """An IBL-like behaviour session for brainbox's ``SessionLoader``; returns its folder.
+
+    ``alf/task_00``: a ``_ibl_trials.table.pqt`` with the standard columns plus ``_ibl_trials.*``
+    attributes and a newer revision of the table, wheel and wheelMoves; ``alf``: left/right/body camera
+    times, DLC tables, motion energy, pupil features and licks; ``alf/lightningaction``: paw states.
+    Needs numpy, pandas and pyarrow.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(14)
+    s = Path(root) / LOADER_SESSION
+    task = s / "alf" / "task_00"
+    task.mkdir(parents=True)
+    start = np.cumsum(rng.uniform(2, 4, n_trials))
+    contrast = rng.choice([1.0, 0.25, 0.125, 0.0625, 0.0], n_trials)
+    side = rng.choice([-1, 1], n_trials)
+    trials = pd.DataFrame(
+        {
+            "intervals_0": start,
+            "intervals_1": start + 1.8,
+            "goCue_times": start + 0.5,
+            "stimOn_times": start + 0.5,
+            "response_times": start + 0.5 + rng.uniform(0.2, 1.0, n_trials),
+            "firstMovement_times": start + 0.5 + rng.uniform(0.1, 0.2, n_trials),
+            "feedback_times": start + 1.6,
+            "choice": rng.choice([-1.0, 1.0], n_trials),
+            "feedbackType": rng.choice([-1.0, 1.0], n_trials, p=[0.2, 0.8]),
+            "contrastLeft": np.where(side < 0, contrast, np.nan),
+            "contrastRight": np.where(side > 0, contrast, np.nan),
+            "probabilityLeft": np.repeat([0.5, 0.8, 0.2, 0.8], n_trials // 4 + 1)[:n_trials],
+            "rewardVolume": rng.choice([0.0, 1.5], n_trials),
+        }
+    )
+    trials.to_parquet(task / "_ibl_trials.table.pqt")
+    newer = task / "#2024-04-01#"
+    newer.mkdir()
+    trials.assign(rewardVolume=trials.rewardVolume * 2).to_parquet(newer / "_ibl_trials.table.pqt")
+    np.save(task / "_ibl_trials.stimOff_times.npy", start + 1.7)
+    np.save(task / "_ibl_trials.quiescencePeriod.npy", rng.uniform(0.2, 0.6, n_trials))
+    np.save(task / "_ibl_trials.itiDuration.npy", np.ones(n_trials + 3))  # mismatched: brainbox skips it
+    wt = np.sort(rng.uniform(0, start[-1] + 3, 4000))
+    np.save(task / "_ibl_wheel.timestamps.npy", wt)
+    np.save(task / "_ibl_wheel.position.npy", np.cumsum(rng.normal(0, 0.01, wt.size)))
+    moves = np.sort(rng.uniform(0, start[-1], 2 * n_trials)).reshape(-1, 2)
+    np.save(task / "_ibl_wheelMoves.intervals.npy", moves)
+    np.save(task / "_ibl_wheelMoves.peakAmplitude.npy", rng.normal(0, 1, moves.shape[0]))
+    alf = s / "alf"
+    for view, n in (("left", n_frames), ("right", n_frames + 5), ("body", n_frames // 2)):
+        np.save(alf / f"_ibl_{view}Camera.times.npy", np.linspace(0, start[-1] + 3, n + 2))
+        parts = {}
+        for part in ("nose_tip", "paw_l", "pupil_top_r", "pupil_bottom_r", "pupil_left_r", "pupil_right_r"):
+            parts[f"{part}_x"] = rng.uniform(0, 100, n)
+            parts[f"{part}_y"] = rng.uniform(0, 100, n)
+            parts[f"{part}_likelihood"] = rng.uniform(0.5, 1, n)
+        pd.DataFrame(parts).to_parquet(alf / f"_ibl_{view}Camera.dlc.pqt")
+        np.save(alf / f"{view}Camera.ROIMotionEnergy.npy", rng.uniform(0, 1, n))
+    t = np.linspace(0, 20, n_frames)
+    smooth = 10 + np.sin(t)
+    feats = pd.DataFrame({"pupilDiameter_raw": smooth + rng.normal(0, 0.01, n_frames), "pupilDiameter_smooth": smooth})
+    feats.to_parquet(alf / "_ibl_leftCamera.features.pqt")
+    np.save(alf / "licks.times.npy", np.sort(rng.uniform(0, start[-1], 200)))
+    la = alf / "lightningaction"
+    la.mkdir()
+    for view, n in (("left", n_frames), ("right", n_frames + 5)):
+        pd.DataFrame({s: rng.uniform(0, 1, n) for s in ("still", "move", "wiggle", "groom")}).to_parquet(
+            la / f"_ibl_{view}Camera.pawstates.pqt"
+        )
+    return s
