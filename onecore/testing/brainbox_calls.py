@@ -34,7 +34,44 @@ def _calls(one: Any, eid: Any) -> dict[str, Callable[[], Any]]:
     def trials() -> Any:
         return one.load_object(eid, "trials", collection="alf/task_00")
 
+    def spike_sorting(pname: str) -> Callable[[], Any]:
+        def call() -> Any:
+            from brainbox.io.one import SpikeSortingLoader
+            from iblatlas.regions import BrainRegions
+
+            class Atlas:  # iblatlas's bundled regions: no atlas download
+                regions = BrainRegions()
+
+            ssl = SpikeSortingLoader(one=one, eid=eid, pname=pname, atlas=Atlas())
+            spikes, clusters, channels = ssl.load_spike_sorting()
+            return {"spikes": spikes, "clusters": clusters, "channels": channels, "collection": ssl.collection}
+
+        return call
+
+    def merged(pname: str) -> Callable[[], Any]:
+        def call() -> Any:
+            from brainbox.io.one import SpikeSortingLoader
+            from iblatlas.regions import BrainRegions
+
+            class Atlas:
+                regions = BrainRegions()
+
+            ssl = SpikeSortingLoader(one=one, eid=eid, pname=pname, atlas=Atlas())
+            spikes, clusters, channels = ssl.load_spike_sorting()
+            return ssl.merge_clusters(spikes, clusters, channels)
+
+        return call
+
+    def reaction_times() -> Any:
+        from brainbox.io.one import load_wheel_reaction_times
+
+        return load_wheel_reaction_times(eid, one)
+
     return {
+        "spike_sorting_probe00": spike_sorting("probe00"),
+        "spike_sorting_probe01": spike_sorting("probe01"),
+        "merge_clusters_probe00": merged("probe00"),
+        "wheel_reaction_times": reaction_times,
         "load_trials": loader("load_trials", "trials"),
         "load_trials_revision": loader("load_trials", "trials", revision="2024-04-01"),
         "load_trials_tidy": loader("load_trials", "trials", style="tidy"),

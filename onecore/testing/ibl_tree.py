@@ -200,4 +200,33 @@ def make_session_loader_tree(root: str | Path, n_trials: int = 40, n_frames: int
         pd.DataFrame({s: rng.uniform(0, 1, n) for s in ("still", "move", "wiggle", "groom")}).to_parquet(
             la / f"_ibl_{view}Camera.pawstates.pqt"
         )
+    _spike_sorting(alf / "probe00" / "pykilosort", rng, 300, 20)
+    _spike_sorting(alf / "probe01", rng, 200, 12)
     return s
+
+
+def _spike_sorting(folder: Path, rng: Any, n_spikes: int, n_clusters: int) -> None:
+    """spikes, clusters and channels (with brain locations) of one probe, as the IBL pipeline writes them."""
+    import numpy as np
+    import pandas as pd
+
+    folder.mkdir(parents=True)
+    n_channels = 16
+    np.save(folder / "spikes.times.npy", np.sort(rng.uniform(0, 100, n_spikes)))
+    np.save(folder / "spikes.clusters.npy", rng.integers(0, n_clusters, n_spikes))
+    np.save(folder / "spikes.amps.npy", rng.uniform(50e-6, 200e-6, n_spikes))
+    np.save(folder / "spikes.depths.npy", rng.uniform(0, 3800, n_spikes))
+    np.save(folder / "clusters.channels.npy", rng.integers(0, n_channels, n_clusters))
+    np.save(folder / "clusters.depths.npy", rng.uniform(0, 3800, n_clusters))
+    pd.DataFrame({"cluster_id": np.arange(n_clusters), "label": rng.uniform(0, 1, n_clusters)}).to_parquet(
+        folder / "clusters.metrics.pqt"
+    )
+    (folder / "clusters.uuids.csv").write_text(
+        "uuids\n" + "\n".join(f"00000000-0000-0000-0000-{i:012d}" for i in range(n_clusters)) + "\n"
+    )
+    np.save(
+        folder / "channels.localCoordinates.npy", np.c_[np.tile([11, 43], n_channels // 2), np.arange(n_channels) * 20]
+    )
+    np.save(folder / "channels.rawInd.npy", np.arange(n_channels))
+    np.save(folder / "channels.mlapdv.npy", rng.integers(-4000, 4000, (n_channels, 3)))
+    np.save(folder / "channels.brainLocationIds_ccf_2017.npy", rng.choice([0, 315, 549, 1089], n_channels))
