@@ -67,7 +67,27 @@ def _calls(one: Any, eid: Any) -> dict[str, Callable[[], Any]]:
 
         return load_wheel_reaction_times(eid, one)
 
+    def channel_locations(probe: Any) -> Callable[[], Any]:
+        def call() -> Any:
+            from brainbox.io.one import load_channel_locations
+            from iblatlas.regions import BrainRegions
+
+            class Atlas:
+                regions = BrainRegions()
+
+            return load_channel_locations(eid, probe=probe, one=one, brain_atlas=Atlas())
+
+        return call
+
+    def passive_rfmap() -> Any:
+        from brainbox.io.one import load_passive_rfmap
+
+        return load_passive_rfmap(eid, one=one)
+
     return {
+        "channel_locations": channel_locations(None),
+        "channel_locations_probe01": channel_locations("probe01"),
+        "passive_rfmap": passive_rfmap,
         "spike_sorting_probe00": spike_sorting("probe00"),
         "spike_sorting_probe01": spike_sorting("probe01"),
         "merge_clusters_probe00": merged("probe00"),

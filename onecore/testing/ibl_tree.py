@@ -200,6 +200,10 @@ def make_session_loader_tree(root: str | Path, n_trials: int = 40, n_frames: int
         pd.DataFrame({s: rng.uniform(0, 1, n) for s in ("still", "move", "wiggle", "groom")}).to_parquet(
             la / f"_ibl_{view}Camera.pawstates.pqt"
         )
+    np.save(alf / "_ibl_passiveRFM.times.npy", np.linspace(0, 10, 30))
+    raw = s / "raw_passive_data"
+    raw.mkdir()
+    rng.integers(0, 255, 15 * 15 * 30, dtype=np.uint8).tofile(raw / "_iblrig_RFMapStim.raw.bin")
     _spike_sorting(alf / "probe00" / "pykilosort", rng, 300, 20)
     _spike_sorting(alf / "probe01", rng, 200, 12)
     return s
