@@ -88,9 +88,8 @@ def test_session_loader_agrees_with_oneapi(ibllib_python: Path, tmp_path: Path, 
     assert not errors, f"the calls must work with ONE-api itself: {errors}"
     agree = [k for k in theirs if ours.get(k) == theirs[k]]
     with capsys.disabled():
-        print(
-            f"\nbrainbox SessionLoader, SpikeSortingLoader, channel locations, passive RF map, reaction times, training metrics: {len(agree)} of {len(theirs)} calls agree with ONE-api"
-        )
+        what = "SessionLoader, SpikeSortingLoader, channel locations, passive RF map, training metrics"
+        print(f"\nbrainbox {what}: {len(agree)} of {len(theirs)} calls agree with ONE-api")
     differ = {k: (str(ours.get(k))[:300], str(theirs[k])[:300]) for k in theirs if k not in agree}
     assert not differ, "answers differ from ONE-api's:\n" + "\n".join(
         f"{k}:\n  onecore: {a}\n  ONE-api: {b}" for k, (a, b) in differ.items()

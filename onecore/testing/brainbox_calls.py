@@ -14,9 +14,46 @@ from typing import Any, Callable
 SESSION = "mainenlab/Subjects/ZM_001/2024-03-01/001"
 
 
+def _atlas() -> Any:
+    from iblatlas.regions import BrainRegions
+
+    class Atlas:  # iblatlas's bundled regions: no atlas download
+        regions = BrainRegions()
+
+    return Atlas()
+
+
+def _ephys_calls(one: Any, eid: Any) -> dict[str, Callable[[], Any]]:
+    from brainbox.io.one import SpikeSortingLoader, load_channel_locations, load_passive_rfmap
+
+    def spike_sorting(pname: str) -> Callable[[], Any]:
+        def call() -> Any:
+            ssl = SpikeSortingLoader(one=one, eid=eid, pname=pname, atlas=_atlas())
+            spikes, clusters, channels = ssl.load_spike_sorting()
+            return {"spikes": spikes, "clusters": clusters, "channels": channels, "collection": ssl.collection}
+
+        return call
+
+    def merged(pname: str) -> Callable[[], Any]:
+        def call() -> Any:
+            ssl = SpikeSortingLoader(one=one, eid=eid, pname=pname, atlas=_atlas())
+            return ssl.merge_clusters(*ssl.load_spike_sorting())
+
+        return call
+
+    return {
+        "channel_locations": lambda: load_channel_locations(eid, one=one, brain_atlas=_atlas()),
+        "channel_locations_probe01": lambda: load_channel_locations(eid, "probe01", one=one, brain_atlas=_atlas()),
+        "passive_rfmap": lambda: load_passive_rfmap(eid, one=one),
+        "spike_sorting_probe00": spike_sorting("probe00"),
+        "spike_sorting_probe01": spike_sorting("probe01"),
+        "merge_clusters_probe00": merged("probe00"),
+    }
+
+
 def _calls(one: Any, eid: Any) -> dict[str, Callable[[], Any]]:
     from brainbox.behavior import training
-    from brainbox.io.one import SessionLoader
+    from brainbox.io.one import SessionLoader, load_wheel_reaction_times
 
     def loader(method: str, attr: str, **kw: Any) -> Callable[[], Any]:
         def call() -> Any:
@@ -34,64 +71,9 @@ def _calls(one: Any, eid: Any) -> dict[str, Callable[[], Any]]:
     def trials() -> Any:
         return one.load_object(eid, "trials", collection="alf/task_00")
 
-    def spike_sorting(pname: str) -> Callable[[], Any]:
-        def call() -> Any:
-            from brainbox.io.one import SpikeSortingLoader
-            from iblatlas.regions import BrainRegions
-
-            class Atlas:  # iblatlas's bundled regions: no atlas download
-                regions = BrainRegions()
-
-            ssl = SpikeSortingLoader(one=one, eid=eid, pname=pname, atlas=Atlas())
-            spikes, clusters, channels = ssl.load_spike_sorting()
-            return {"spikes": spikes, "clusters": clusters, "channels": channels, "collection": ssl.collection}
-
-        return call
-
-    def merged(pname: str) -> Callable[[], Any]:
-        def call() -> Any:
-            from brainbox.io.one import SpikeSortingLoader
-            from iblatlas.regions import BrainRegions
-
-            class Atlas:
-                regions = BrainRegions()
-
-            ssl = SpikeSortingLoader(one=one, eid=eid, pname=pname, atlas=Atlas())
-            spikes, clusters, channels = ssl.load_spike_sorting()
-            return ssl.merge_clusters(spikes, clusters, channels)
-
-        return call
-
-    def reaction_times() -> Any:
-        from brainbox.io.one import load_wheel_reaction_times
-
-        return load_wheel_reaction_times(eid, one)
-
-    def channel_locations(probe: Any) -> Callable[[], Any]:
-        def call() -> Any:
-            from brainbox.io.one import load_channel_locations
-            from iblatlas.regions import BrainRegions
-
-            class Atlas:
-                regions = BrainRegions()
-
-            return load_channel_locations(eid, probe=probe, one=one, brain_atlas=Atlas())
-
-        return call
-
-    def passive_rfmap() -> Any:
-        from brainbox.io.one import load_passive_rfmap
-
-        return load_passive_rfmap(eid, one=one)
-
     return {
-        "channel_locations": channel_locations(None),
-        "channel_locations_probe01": channel_locations("probe01"),
-        "passive_rfmap": passive_rfmap,
-        "spike_sorting_probe00": spike_sorting("probe00"),
-        "spike_sorting_probe01": spike_sorting("probe01"),
-        "merge_clusters_probe00": merged("probe00"),
-        "wheel_reaction_times": reaction_times,
+        **_ephys_calls(one, eid),
+        "wheel_reaction_times": lambda: load_wheel_reaction_times(eid, one),
         "load_trials": loader("load_trials", "trials"),
         "load_trials_revision": loader("load_trials", "trials", revision="2024-04-01"),
         "load_trials_tidy": loader("load_trials", "trials", style="tidy"),
