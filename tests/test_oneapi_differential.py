@@ -69,7 +69,10 @@ def oneapi_python(pytestconfig: pytest.Config) -> Path:
     return _python(venv)
 
 
-def test_answers_agree_with_oneapi(oneapi_python: Path, tmp_path: Path, one_home: Path, capsys) -> None:
+@pytest.fixture(scope="module")
+def oneapi_answers(oneapi_python: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """ONE-api's answers on a fresh tree (the tree is then copied for each onecore repository type)."""
+    tmp_path = tmp_path_factory.mktemp("oneapi")
     root = tmp_path / "root"
     make_ibl_tree(root)
     script = tmp_path / "calls.py"  # run from a folder of its own (onecore/testing shadows stdlib names)
@@ -82,15 +85,38 @@ def test_answers_agree_with_oneapi(oneapi_python: Path, tmp_path: Path, one_home
         env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ONE_HOME")} | {"HOME": str(tmp_path)},
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    theirs = json.loads(run.stdout.strip().splitlines()[-1])
-    with One(cache_dir=root, home=one_home, registry=build_registry()) as one:
-        ours = oneapi_calls.run(one, root)
+    return root, json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("repo_type", ["local", "http"])
+def test_answers_agree_with_oneapi(oneapi_answers, repo_type: str, tmp_path: Path, one_home: Path, capsys) -> None:
+    from click.testing import CliRunner
+
+    from onecore.cli import cli
+    from onecore.testing.servers import FileServer
+
+    pristine, theirs = oneapi_answers
+    root = tmp_path / "root"
+    shutil.copytree(pristine, root)
+    if repo_type == "local":
+        with One(cache_dir=root, home=one_home, registry=build_registry()) as one:
+            ours = oneapi_calls.run(one, root)
+    else:
+        with FileServer(root) as server:
+            for args in (
+                ["index", str(root), "--base-url", server.url],
+                ["add-repo", "web", "--type", "http", "--set", f"base_url={server.url}"],
+            ):
+                r = CliRunner().invoke(cli, args, catch_exceptions=False)
+                assert r.exit_code == 0, r.output
+            with One(repo="web", home=one_home, registry=build_registry()) as one:
+                ours = oneapi_calls.run(one, root)
     agree = [k for k in ours if ours[k] == theirs.get(k)]
     documented = [k for k in ours if k not in agree and k in oneapi_calls.DOCUMENTED]
     unexpected = {k: (ours[k], theirs.get(k)) for k in ours if k not in agree and k not in documented}
     with capsys.disabled():
         print(
-            f"\nONE-api 3.6.1 differential: {len(agree)} of {len(ours)} calls agree; "
+            f"\nONE-api 3.6.1 differential ({repo_type}): {len(agree)} of {len(ours)} calls agree; "
             f"{len(documented)} differ as documented ({', '.join(documented)})"
         )
     assert not unexpected, "answers differ from ONE-api's:\n" + "\n".join(

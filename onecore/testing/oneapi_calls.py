@@ -230,11 +230,12 @@ def run(one: Any, root: Path, eids: dict[str, str] | None = None) -> dict[str, A
     """
     out: dict[str, Any] = {}
     back = {v: k for k, v in (eids or {}).items()}
+    base = Path(getattr(one, "cache_dir", None) or root)  # local paths: relative to where the files are
     for call_id, method, args, kwargs, how in CALLS:
         a = _prepare(args, root, eids)
         try:
             result = shape(call_id, method, getattr(one, method)(*a, **kwargs))
-            value = _back(normalise(result, root), back)
+            value = _back(normalise(result, base), back)
             if how == "sorted" and isinstance(value, list):
                 value = sorted(value, key=json.dumps)
         except Exception as e:  # noqa: BLE001 - the error itself is the answer compared
