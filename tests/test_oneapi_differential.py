@@ -88,7 +88,27 @@ def oneapi_answers(oneapi_python: Path, tmp_path_factory: pytest.TempPathFactory
     return root, json.loads(run.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("repo_type", ["local", "http"])
+def _through_ftp(root: Path, tmp_path: Path, one_home: Path) -> dict:
+    """Upload the tree to a loopback FTP server (the onelight-ftp plugin), then ask through it."""
+    pytest.importorskip("onelight_ftp", reason="the onelight-ftp plugin is not installed")
+    from onelight_ftp.repository import FTPRepository
+    from onelight_ftp.testing import FTPTestServer
+
+    from onecore.config import Config, RepoConfig
+    from onecore.scan import scan
+
+    with FTPTestServer(tmp_path / "ftp_home") as server:
+        with FTPRepository("ftptest", server.settings(), home=one_home) as repo:
+            report = repo.upload(root, list(scan(root)))
+            assert not report.failed, report.failed
+        config = Config.load(one_home)
+        config.add(RepoConfig("ftptest", "ftp", server.settings()))
+        config.save()
+        with One(repo="ftptest", home=one_home, registry=build_registry("ftp")) as one:
+            return oneapi_calls.run(one, root)
+
+
+@pytest.mark.parametrize("repo_type", ["local", "http", "ftp"])
 def test_answers_agree_with_oneapi(oneapi_answers, repo_type: str, tmp_path: Path, one_home: Path, capsys) -> None:
     from click.testing import CliRunner
 
@@ -101,6 +121,8 @@ def test_answers_agree_with_oneapi(oneapi_answers, repo_type: str, tmp_path: Pat
     if repo_type == "local":
         with One(cache_dir=root, home=one_home, registry=build_registry()) as one:
             ours = oneapi_calls.run(one, root)
+    elif repo_type == "ftp":
+        ours = _through_ftp(root, tmp_path, one_home)
     else:
         with FileServer(root) as server:
             for args in (
