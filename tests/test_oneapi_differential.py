@@ -108,7 +108,31 @@ def _through_ftp(root: Path, tmp_path: Path, one_home: Path) -> dict:
             return oneapi_calls.run(one, root)
 
 
-@pytest.mark.parametrize("repo_type", ["local", "http", "ftp"])
+def _through_figshare(root: Path, one_home: Path) -> dict:
+    """Upload the tree to the figshare emulator (the onelight-figshare plugin), publish, ask the public version."""
+    pytest.importorskip("onelight_figshare", reason="the onelight-figshare plugin is not installed")
+    from onelight_figshare.emulator import FigshareEmulator
+    from onelight_figshare.repository import FigshareRepository
+
+    from onecore.config import Config, RepoConfig
+    from onecore.scan import scan
+    from onecore.testing.secrets import TOKEN
+
+    with FigshareEmulator(tokens={TOKEN: "alice"}) as emu:
+        article = emu.create_article("alice", title="IBL-like", description="The differential test's tree.")
+        settings = {"article": str(article), "api_url": emu.api_url}
+        with FigshareRepository("fs-up", {**settings, "token": TOKEN}, home=one_home) as repo:
+            report = repo.upload(root, list(scan(root)))
+            assert not report.failed, report.failed
+            repo.publish()
+        config = Config.load(one_home)
+        config.add(RepoConfig("fs", "figshare", {**settings, "public": True}))
+        config.save()
+        with One(repo="fs", home=one_home, registry=build_registry("figshare")) as one:
+            return oneapi_calls.run(one, root)
+
+
+@pytest.mark.parametrize("repo_type", ["local", "http", "ftp", "figshare"])
 def test_answers_agree_with_oneapi(oneapi_answers, repo_type: str, tmp_path: Path, one_home: Path, capsys) -> None:
     from click.testing import CliRunner
 
@@ -123,6 +147,8 @@ def test_answers_agree_with_oneapi(oneapi_answers, repo_type: str, tmp_path: Pat
             ours = oneapi_calls.run(one, root)
     elif repo_type == "ftp":
         ours = _through_ftp(root, tmp_path, one_home)
+    elif repo_type == "figshare":
+        ours = _through_figshare(root, one_home)
     else:
         with FileServer(root) as server:
             for args in (
