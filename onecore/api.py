@@ -48,6 +48,11 @@ MODES = ("auto", "local", "refresh", "remote")
 class One(SearchMixin, LoadMixin):
     """A connection to one repository and its local catalog.
 
+    The first parameters are ONE-api's ``One(cache_dir, mode, wildcards, tables_dir)``: ``cache_dir`` a
+    local data root, ``wildcards`` ONE-api's flag (shell wildcards in filters; regular expressions when
+    False), ``tables_dir`` accepted for ONE-api scripts (the catalog lives in ``$ONE_HOME/catalog``).
+    ``silent`` never prompts (ONE-api's name).
+
     ``mode``: ``auto`` refreshes the catalog when the repository's index changed (a cheap conditional
     check when opening) and falls back to the cached catalog when offline; ``local`` never contacts
     the repository; ``refresh`` forces a full rebuild; ``remote`` is ``auto`` for database-backed types.
@@ -56,18 +61,19 @@ class One(SearchMixin, LoadMixin):
     def __init__(
         self,
         cache_dir: str | Path | None = None,
+        mode: str = "auto",
+        wildcards: bool = True,
+        tables_dir: str | Path | None = None,
         *,
         repo: str | None = None,
         base_url: str | None = None,
         username: str | None = None,
         password: str | None = None,
-        mode: str = "auto",
         home: str | Path | None = None,
         registry: Registry | None = None,
         jobs: int = DEFAULT_JOBS,
         progress: Callable[[Progress], None] | None = None,
         silent: bool = False,
-        wildcards: bool = True,
     ):
         if mode not in MODES:
             raise OneError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")

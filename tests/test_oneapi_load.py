@@ -198,3 +198,8 @@ def test_errors_are_onapi_exceptions_only_when_onapi_is_importable(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == expected
+
+
+def test_constructor_takes_onapi_positional_parameters(root, one_home):
+    with One(root, "local", False, None, home=one_home) as one:
+        assert one.mode == "local" and one.wildcards is False and one.cache_dir == root
