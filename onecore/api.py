@@ -9,24 +9,31 @@ Method names and meanings follow the IBL's ONE-api (``search``, ``search_terms``
     one = ONE(repo='mylab')              # another configured repository
     one = One(cache_dir='/data/root')    # a local data root, no configuration
     one = ONE(base_url='http://alyx:8000')   # an Alyx database (needs the one-alyx plugin)
+
+The methods live in :mod:`onecore.one_search`, :mod:`onecore.one_list` and :mod:`onecore.one_load`;
+this module holds the connection (opening, catalog refresh, sessions, downloads). It knows repository
+types only through the :class:`~onecore.repository.Repository` contract.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import fnmatch
 import hashlib
 import logging
-import os
-import stat
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from .alfobj import Bunch
+from .alfpath import ALFPath
 from .catalog import Catalog, DatasetRecord
 from .config import Config, RepoConfig
 from .config import home as default_home
-from .errors import AmbiguousError, ConfigError, LoaderError, NotFound, OneError, TransferError
+from .errors import ConfigError, NotFound, OneError, TransferError
+from .one_filters import _match, _object_match
+from .one_load import LoadMixin
+from .one_search import CORE_TERMS, SearchMixin, session_details
 from .plugins import Registry, get_registry
 from .repository import Dataset, Repository
 
@@ -37,32 +44,18 @@ DEFAULT_JOBS = 8  # onecore.transfer.DEFAULT_JOBS (tests/test_startup.py checks 
 
 log = logging.getLogger(__name__)
 
-__all__ = ["One", "ONE", "Bunch"]
+__all__ = ["One", "ONE", "Bunch", "CORE_TERMS"]
 
-#: Search terms every repository supports (``dataset`` and ``datasets`` are one term).
-CORE_TERMS = ("dataset", "datasets", "lab", "subject", "date_range", "number", "collection", "revision", "namespace")
-_ALIASES = {"dataset": "datasets", "project": "projects", "date": "date_range"}
 MODES = ("auto", "local", "refresh", "remote")
 
 
-class Bunch(dict):
-    """A dict with attribute access (``spikes.times`` is ``spikes['times']``), as ONE-api's AlfBunch."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no attribute {name!r}; available: {', '.join(self)}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
-
-    def __dir__(self) -> list[str]:
-        return [*super().__dir__(), *self.keys()]
-
-
-class One:
+class One(SearchMixin, LoadMixin):
     """A connection to one repository and its local catalog.
+
+    The first parameters are ONE-api's ``One(cache_dir, mode, wildcards, tables_dir)``: ``cache_dir`` a
+    local data root, ``wildcards`` ONE-api's flag (shell wildcards in filters; regular expressions when
+    False), ``tables_dir`` accepted for ONE-api scripts (the catalog lives in ``$ONE_HOME/catalog``).
+    ``silent`` never prompts (ONE-api's name).
 
     ``mode``: ``auto`` refreshes the catalog when the repository's index changed (a cheap conditional
     check when opening) and falls back to the cached catalog when offline; ``local`` never contacts
@@ -72,16 +65,19 @@ class One:
     def __init__(
         self,
         cache_dir: str | Path | None = None,
+        mode: str = "auto",
+        wildcards: bool = True,
+        tables_dir: str | Path | None = None,
         *,
         repo: str | None = None,
         base_url: str | None = None,
         username: str | None = None,
         password: str | None = None,
-        mode: str = "auto",
         home: str | Path | None = None,
         registry: Registry | None = None,
         jobs: int = DEFAULT_JOBS,
         progress: Callable[[Progress], None] | None = None,
+        silent: bool = False,
     ):
         if mode not in MODES:
             raise OneError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -92,15 +88,18 @@ class One:
         self.progress = progress
         self.index_problems: list[Any] = []
         self.offline = False
+        self.silent = silent
+        #: ONE-api's flag: True (default) reads filters as shell wildcards, False as regular expressions
+        #: (and search's text terms as regular expressions when True, plain substrings when False).
+        self.wildcards = wildcards
         self._hashes: Any = None
-        self._safe_dirs: dict[str, Any] | None = None  # see _local_file
-        if cache_dir is not None:
+        if base_url is not None:  # ONE-api's ONE(base_url=...); cache_dir does not move the cache
+            self.repository = self._connect_url(base_url, username, password, interactive=not silent)
+        elif cache_dir is not None:
             root = Path(cache_dir).expanduser().resolve()
             name = "local-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
             cls = self.registry.repository_type("local")
-            self.repository: Repository = cls(name, {"root_dir": str(root)}, home=self.home)
-        elif base_url is not None:
-            self.repository = self._connect_alyx(base_url, username, password)
+            self.repository: Repository = cls(name, {"root_dir": str(root)}, home=self.home)  # ONE-api's form
         else:
             config = Config.load(self.home)
             rc = config.get(repo)
@@ -114,17 +113,33 @@ class One:
         cls = self.registry.repository_type(rc.type)
         return cls(rc.name, rc.resolved(), home=self.home)
 
-    def _connect_alyx(self, base_url: str, username: str | None, password: str | None) -> Repository:
-        try:
-            cls = self.registry.repository_type("alyx")
-        except ConfigError as e:
-            raise ConfigError(f"ONE(base_url=...) connects to an Alyx database: {e}") from None
-        setup = getattr(cls, "setup", None)
-        if setup is None:
-            raise ConfigError("the installed 'alyx' repository type has no setup(); upgrade one-alyx")
-        rc: RepoConfig = setup(
-            base_url, username=username, password=password, home=self.home, interactive=sys.stdin.isatty()
-        )
+    @property
+    def cache_dir(self) -> Path:
+        """Where this repository's session folders are on this computer (ONE-api's ``one.cache_dir``)."""
+        return self.repository.local_root
+
+    def _connect_url(
+        self, base_url: str, username: str | None, password: str | None, interactive: bool = True
+    ) -> Repository:
+        """``ONE(base_url=...)``: the first repository type whose :meth:`Repository.from_url` connects."""
+        rc: RepoConfig | None = None
+        for cls, _plugin in self.registry.repository_types.values():
+            if getattr(cls.from_url, "__func__", None) is Repository.from_url.__func__:
+                continue
+            rc = cls.from_url(
+                base_url,
+                username=username,
+                password=password,
+                home=self.home,
+                interactive=interactive and sys.stdin.isatty(),
+            )
+            if rc is not None:
+                break
+        if rc is None:
+            raise ConfigError(
+                f"ONE(base_url={base_url!r}) connects to an Alyx database, and no installed repository type "
+                "connects by URL; install it with: pip install one-alyx"
+            )
         config = Config.load(self.home)
         config.add(rc, make_current=True)
         config.save()
@@ -176,78 +191,15 @@ class One:
 
     refresh_cache = refresh
 
-    # -- search --------------------------------------------------------------------------------
-    def search_terms(self) -> list[str]:
-        """The search terms this repository supports."""
-        return [*CORE_TERMS, *[t for t in self.repository.extra_search_terms if t not in CORE_TERMS]]
-
-    def _canonical_terms(self) -> dict[str, str]:
-        terms = {t: _ALIASES.get(t, t) for t in self.search_terms()}
-        for alias, canon in _ALIASES.items():
-            if canon in terms.values():
-                terms.setdefault(alias, canon)
-        return terms
-
-    def _normalize(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        terms = self._canonical_terms()
-        out: dict[str, Any] = {}
-        for key, value in kwargs.items():
-            if key in terms:
-                canon = terms[key]
-            else:
-                hits = {c for t, c in terms.items() if t.startswith(key)}
-                if len(hits) != 1:
-                    what = "ambiguous" if hits else "unknown"
-                    raise OneError(f"{what} search term {key!r}; valid terms: {', '.join(self.search_terms())}")
-                canon = hits.pop()
-            if value is None:
-                continue
-            if canon in out:
-                raise OneError(f"search term {canon!r} given twice (as {key!r})")
-            out[canon] = _normalize_value(canon, value)
-        return out
-
-    def search(self, details: bool = False, **filters: Any) -> list[Any]:
-        """Session ids matching all filters, newest first (records with ``details=True``).
-
-        Filters: ``dataset``/``datasets`` (object, object.attribute, file name, collection folder, or
-        wildcard; several are AND-ed per session), ``lab``, ``subject``, ``date_range`` (``'2021-01-01'``
-        that day, ``['2021-01-01']`` from that day on, ``[a, b]`` inclusive, ``None`` for an open end),
-        ``number``, ``collection``, ``revision``, ``namespace``, plus the repository's own terms. Terms
-        may be abbreviated to an unambiguous prefix (``subj=``, ``data=``, ``date=``).
-        """
-        f = self._normalize(filters)
-        if self.mode != "local":
-            try:
-                remote = self.repository.search(f)
-            except TransferError as e:
-                log.warning("repository %r unreachable (%s); searching the cached catalog", self.repository.name, e)
-                self.offline = True
-                remote = None
-            if remote is not None:
-                self.catalog.upsert(sessions=remote)
-                if details:
-                    return [self.catalog.session(r.eid) for r in remote]
-                return [r.eid for r in remote]
-        extra = set(f) - set(_CATALOG_ARGS)
-        if extra:
-            raise OneError(
-                f"search term(s) {', '.join(sorted(extra))} need the server; "
-                f"the local catalog supports {', '.join(CORE_TERMS)}"
-            )
-        return self.catalog.search(details=details, **f)
-
     # -- sessions ------------------------------------------------------------------------------
-    def to_eid(self, id: str | Path | Mapping[str, Any]) -> str:
-        """The session id of a session id, a session path, or any path inside a session."""
+    def _eid(self, id: str | Path | Mapping[str, Any]) -> str:
+        """The session id of a session id, a session path, or any path inside a session; else NotFound."""
         if isinstance(id, Mapping):
             id = id.get("eid") or id.get("id") or ""
         text = str(id).replace("\\", "/") if isinstance(id, Path) else str(id)
         if self.catalog.session(text) is not None:
             return text
         m = None
-        import re
-
         for m in re.finditer(
             r"(?:(?:^|/)([\w]+)/Subjects/)?(?:^|/)?([\w.-]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})(?=/|$)", text
         ):
@@ -262,16 +214,54 @@ class One:
                 return rec.eid
         raise NotFound(f"no session {text!r} in repository {self.repository.name!r}; find sessions with search()")
 
-    def path2eid(self, path: str | Path) -> str:
-        """The session id of a local path (inside a session folder)."""
+    def to_eid(self, id: str | Path | Mapping[str, Any] | None) -> str | None:
+        """The session id of a session id, a session path, any path inside a session or a details dict.
+
+        None when it is not a known session (ONE-api's contract).
+        """
+        if id is None:
+            return None
+        try:
+            return self._eid(id)
+        except NotFound:
+            return None
+
+    def path2eid(self, path: str | Path) -> str | None:
+        """The session id of a local path (inside a session folder); None if it is not a known session."""
         return self.to_eid(path)
 
-    def eid2path(self, eid: str) -> Path:
-        """The local folder of a session (in the data root for local repositories, else in the cache)."""
-        s = self.catalog.session(self.to_eid(eid))
+    def eid2path(self, eid: str | Path | Mapping[str, Any]) -> ALFPath | None:
+        """The local folder of a session (the data root for local repositories, else the cache).
+
+        None when the session is unknown (ONE-api's contract).
+        """
+        e = self.to_eid(eid)
+        s = self.catalog.session(e) if e is not None else None
+        if s is None:
+            return None
+        return ALFPath(self.repository.local_root.joinpath(*s["path"].split("/")))
+
+    def eid2ref(self, eid: str | Path | Mapping[str, Any], as_dict: bool = True, parse: bool = True) -> Any:
+        """A session's reference: ``{'subject', 'date', 'sequence'}`` (a ``Bunch``), or ``'2023-02-01_2_KS002'``.
+
+        As ONE-api's ``eid2ref``: ``date`` is a ``datetime.date`` and ``sequence`` an int when ``parse``.
+        """
+        s = self.catalog.session(self._eid(eid))
         assert s is not None
-        base = Path(self.repository.settings["root_dir"]) if self.repository.is_local else self.repository.data_dir
-        return base.joinpath(*s["path"].split("/"))
+        if not as_dict:
+            return f"{s['date']}_{int(s['number'])}_{s['subject']}"
+        date: Any = _dt.date.fromisoformat(s["date"]) if parse else s["date"]
+        number: Any = int(s["number"]) if parse else f"{int(s['number']):03d}"
+        return Bunch(subject=s["subject"], date=date, sequence=number)
+
+    def get_details(self, eid: str | Path | Mapping[str, Any], full: bool = False) -> dict[str, Any]:
+        """A session's details (lab, subject, date, number, projects, task_protocol, ...) as ONE-api's.
+
+        ``full`` is accepted for ONE-api scripts; the catalog holds what the repository gives.
+        """
+        s = self.catalog.session(self._eid(eid))
+        assert s is not None
+        return session_details(s)
 
     def list_subjects(self) -> list[str]:
         """Every subject in the catalog."""
@@ -279,66 +269,6 @@ class One:
 
     def list_labs(self) -> list[str]:
         return self.catalog.labs()
-
-    # -- listing -------------------------------------------------------------------------------
-    def _records(self, eid: str) -> list[DatasetRecord]:
-        recs = self.catalog.datasets(eid)  # fast path: ``eid`` is already a session id
-        if not recs:
-            eid = self.to_eid(eid)
-            recs = self.catalog.datasets(eid)
-        if self.mode != "local" and not self.offline:
-            try:
-                fresh = self.repository.list_session(eid)
-            except TransferError as e:
-                log.warning("repository unreachable (%s); listing from the cached catalog", e)
-                fresh = None
-            if fresh is not None:
-                self.catalog.upsert(rows=fresh)
-                recs = self.catalog.datasets(eid)
-        return recs
-
-    def _select(
-        self, recs: list[DatasetRecord], collection: Any = None, revision: str | None = None, filename: Any = None
-    ) -> list[DatasetRecord]:
-        if collection is None and filename is None:
-            if revision is None and not any(r.revision for r in recs):
-                return list(recs)  # no revisions: one record per (collection, file name) already
-            out = list(recs)
-        else:
-            out = [r for r in recs if _match(r.collection or "", collection) and _match(r.filename, filename)]
-        return _pick_revisions(out, revision)
-
-    def list_datasets(
-        self,
-        eid: str | Path | None = None,
-        collection: Any = None,
-        revision: str | None = None,
-        filename: Any = None,
-        details: bool = False,
-    ) -> list[Any]:
-        """Datasets of a session, as paths relative to the session folder (``alf/spikes.times.npy``).
-
-        Without ``revision`` only the default revision of each dataset is listed (the one the
-        repository marks as default, else the latest). ``collection`` and ``filename`` accept
-        wildcards. Without ``eid``, every dataset of the catalog (full paths).
-        """
-        if eid is None:
-            return [d.rel_path for d in self.catalog.all_datasets()]
-        recs = self._select(self._records(str(eid)), collection, revision, filename)
-        return [r.as_dict() for r in recs] if details else [r.rel_path for r in recs]
-
-    list = list_datasets  # ONE light's name
-
-    def list_collections(self, eid: str | Path) -> list[str]:
-        """The collections of a session (``''`` is not listed)."""
-        return sorted({r.collection for r in self._records(str(eid)) if r.collection})
-
-    def list_revisions(self, eid: str | Path) -> list[str]:
-        """The revisions present in a session, sorted."""
-        return sorted({r.revision for r in self._records(str(eid)) if r.revision})
-
-    def list_objects(self, eid: str | Path, collection: Any = None) -> list[str]:
-        return sorted({r.object for r in self._select(self._records(str(eid)), collection)})
 
     # -- local files ---------------------------------------------------------------------------
     @property
@@ -349,57 +279,23 @@ class One:
             self._hashes = HashCache(self.home / "hashes.sqlite")
         return self._hashes
 
+    def _on_disk(self, recs: Sequence[DatasetRecord]) -> list[Path]:
+        """The files of a local repository's records, in place (nothing is copied)."""
+        paths = self.repository.local_paths([r.full_path for r in recs])
+        for p, r in zip(paths, recs):
+            if p is None:
+                raise NotFound(f"{r.full_path} is in the catalog but not on disk; refresh the catalog")
+        return paths  # type: ignore[return-value]
+
     def _ensure_local(
         self, recs: Sequence[DatasetRecord], dest: Path | None = None, jobs: int | None = None
     ) -> list[Path]:
+        """The local files of dataset records: in place for local types, else downloaded (verified)."""
         if self.repository.is_local and dest is None:
-            paths = []
-            for r in recs:
-                p = self._local_file(r.full_path)
-                if p is not None:
-                    paths.append(p)
-                    continue
-                p = self.repository.local_path(Dataset(r.full_path))
-                if p is None or not p.exists():
-                    raise NotFound(f"{r.full_path} is in the catalog but not on disk; refresh the catalog")
-                paths.append(p)
-            return paths
+            return self._on_disk(recs)
         report = self.fetch(recs, dest=dest, jobs=jobs)
         report.raise_for_failures()
         return [report.paths[r.full_path] for r in recs]
-
-    def _local_file(self, rel: str) -> Path | None:
-        """Fast path of the built-in ``local`` type's ``local_path`` for a regular file that exists.
-
-        Same safety as :func:`onecore.transfer.safe_join` (checked path, no symbolic link leading out
-        of the root) with one ``lstat`` per file and one ``realpath`` per folder (remembered by this
-        ``One``). None means "take the slow path" (a symbolic link, a missing file, another type).
-        """
-        safe = self._safe_dirs
-        if safe is None:
-            from .builtins.local import LocalRepository
-
-            if type(self.repository).local_path is not LocalRepository.local_path:
-                return None
-            root = os.path.realpath(self.repository.settings["root_dir"])
-            self._safe_dirs = safe = {"": root}
-        root = safe[""]
-        from .transfer import check_relpath
-
-        try:
-            check_relpath(rel)
-            folder, _, name = rel.rpartition("/")
-            path = f"{root}/{rel}"
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                return None
-        except (OneError, OSError):
-            return None
-        parent = safe.get(folder)
-        if parent is None:
-            if not os.path.realpath(f"{root}/{folder}").startswith(root + "/"):
-                return None
-            safe[folder] = parent = Path(root, folder)
-        return parent / name
 
     def fetch(
         self,
@@ -414,7 +310,7 @@ class One:
 
         if self.repository.is_local and dest is None:  # already on disk: nothing to transfer
             rep = TransferReport()
-            for path, r in zip(self._ensure_local(recs), recs):
+            for path, r in zip(self._on_disk(recs), recs):
                 rep.skipped.append(r.full_path)
                 rep.paths[r.full_path] = path
             return rep
@@ -445,11 +341,10 @@ class One:
             rep = TransferReport(skipped=[i.rel_path for i in items])
             rep.paths = {i.rel_path: dest / i.rel_path for i in items}
             return rep
-        fetcher = self.repository.fetcher() if not self.repository.is_local else _FileFetcher()
         report = download(
             items,
             dest,
-            fetcher,
+            self.repository.fetcher(),
             jobs=jobs or self.jobs,
             progress=progress or self.progress,
             verified=verified,
@@ -480,7 +375,7 @@ class One:
         progress: Callable[[Progress], None] | None = None,
     ) -> TransferReport | list[DatasetRecord]:
         """Download a session's datasets (optionally only some objects); ``dry_run`` lists them."""
-        recs = self._select(self._records(str(eid)), collection, revision)
+        recs = self._select(self._records(eid), collection, revision)
         if objects:
             wanted = list(objects)
             recs = [r for r in recs if any(_dataset_match(r, o) for o in wanted)]
@@ -492,275 +387,9 @@ class One:
             return recs
         return self.fetch(recs, dest=Path(dest) if dest else None, jobs=jobs, progress=progress)
 
-    # -- loading -------------------------------------------------------------------------------
-    def _load_file(self, path: Path, **options: Any) -> Any:
-        ext = path.name.rsplit(".", 1)[-1]
-        loader = self.registry.loader(ext)
-        if loader is None:
-            known = ", ".join(sorted(self.registry.loaders))
-            raise LoaderError(
-                f"{path}: no loader for '.{ext}' files (loaders: {known}); "
-                "use download_only=True to get the path, or install a plugin that reads them"
-            )
-        try:
-            return loader(path, **options)
-        except OneError:
-            raise
-        except Exception as e:
-            raise LoaderError(f"{path}: the '.{ext}' loader failed: {type(e).__name__}: {e}") from None
-
-    def load_object(
-        self,
-        eid: str | Path,
-        obj: str,
-        collection: Any = None,
-        revision: str | None = None,
-        attribute: Any = None,
-        download_only: bool = False,
-        mmap: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        """Load all attributes of an ALF object as a :class:`Bunch` (``download_only``: their paths).
-
-        Keys are attribute names, with ``_timescale`` and ``.extra`` appended when present.
-        """
-        recs = self._records(str(eid))
-        found = [r for r in self._select(recs, collection, revision) if _object_match(r, obj)]
-        if not obj.startswith("_") and any(r.namespace is None for r in found):
-            found = [r for r in found if r.namespace is None]  # 'wheel' means wheel.*, not _ibl_wheel.*
-        if attribute is not None:
-            found = [r for r in found if _match(r.attribute, attribute)]
-        if not found:
-            objects = sorted({r.object for r in self._select(recs, collection, revision)})
-            where = f" in collection {collection!r}" if collection is not None else ""
-            raise NotFound(f"no object {obj!r}{where} in session {eid}; objects there: {', '.join(objects) or 'none'}")
-        collections = sorted({r.collection or "" for r in found})
-        if len(collections) > 1:
-            raise AmbiguousError(
-                f"object {obj!r} is in several collections of session {eid}: "
-                f"{', '.join(repr(c) for c in collections)}; pass collection=..."
-            )
-        paths = self._ensure_local(found)
-        if download_only:
-            return paths
-        out = Bunch()
-        for r, p in zip(found, paths):
-            out[_key(r)] = self._load_file(p, mmap=mmap)
-        return out
-
-    def _find_dataset(
-        self, recs: list[DatasetRecord], dataset: str, eid: Any, collection: Any, revision: str | None
-    ) -> DatasetRecord:
-        if "/" in dataset and collection is None:
-            collection, dataset = dataset.rsplit("/", 1)
-        sel = self._select(recs, collection, revision)
-        found = [r for r in sel if r.filename == dataset]
-        if not found:
-            found = [
-                r for r in sel if r.filename.rsplit(".", 1)[0] == dataset or fnmatch.fnmatchcase(r.filename, dataset)
-            ]
-        if not found:
-            names = sorted({r.rel_path for r in sel})
-            raise NotFound(
-                f"no dataset {dataset!r} in session {eid}"
-                + (f" (collection {collection!r})" if collection is not None else "")
-                + f"; datasets there: {', '.join(names[:30]) or 'none'}"
-                + (" ..." if len(names) > 30 else "")
-            )
-        if len(found) > 1:
-            raise AmbiguousError(
-                f"{dataset!r} matches several datasets in session {eid}: "
-                f"{', '.join(r.rel_path for r in found)}; pass collection=... or the full name"
-            )
-        return found[0]
-
-    def load_dataset(
-        self,
-        eid: str | Path,
-        dataset: str,
-        collection: Any = None,
-        revision: str | None = None,
-        download_only: bool = False,
-        mmap: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        """Load one dataset (the name may omit its extension); ``download_only`` returns its path."""
-        rec = self._find_dataset(self._records(str(eid)), dataset, eid, collection, revision)
-        path = self._ensure_local([rec])[0]
-        return path if download_only else self._load_file(path, mmap=mmap)
-
-    def load_datasets(
-        self,
-        eid: str | Path,
-        datasets: Sequence[str],
-        collections: Any = None,
-        revisions: Any = None,
-        download_only: bool = False,
-        mmap: bool = False,
-        **kwargs: Any,
-    ) -> tuple[list[Any], list[dict[str, Any]]]:
-        """Load several datasets; returns (data or paths, records), as ONE-api does."""
-        recs = self._records(str(eid))
-        n = len(datasets)
-        colls = collections if isinstance(collections, (list, tuple)) else [collections] * n
-        revs = revisions if isinstance(revisions, (list, tuple)) else [revisions] * n
-        if len(colls) != n or len(revs) != n:
-            raise OneError("collections and revisions must be single values or lists as long as datasets")
-        found = [self._find_dataset(recs, d, eid, c, r) for d, c, r in zip(datasets, colls, revs)]
-        paths = self._ensure_local(found)
-        data = paths if download_only else [self._load_file(p, mmap=mmap) for p in paths]
-        return data, [r.as_dict() for r in found]
-
-    def load_collection(
-        self,
-        eid: str | Path,
-        collection: str,
-        object: Any = None,
-        revision: str | None = None,
-        download_only: bool = False,
-        mmap: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        """Load every object of a collection as ``{object: Bunch}`` (``download_only``: paths)."""
-        recs = [
-            r
-            for r in self._select(self._records(str(eid)), collection, revision)
-            if (r.collection or "") == collection or (collection and _match(r.collection or "", collection))
-        ]
-        if object is not None:
-            recs = [r for r in recs if _match(r.object, object)]
-        if not recs:
-            raise NotFound(
-                f"no datasets in collection {collection!r} of session {eid}; collections: "
-                f"{', '.join(self.list_collections(eid)) or 'none'}"
-            )
-        paths = self._ensure_local(recs)
-        if download_only:
-            return paths
-        out = Bunch()
-        for r, p in zip(recs, paths):
-            out.setdefault(r.object, Bunch())[_key(r)] = self._load_file(p, mmap=mmap)
-        return out
-
 
 ONE = One
 """``ONE(...)`` is :class:`One`: the name data users know from ONE-api."""
-
-_CATALOG_ARGS = (
-    "datasets",
-    "lab",
-    "subject",
-    "date_range",
-    "number",
-    "collection",
-    "revision",
-    "namespace",
-    "projects",
-    "task_protocol",
-)
-
-
-def safe_exists(dest: Path, item: TransferItem) -> bool:
-    from .transfer import check_relpath
-
-    try:
-        check_relpath(item.rel_path)
-    except OneError:
-        return False
-    return (dest / item.rel_path).is_file()
-
-
-class _FileFetcher:
-    """Fetcher for ``file://`` URLs (copying from a local repository into another folder)."""
-
-    def open(self, url: str, offset: int = 0) -> Any:
-        from urllib.parse import unquote, urlparse
-
-        path = Path(unquote(urlparse(url).path))
-        f = open(path, "rb")
-        f.seek(offset)
-        total = path.stat().st_size
-
-        class _S:
-            def __init__(self) -> None:
-                self.offset, self.total = offset, total
-
-            def chunks(self) -> Any:
-                while True:
-                    b = f.read(1 << 20)
-                    if not b:
-                        return
-                    yield b
-
-            def close(self) -> None:
-                f.close()
-
-        return _S()
-
-    def close(self) -> None:
-        pass
-
-
-def _to_date(value: Any, term: str = "date_range") -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, _dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    text = str(value).strip()[:10]
-    try:
-        return _dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise OneError(f"{term}: {value!r} is not a date (expected yyyy-mm-dd)") from None
-
-
-def _normalize_value(term: str, value: Any) -> Any:
-    if term == "datasets":
-        vals = [value] if isinstance(value, str) else list(value)
-        if not all(isinstance(v, str) and v for v in vals):
-            raise OneError(f"dataset terms must be non-empty strings, got {value!r}")
-        return vals
-    if term in ("lab", "subject", "projects", "task_protocol"):
-        return [str(value)] if isinstance(value, str) else [str(v) for v in value]
-    if term == "date_range":
-        if isinstance(value, (str, _dt.date)):
-            d = _to_date(value)
-            return (d, d)
-        vals = list(value)
-        if len(vals) == 1:
-            return (_to_date(vals[0]), None)
-        if len(vals) == 2:
-            start, end = _to_date(vals[0]), _to_date(vals[1])
-            if start and end and start > end:
-                raise OneError(f"date_range: the start {start} is after the end {end}")
-            return (start, end)
-        raise OneError(f"date_range takes a date, [start] or [start, end]; got {value!r}")
-    if term == "number":
-        try:
-            return int(str(value))
-        except ValueError:
-            raise OneError(f"number: {value!r} is not a session number") from None
-    return value
-
-
-def _match(value: str, wanted: Any) -> bool:
-    if wanted is None:
-        return True
-    for w in [wanted] if isinstance(wanted, str) else list(wanted):
-        w = "" if w is None else str(w)
-        if value == w or (any(c in w for c in "*?[") and fnmatch.fnmatchcase(value, w)):
-            return True
-    return False
-
-
-def _key(r: DatasetRecord) -> str:
-    """The key of a dataset in a loaded object: attribute, then ``_timescale`` and ``.extra`` if any."""
-    return r.attribute + (f"_{r.timescale}" if r.timescale else "") + (f".{r.extra}" if r.extra else "")
-
-
-def _object_match(r: DatasetRecord, obj: str) -> bool:
-    return r.object == obj or (r.namespace is not None and obj == f"_{r.namespace}_{r.object}")
 
 
 def _dataset_match(r: DatasetRecord, wanted: str) -> bool:
@@ -771,20 +400,12 @@ def _dataset_match(r: DatasetRecord, wanted: str) -> bool:
     return _match(name, wanted)
 
 
-def _pick_revisions(recs: list[DatasetRecord], revision: str | None) -> list[DatasetRecord]:
-    """One record per (collection, file name): the asked revision (or latest before it), else the default."""
-    groups: dict[tuple[str, str], list[DatasetRecord]] = {}
-    for r in recs:
-        groups.setdefault((r.collection or "", r.filename), []).append(r)
-    out = []
-    for group in groups.values():
-        if revision is not None:
-            cands = [r for r in group if (r.revision or "") <= revision]
-            if not cands:
-                continue
-            pick = max(cands, key=lambda r: r.revision or "")
-        else:
-            flagged = [r for r in group if r.default]
-            pick = flagged[0] if flagged else max(group, key=lambda r: r.revision or "")
-        out.append(pick)
-    return out
+def safe_exists(dest: Path, item: TransferItem) -> bool:
+    """True if ``item`` is a regular file under ``dest`` (its relative path checked first)."""
+    from .paths import check_relpath
+
+    try:
+        check_relpath(item.rel_path)
+    except OneError:
+        return False
+    return (dest / item.rel_path).is_file()

@@ -369,6 +369,8 @@ def search_cmd(
         if v is not None:
             filters[k] = v
     result = one.search(details=details, **filters)
+    if details:  # the catalog's session records (ONE-api's (eids, details) tuple is for Python)
+        result = [one.catalog.session(e) for e in result[0]]
     if as_json:
         _echo_json(result)
         return
@@ -399,7 +401,8 @@ def list_cmd(
 ) -> None:
     """List the datasets of SESSION (a session id or path)."""
     one = _one(repo, mode=mode)
-    result = one.list_datasets(session, collection=collection, revision=_revision(revision), details=details)
+    recs = one._select(one._records(session), collection, _revision(revision))  # the default (or --revision) ones
+    result = [r.as_dict() for r in recs] if details else [r.rel_path for r in recs]
     if as_json:
         _echo_json(result)
         return

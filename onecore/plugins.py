@@ -420,7 +420,12 @@ def _collect_table(reg: Registry, table: str, entries: dict[str, tuple[Any, str]
 
     def loader_register(plugin: str) -> Callable[..., None]:
         def register(extension: str, function: Callable[..., Any]) -> None:
-            _add(reg, entries, "loader", extension.lower().lstrip("."), function, plugin)
+            ext = extension.lower().lstrip(".")
+            current = entries.get(ext)
+            if current is not None and current[1] in BUILTIN_PLUGINS and plugin not in BUILTIN_PLUGINS:
+                entries[ext] = (function, plugin)  # a plugin's loader replaces the built-in default
+                return
+            _add(reg, entries, "loader", ext, function, plugin)
 
         return register
 

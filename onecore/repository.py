@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .config import home as _home
 from .config import mask
@@ -26,6 +26,7 @@ from .errors import ConfigError, UnsupportedOperation
 from .hashcache import md5_file
 
 if TYPE_CHECKING:
+    from .config import RepoConfig
     from .transfer.progress import TransferReport
     from .transfer.protocols import Fetcher
 
@@ -188,6 +189,46 @@ class Repository:
 
     def local_path(self, dataset: Dataset) -> Path | None:
         """For local types, the file on disk; None means it must be downloaded."""
+        return None
+
+    def local_paths(self, rel_paths: Sequence[str]) -> list[Path | None]:
+        """For local types, the files on disk of several datasets (paths from the lab folder).
+
+        An item is None when that file is not on disk (or this type is not local). The default asks
+        :meth:`local_path` for each; a local type may override it with a faster equivalent (the
+        built-in ``local`` type checks each folder once).
+        """
+        out: list[Path | None] = []
+        for rel in rel_paths:
+            p = self.local_path(Dataset(rel))
+            out.append(p if p is not None and p.exists() else None)
+        return out
+
+    @property
+    def local_root(self) -> Path:
+        """The folder holding this repository's session folders on this computer.
+
+        The data root itself for local types, else the download cache (:attr:`data_dir`).
+        """
+        return self.data_dir
+
+    # -- connecting by URL ----------------------------------------------------------------------
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        home: Path,
+        interactive: bool = False,
+    ) -> RepoConfig | None:
+        """Connect to a server given only its URL, for ``ONE(base_url=url, username=..., password=...)``.
+
+        A type that supports it authenticates (prompting only when ``interactive``), caches what it
+        needs under ``home`` and returns the repository configuration to save and open (the password
+        is never part of it). The default returns None: this type does not connect by URL.
+        """
         return None
 
     # -- the index -----------------------------------------------------------------------------

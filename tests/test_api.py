@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from onecore import ONE, One
-from onecore.errors import AmbiguousError, ConfigError, LoaderError, NotFound, OneError
+from onecore.errors import AmbiguousError, ConfigError, NotFound, OneError
 
 S1 = "nicklab/Subjects/NICK_001/2021-01-04/001"  # the session with probe01, a revision, a namespace
 
@@ -61,16 +61,20 @@ def test_search_filters(one, kwargs, expected):
 
 
 def test_search_terms_and_errors(one):
-    assert one.search_terms() == [
+    assert one.search_terms() == [  # issue 14: ONE-api's names too (laboratory, projects, ...)
         "dataset",
         "datasets",
         "lab",
+        "laboratory",
         "subject",
         "date_range",
         "number",
         "collection",
         "revision",
         "namespace",
+        "projects",
+        "task_protocol",
+        "dataset_qc_lte",
     ]
     with pytest.raises(OneError, match="unknown search term 'colour'.*valid terms: dataset"):
         one.search(colour="red")
@@ -85,15 +89,16 @@ def test_search_terms_and_errors(one):
 
 
 def test_search_details(one):
-    [rec] = one.search(details=True, data="probe01")
+    [eid], [rec] = one.search(details=True, data="probe01")  # issue 14: ONE-api's (eids, details)
+    assert eid == S1
     assert rec["eid"] == S1 and rec["subject"] == "NICK_001" and rec["number"] == 1 and rec["lab"] == "nicklab"
 
 
 def test_list_datasets_default_revision_and_filters(one):
-    ds = one.list_datasets(S1)
+    ds = one.list_datasets(S1, default_revisions_only=True)  # issue 14: ONE-api lists every revision
     assert "alf/#2021-06-01#/spikes.times.npy" in ds and "alf/spikes.times.npy" not in ds
     assert "alf/probe01/spikes.times.npy" in ds
-    old = one.list_datasets(S1, collection="alf", revision="2000-01-01")
+    old = one.list_datasets(S1, collection="alf", revision="")  # issue 14: '' = no revision
     assert "alf/spikes.times.npy" in old and not any("#" in d for d in old)
     assert one.list_datasets(S1, collection="alf/probe0*") == [
         "alf/probe00/spikes.clusters.npy",
@@ -103,12 +108,13 @@ def test_list_datasets_default_revision_and_filters(one):
     ]
     assert one.list_datasets(S1, filename="*.json") == ["alf/session.meta.json"]
     det = one.list_datasets(S1, collection="alf", filename="wheel.position.npy", details=True)
-    assert det[0]["object"] == "wheel" and det[0]["full_path"] == f"{S1}/alf/wheel.position.npy"
+    row = det.iloc[0]  # issue 14: a pandas DataFrame when pandas is installed
+    assert row["object"] == "wheel" and row["full_path"] == f"{S1}/alf/wheel.position.npy"
     assert one.list_collections(S1) == ["alf", "alf/probe00", "alf/probe01"]
-    assert one.list_revisions(S1) == ["2021-06-01"]
+    assert one.list_revisions(S1) == ["", "2021-06-01"]  # issue 14: '' listed, as ONE-api
     assert one.list_subjects() == ["HAIS_001", "HAIS_002", "NICK_001", "NICK_002"]
     assert len(one.list_datasets()) == len(one.list_datasets()) > 80
-    assert one.list(S1) == ds  # ONE light's name
+    assert one.list(S1) == one.list_datasets(S1)  # ONE light's name
 
 
 def test_default_revision_flag_wins_over_latest(one):
@@ -119,7 +125,7 @@ def test_default_revision_flag_wins_over_latest(one):
         Dataset(f"{S1}/alf/spikes.times.npy", default=True),
     ]
     one.catalog.upsert(rows=rows)
-    assert "alf/spikes.times.npy" in one.list_datasets(S1, collection="alf")
+    assert "alf/spikes.times.npy" in one.list_datasets(S1, collection="alf", default_revisions_only=True)
 
 
 def test_load_object(one, data_root):
@@ -127,8 +133,12 @@ def test_load_object(one, data_root):
     assert sorted(spikes) == ["clusters", "times"]
     raw = np.load(data_root / S1 / "alf/probe00/spikes.times.npy")
     np.testing.assert_array_equal(spikes.times, raw)
-    wheel = one.load_object(S1, "wheel", collection="alf")
+    # issue 14: ONE-api's namespace rule (an object gathers every namespace; a clash asks for namespace=)
+    with pytest.raises(AmbiguousError, match="several namespaces.*namespace="):
+        one.load_object(S1, "wheel", collection="alf")
+    wheel = one.load_object(S1, "wheel", collection="alf", namespace="")
     assert sorted(wheel) == ["position", "timestamps"]
+    assert list(one.load_object(S1, "wheel", collection="alf", namespace="ibl")) == ["position"]
     ns = one.load_object(S1, "_ibl_wheel", collection="alf")
     assert list(ns) == ["position"]
     only = one.load_object(S1, "spikes", collection="alf", attribute="times")
@@ -170,7 +180,7 @@ def test_load_dataset_forms(one, data_root):
     assert p == data_root / S1 / "alf/wheel.timestamps.npy"
     assert one.load_dataset(S1, "session.meta.json") == {"rig": "rig1", "task": "passive"}
     table = one.load_dataset(S1, "trials.table", collection="alf")
-    assert table.dtype.names == ("trial", "stim_on", "response")
+    assert list(table.columns) == ["trial", "stim_on", "response"]  # issue 14: a DataFrame with pandas
     with pytest.raises(AmbiguousError, match="several datasets"):
         one.load_dataset(S1, "spikes.times")
     with pytest.raises(NotFound, match="no dataset 'spikes.depths'.*datasets there"):
@@ -195,18 +205,16 @@ def test_eid_forms(one, data_root):
     assert one.path2eid(data_root / S1 / "alf/spikes.amps.npy") == S1
     assert one.eid2path(S1) == data_root / S1
     assert one.to_eid("NICK_001/2021-01-04/001") == S1
-    with pytest.raises(NotFound):
-        one.to_eid("garbage")
+    assert one.to_eid("garbage") is None  # issue 14: ONE-api's contract (was NotFound)
 
 
-def test_unknown_extension_is_a_clear_error(tmp_path):
+def test_unknown_extension_returns_the_local_path(tmp_path):  # issue 14: ONE-api returns the path
     root = tmp_path / "r"
     f = root / "lab/Subjects/s/2020-01-01/001/alf/video.raw.mp4"
     f.parent.mkdir(parents=True)
     f.write_bytes(b"\x00")
     one = One(cache_dir=root)
-    with pytest.raises(LoaderError, match="no loader for '.mp4'.*download_only=True"):
-        one.load_dataset("lab/Subjects/s/2020-01-01/001", "video.raw")
+    assert one.load_dataset("lab/Subjects/s/2020-01-01/001", "video.raw") == f
     assert one.load_dataset("lab/Subjects/s/2020-01-01/001", "video.raw", download_only=True) == f
 
 

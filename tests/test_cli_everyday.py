@@ -136,16 +136,16 @@ def test_interactive_add_repo_asks_again_only_for_the_refused_fields(runner, dat
 
 # -- messages -------------------------------------------------------------------------------------
 def test_no_match_prints_0_sessions_and_nearest_values_on_a_terminal(runner, configured, monkeypatch):
-    res = _invoke(runner, "search", "--subject", "NICK_00")
+    res = _invoke(runner, "search", "--subject", "NICK_009")
     assert res.exit_code == 0 and res.stderr.strip() == "0 sessions" and res.stdout == ""
     monkeypatch.setattr("onecore.cli._hints_enabled", lambda: True)
-    res = _invoke(runner, "search", "--subject", "NICK_00", "--lab", "nicklab")
-    assert "no subject 'NICK_00'; did you mean NICK_001, NICK_002?" in res.stderr
+    res = _invoke(runner, "search", "--subject", "NICK_009", "--lab", "nicklab")
+    assert "no subject 'NICK_009'; did you mean NICK_001, NICK_002?" in res.stderr
     assert "no lab" not in res.stderr  # nicklab exists
     res = _invoke(runner, "search", "spikes.time", "probe00")
     assert "0 sessions" in res.stderr and "no dataset 'spikes.time'; did you mean spikes.times" in res.stderr
     assert "probe00" not in res.stderr.replace("'spikes.time'", "")  # an existing collection: no hint
-    res = _invoke(runner, "search", "--subject", "NICK_00", "--json")
+    res = _invoke(runner, "search", "--subject", "NICK_009", "--json")
     assert json.loads(res.stdout) == [] and res.stderr == ""  # --json stays clean
     assert "1 session\n" in _invoke(runner, "search", "probe01").stderr
 

@@ -96,7 +96,7 @@ def test_search_list_load_through_one(served: FileServer, root: Path) -> None:
 def test_cli_download_to_a_folder(served: FileServer, root: Path, tmp_path: Path) -> None:
     with One(repo="web") as one:
         eid = first_session(one)
-        expected = one.list_datasets(eid)
+        expected = one.list_datasets(eid, default_revisions_only=True)  # issue 14: every revision listed
     dest = tmp_path / "dl"
     r = run("download", eid, "--dir", str(dest))
     assert r.exit_code == 0, r.output

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 import sqlite3
 import threading
 from itertools import compress
@@ -35,6 +36,7 @@ class SearchMixin:
         )
         out = []
         wild = any(c in term for c in "*?[")
+        rx = _term_regex(term)  # ONE-api's form: a regular expression matching a whole file name
         for nid, coll, rev, fname, ns, obj, attr, ts, _ext in rows:
             if not _match_opt(coll, collection) or not _match_opt(rev, revision) or not _match_opt(ns or "", namespace):
                 continue
@@ -55,6 +57,8 @@ class SearchMixin:
                     or term == coll
                     or ("/" in term and (term == f"{coll}/{fname}" or f"{coll}/{fname}".startswith(term + ".")))
                 )
+            if not ok and rx is not None:
+                ok = rx.fullmatch(fname) is not None
             if ok:
                 out.append(nid)
         return out
@@ -187,6 +191,13 @@ class SearchMixin:
         else:
             ranks = np.flatnonzero(selected)
         return [eids[i] for i in ranks.tolist()]
+
+
+def _term_regex(term: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(term)
+    except re.error:
+        return None
 
 
 def _match_opt(value: str, wanted: Any) -> bool:

@@ -11,13 +11,21 @@ KINDS = ("raster", "wheel", "trials")
 _SPIKE_ATTRS = ["times", "depths", "clusters"]
 
 
+def _records(one: Any, eid: str, collection: Any, revision: str | None) -> list[dict[str, Any]]:
+    """The session's dataset records as dicts (``list_datasets(details=True)`` is a DataFrame with pandas)."""
+    recs = one.list_datasets(
+        eid, collection=collection, revision=revision, details=True, default_revisions_only=revision is None
+    )
+    return recs.to_dict("records") if hasattr(recs, "to_dict") else list(recs)
+
+
 def _collections_with(one: Any, eid: str, obj: str, collection: Any, revision: str | None) -> list[str]:
-    recs = one.list_datasets(eid, collection=collection, revision=revision, details=True)
+    recs = _records(one, eid, collection, revision)
     return sorted({r["collection"] or "" for r in recs if r["object"] == obj and not r["namespace"]})
 
 
 def _objects_of(one: Any, eid: str, collection: Any, revision: str | None) -> str:
-    recs = one.list_datasets(eid, collection=collection, revision=revision, details=True)
+    recs = _records(one, eid, collection, revision)
     objs = sorted({r["object"] for r in recs})
     return ", ".join(objs) or "none"
 

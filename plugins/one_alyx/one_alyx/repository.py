@@ -1,6 +1,6 @@
 """The ``alyx`` repository type: ONE on an Alyx database.
 
-- **Connecting**: :meth:`AlyxRepository.setup` (what ``ONE(base_url=...)`` calls) authenticates,
+- **Connecting**: :meth:`AlyxRepository.from_url` (what ``ONE(base_url=...)`` calls) authenticates,
   caches the token per server (0600) and returns the configuration to save (never the password).
 - **Searching**: :meth:`AlyxRepository.search` maps the search terms onto ``/sessions`` (see
   :mod:`one_alyx.search`), following pagination to the end; results land in the local catalog.
@@ -114,9 +114,9 @@ class AlyxRepository(Repository):
 
     # -- connecting ----------------------------------------------------------------------------
     @classmethod
-    def setup(
+    def from_url(
         cls,
-        base_url: str,
+        url: str,
         *,
         username: str | None = None,
         password: str | None = None,
@@ -125,11 +125,13 @@ class AlyxRepository(Repository):
     ) -> RepoConfig:
         """Connect to an Alyx for ``ONE(base_url=...)``: authenticate, cache the token, return the config.
 
+        The :meth:`onecore.repository.Repository.from_url` of this type.
+
         Prompts (password hidden) only when ``interactive`` and something is missing. A cached token of
         the same server (and user) is reused without a password. The password is never returned; other
         settings already configured for this server (``data_login``...) are kept.
         """
-        base_url = normalize_base_url(base_url)
+        base_url = normalize_base_url(url)
         cached = read_token(home, base_url)
         if not username:
             username = cached.get("username")

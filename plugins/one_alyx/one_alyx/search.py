@@ -105,7 +105,11 @@ def build_queries(filters: Mapping[str, Any]) -> list[list[dict[str, str]]]:
             start, end = value if isinstance(value, (tuple, list)) else (value, value)
             params["date_range"] = f"{start or '0001-01-01'},{end or '9999-12-31'}"
         elif key == "number":
-            params["number"] = str(int(value))
+            numbers = [int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+            if len(numbers) == 1:
+                params["number"] = str(numbers[0])
+            else:
+                django.append(("number__in", repr(numbers)))
         elif key == "collection":
             vals = [_check_collection(key, v) for v in _list(value)]
             django.append((_REL + "collection__in", repr(vals)) if len(vals) > 1 else (_REL + "collection", vals[0]))

@@ -72,7 +72,7 @@ def test_alyx_one_search(alyx, one):
     assert one.search(data=["probe00", "probe01"], project="brainwide") == [e["s1"]]  # the seed's example
     assert one.search(datasets=["probe00", "spikes.times"], date=[None, "2021-12-31"]) == [e["s3"], e["s1"]]
     assert one.search(django="subject__nickname,SWC_002") == [e["s3"]]
-    recs = one.search(subject="KS_005", details=True)
+    _, recs = one.search(subject="KS_005", details=True)  # issue 14: ONE-api's (eids, details)
     assert recs[0]["lab"] == "otherlab" and recs[0]["subject"] == "KS_005"
     with pytest.raises(OneError, match="unknown search term 'colour'"):
         one.search(colour="red")
@@ -90,8 +90,10 @@ def test_alyx_one_list(alyx, one):
         ]
     )
     assert one.list_collections(s1) == ["alf", "alf/probe00", "alf/probe01"]
-    assert one.list_revisions(s1) == ["2024-05-06"]
+    assert one.list_revisions(s1) == ["", "2024-05-06"]  # issue 14: '' where datasets have none
     details = one.list_datasets(s1, collection="alf/probe00", details=True)
+    if hasattr(details, "to_dict"):  # issue 14: a pandas DataFrame when pandas is installed
+        details = details.to_dict("records")
     clusters = next(d for d in details if d["object"] == "clusters" or d["rel_path"].endswith("clusters.npy"))
     assert clusters["default_revision"] is True and clusters["revision"] == "2024-05-06"
 
@@ -116,7 +118,9 @@ def test_alyx_one_load(alyx, one):
     path = Path(path)
     assert path == one.repository.data_dir / rel  # stored without the dataset UUID
     assert path.read_bytes() == alyx.seeded["files"][rel]
-    [rec] = [d for d in one.list_datasets(s1, collection="alf/probe00", details=True) if d["full_path"] == rel]
+    listed = one.list_datasets(s1, collection="alf/probe00", details=True)
+    listed = listed.to_dict("records") if hasattr(listed, "to_dict") else listed  # issue 14: a DataFrame
+    [rec] = [d for d in listed if d["full_path"] == rel]
     assert md5_file(path) == rec["md5"] and path.stat().st_size == rec["size"]
     probes = one.load_collection(s1, "alf/probe01")
     np.testing.assert_array_equal(probes["spikes"]["times"], _expected(alyx, f"{S1_PATH}/alf/probe01/spikes.times.npy"))

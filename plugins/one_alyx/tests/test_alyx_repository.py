@@ -42,7 +42,7 @@ def found(repo, **filters):
 
 # -- connecting -----------------------------------------------------------------------------------
 def test_alyx_setup_stores_token_not_password(alyx, one_home):
-    rc = AlyxRepository.setup(alyx.base_url + "/", username="admin", password="admin", home=one_home)
+    rc = AlyxRepository.from_url(alyx.base_url + "/", username="admin", password="admin", home=one_home)
     assert rc.type == "alyx" and rc.name.startswith("127.0.0.1_")
     assert rc.settings == {"base_url": alyx.base_url, "username": "admin"}
     tok = token_path(one_home, alyx.base_url)
@@ -51,26 +51,26 @@ def test_alyx_setup_stores_token_not_password(alyx, one_home):
     assert data["username"] == "admin" and data["token"] and "admin" not in data["token"]
     assert "password" not in tok.read_text()
     # a second connection reuses the cached token without a password
-    rc2 = AlyxRepository.setup(alyx.base_url, home=one_home)
+    rc2 = AlyxRepository.from_url(alyx.base_url, home=one_home)
     assert rc2 == rc
 
 
 def test_alyx_setup_wrong_password_is_auth_error(alyx, one_home):
     with pytest.raises(AuthError) as e:
-        AlyxRepository.setup(alyx.base_url, username="admin", password="wrong-s3cret", home=one_home)
+        AlyxRepository.from_url(alyx.base_url, username="admin", password="wrong-s3cret", home=one_home)
     assert "wrong-s3cret" not in str(e.value) and "admin" in str(e.value)
     assert not token_path(one_home, alyx.base_url).exists()
 
 
 def test_alyx_setup_needs_username(alyx, one_home):
     with pytest.raises(ConfigError, match="username"):
-        AlyxRepository.setup(alyx.base_url, home=one_home)
+        AlyxRepository.from_url(alyx.base_url, home=one_home)
 
 
 def test_alyx_wrong_base_url_is_explained(alyx, one_home):
     root = alyx.base_url.rsplit("/api", 1)[0]  # alyx-local serves its API under /api
     with pytest.raises(OneError, match="auth-token"):
-        AlyxRepository.setup(root, username="admin", password="admin", home=one_home)
+        AlyxRepository.from_url(root, username="admin", password="admin", home=one_home)
 
 
 def test_alyx_repr_hides_secrets(alyx, one_home):
@@ -219,9 +219,9 @@ def test_alyx_setup_prompts_only_when_interactive(alyx, one_home, monkeypatch):
 
     monkeypatch.setattr(click, "prompt", prompt)
     with pytest.raises(ConfigError, match="username"):
-        AlyxRepository.setup(alyx.base_url, home=one_home, interactive=False)
+        AlyxRepository.from_url(alyx.base_url, home=one_home, interactive=False)
     assert asked == []
-    rc = AlyxRepository.setup(alyx.base_url, home=one_home, interactive=True)
+    rc = AlyxRepository.from_url(alyx.base_url, home=one_home, interactive=True)
     assert rc.settings["username"] == "admin"
     assert [h for _, h in asked] == [False, True]  # the username in clear, the password hidden
 
@@ -229,12 +229,12 @@ def test_alyx_setup_prompts_only_when_interactive(alyx, one_home, monkeypatch):
 def test_alyx_setup_keeps_other_settings_of_the_server(alyx, one_home):
     from onecore.config import Config
 
-    rc = AlyxRepository.setup(alyx.base_url, username="admin", password="admin", home=one_home)
+    rc = AlyxRepository.from_url(alyx.base_url, username="admin", password="admin", home=one_home)
     config = Config.load(one_home)
     rc.settings["data_login"] = "fileuser"
     config.add(rc)
     config.save()
-    again = AlyxRepository.setup(alyx.base_url, username="admin", home=one_home)
+    again = AlyxRepository.from_url(alyx.base_url, username="admin", home=one_home)
     assert again.settings == {"base_url": alyx.base_url, "username": "admin", "data_login": "fileuser"}
 
 

@@ -62,7 +62,7 @@ def check_full_session(one: Any, path: Path) -> None:
         cam = one.load_object(eid, "_ibl_leftCamera", collection="alf")
         same(alf["leftCamera_brightness"].data[:], attr(cam, "brightness"))
         same(alf["leftCamera_brightness"].timestamps[:], attr(cam, "times"))
-        stim = one.load_object(eid, "stim", collection="alf")["table"]
+        stim = one.load_object(eid, "stim", collection="alf")  # a table: one attribute per column
         same(alf["stim_contrast"].data[:], stim["contrast"])
         same(alf["stim_contrast"].timestamps[:], stim["times"])
         assert list(alf["stim_text"]["label"][:]) == list(stim["label"])

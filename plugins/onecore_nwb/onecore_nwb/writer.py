@@ -207,7 +207,7 @@ def export_session(
     tz = meta.parse_timezone(timezone)
     info = meta.session_info(one, eid)
     eid = info["eid"]
-    plan = plan_session(list(one.list_datasets(eid)), collections)
+    plan = plan_session(list(one.list_datasets(eid, default_revisions_only=True)), collections)
     for o in list(plan.objects):  # tables nobody can read here are listed, not guessed at
         for p in list(o.parts):
             if p.extension.lower() in TABLE_EXTENSIONS and one.registry.loader(p.extension) is None:

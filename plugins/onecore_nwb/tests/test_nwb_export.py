@@ -62,13 +62,12 @@ def test_trials_table_and_separate_attributes(one: One, tmp_path: Path) -> None:
     path = onecore_nwb.export(one, TABLE_SESSION, tmp_path, subject=SUBJECT)
     assert path.name == "sub-KS-023_ses-2024-01-02-002.nwb"  # no modality dandi recognises: no suffix
     trials = one.load_object(TABLE_SESSION, "trials", collection="alf")
-    table = trials["table"]
-    with pynwb.NWBHDF5IO(str(path), "r") as io:
+    with pynwb.NWBHDF5IO(str(path), "r") as io:  # the table's columns are attributes of the object
         t = io.read().trials
-        same(t["start_time"][:], table["intervals_0"])
-        same(t["stop_time"][:], table["intervals_1"])
+        same(t["start_time"][:], trials["intervals"][:, 0])
+        same(t["stop_time"][:], trials["intervals"][:, 1])
         for key in ("choice", "goCue_times", "contrastLeft"):
-            same(t[key][:], table[key])
+            same(t[key][:], trials[key])
         same(t["stimOff_times"][:], trials["stimOff_times"])
     assert inspect_problems(path)[0] == []
 
