@@ -68,12 +68,32 @@ class HTTPRepository(Repository):
         self.fetch_index(None)
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
-        url = url_join(self.settings["base_url"], ".one_root")
-        return fetch_index_url(self.fetcher(), url, state, self.home, self.settings["base_url"])
+        return fetch_index_base(self.fetcher(), self.settings["base_url"], state, self.home)
 
     def close(self) -> None:
         if self._fetcher is not None:
             self._fetcher.close()
+
+
+def fetch_index_base(
+    fetcher: HTTPFetcher, base_url: str, state: Mapping[str, Any] | None, home: Path
+) -> IndexUpdate | None:
+    """The index of the data root at ``base_url``: its companion ``.one_index.tsv`` (sizes and md5s)
+    when the server has one, else ``.one_root``; ``state["index_name"]`` says which was read."""
+    from onecore.index import COMPANION_NAME
+
+    for name in (COMPANION_NAME, ".one_root"):
+        same = state if state and state.get("index_name", ".one_root") == name else None
+        try:
+            update = fetch_index_url(fetcher, url_join(base_url, name), same, home, base_url)
+        except TransferError as e:
+            if name == COMPANION_NAME and "HTTP 404" in str(e):
+                continue  # a data root indexed by ONE light or an older onecore
+            raise
+        if update is not None:
+            update.state["index_name"] = name
+        return update
+    raise AssertionError("unreachable")
 
 
 def fetch_index_url(
@@ -83,7 +103,7 @@ def fetch_index_url(
 
     Shared by every type whose index is a ``.one_root`` served over HTTP.
     """
-    from onecore.index import IndexProblem, read_index_file
+    from onecore.index import IndexProblem, read_index_stream, sweep_index_leftovers
 
     headers = {"Accept-Encoding": "gzip"}
     if state:
@@ -94,6 +114,7 @@ def fetch_index_url(
     limit = max_index_bytes()
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
+    sweep_index_leftovers(tmpdir)
 
     def get() -> tuple[str, str, dict[str, str]] | None:
         r = fetcher.get(url, headers=headers, stream=True)
@@ -102,24 +123,24 @@ def fetch_index_url(
                 return None
             if r.status_code != 200:
                 raise http_error(r, f"GET {url} (the repository index)")
-            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
+            f = tempfile.TemporaryFile(dir=tmpdir)  # nameless: nothing is left behind, even by a kill
             h = hashlib.sha256()
             n = 0
             try:
-                with os.fdopen(fd, "wb") as f:
-                    for chunk in r.iter_content(1 << 20):
-                        n += len(chunk)
-                        if n > limit:
-                            raise TransferError(
-                                f"the index {url} is larger than {limit} bytes; refusing it "
-                                "(raise ONE_MAX_INDEX_BYTES if this is expected)"
-                            )
-                        h.update(chunk)
-                        f.write(chunk)
+                for chunk in r.iter_content(1 << 20):
+                    n += len(chunk)
+                    if n > limit:
+                        raise TransferError(
+                            f"the index {url} is larger than {limit} bytes; refusing it "
+                            "(raise ONE_MAX_INDEX_BYTES if this is expected)"
+                        )
+                    h.update(chunk)
+                    f.write(chunk)
+                f.seek(0)
             except BaseException:
-                os.unlink(tmp)
+                f.close()
                 raise
-            return tmp, h.hexdigest(), dict(r.headers)
+            return f, h.hexdigest(), dict(r.headers)
         finally:
             r.close()
 
@@ -140,7 +161,7 @@ def fetch_index_url(
         "sha256": digest,
     }
     if state and state.get("sha256") == digest:
-        os.unlink(tmp)
+        tmp.close()
         if all(state.get(k) == new_state.get(k) for k in ("etag", "last_modified")):
             return None
         return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
@@ -148,12 +169,12 @@ def fetch_index_url(
 
     def rows() -> Iterator[Dataset]:
         try:
-            for row in read_index_file(tmp, base_url=base_url, problems=problems, source=url):
+            for row in read_index_stream(tmp, base_url=base_url, problems=problems, source=url):
                 if row.url is None and base_url:
                     row.url = url_join(base_url, row.rel_path)
                 yield row
         finally:
-            os.unlink(tmp)
+            tmp.close()
             for p in problems:  # found while reading: name the index's URL, not the temporary copy
                 p.source = url
 
