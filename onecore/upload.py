@@ -493,6 +493,37 @@ class _UploadRun:
                 self.report.failed.append((rel, f"not deleted: {e}"))
 
 
+def summary_lines(
+    report: TransferReport, name: str, dry_run: bool, n_bad: int, everything: set[str]
+) -> list[tuple[str, bool]]:
+    """The lines ``one upload`` prints after an upload to repository ``name``: (text, on stderr).
+
+    ``everything``: every dataset of the local root (with ``--limit``, more than were uploaded), so
+    that the remote datasets no longer present locally are counted right."""
+    stale = [p for p in getattr(report, "remote_only", []) if p not in everything]
+    deleted = list(getattr(report, "deleted", []))
+    if dry_run:
+        out = [(f"would send {p}", False) for p in report.downloaded]
+        out += [(f"would delete {p}", False) for p in deleted]
+        extra = f", {len(deleted)} to delete" if deleted else ""
+        if stale and not deleted:
+            extra += f"; {len(stale)} remote dataset(s) no longer present locally (--delete removes them)"
+        return [
+            *out,
+            (f"Dry run: {len(report.downloaded)} to send, {len(report.skipped)} already there{extra}.", False),
+        ]
+    out = [(f"FAILED {p}: {err}", True) for p, err in report.failed]
+    line = f"Upload to {name!r}: {report.summary()}; {n_bad} non-ALF file(s) skipped."
+    if deleted:
+        line += f" {len(deleted)} remote dataset(s) deleted."
+    elif stale:
+        line += f" {len(stale)} remote dataset(s) no longer present locally (--delete removes them)."
+    out.append((line, False))
+    if report.failed:
+        out.append(("Re-run the same command to retry: finished files are not sent again.", True))
+    return out
+
+
 def write_remote_text(backend: TreeBackend, name: str, text: str, retry: RetryPolicy) -> None:
     """Write a text file (an index) to :func:`part_name` then :func:`replace_into` its name."""
     data = text.encode("utf-8")
