@@ -275,6 +275,7 @@ class _UploadRun:
         self.stop = threading.Event()
         self.tls = threading.local()
         self.tracker = ProgressTracker(None, 0, 0)
+        self.todo: list[str] = []
 
     # -- planning ------------------------------------------------------------------------------
     def read_previous(self) -> tuple[dict[str, str | None], dict[str, Dataset]]:
@@ -330,7 +331,7 @@ class _UploadRun:
         texts, previous = self.read_previous()
         local = set(datasets)
         self.report.remote_only = sorted(r for r in previous if r not in local)
-        todo = self.plan(datasets, previous)
+        todo = self.todo = self.plan(datasets, previous)
         if dry_run:
             self.report.downloaded = todo  # "would send"
             self.report.bytes = sum(os.stat(self.root / r).st_size for r in todo)
@@ -451,6 +452,11 @@ class _UploadRun:
         """This run's datasets, plus every previous row whose file is still on the server."""
         be = self.backend
         rows = {rel: Dataset(rel, be.url_for(rel), s, m) for rel, (s, m) in self.present.items()}
+        for rel in self.todo:  # renamed into place, but interrupted before it was counted
+            if rel not in rows and rel not in removed:
+                got = self._journaled(rel)
+                if got is not None:
+                    rows[rel] = Dataset(rel, be.url_for(rel), got[0], got[1])
         for rel, old in previous.items():
             if rel in rows or rel in removed:
                 continue
@@ -467,6 +473,17 @@ class _UploadRun:
                 old = Dataset(rel, old.url, remote, None)
             rows[rel] = old if old.url else Dataset(rel, be.url_for(rel), old.size, old.md5)
         return sorted(rows.values(), key=lambda r: r.rel_path)
+
+    def _journaled(self, rel: str) -> tuple[int, str] | None:
+        """(size, md5) of ``rel`` when the journal says it was sent whole and it is on the server."""
+        done = self.journal.done(rel)
+        try:
+            st = os.stat(self.root / rel)
+            if done is None or done[:2] != (st.st_size, st.st_mtime_ns):
+                return None
+            return (done[0], done[2]) if exact_size(self.backend, rel) == done[0] else None
+        except (OSError, OneError):
+            return None
 
     def write_index(self, texts: dict[str, str | None], previous: dict[str, Dataset], removed: set[str]) -> None:
         rows = self.final_rows(previous, removed)
