@@ -97,7 +97,10 @@ class _FolderBackend:
         self.key = f"local:{root}"
 
     def _path(self, rel: str) -> Path:
-        return safe_join(self.root, rel)
+        """The path of ``rel``; its folders may not lead out of the root, its last part is not resolved
+        (a symlink there is replaced or refused, never followed)."""
+        folder, _, name = rel.rpartition("/")
+        return (safe_join(self.root, folder) if folder else self.root) / name
 
     def size(self, rel: str) -> int | None:
         try:
