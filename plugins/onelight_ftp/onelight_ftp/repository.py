@@ -15,7 +15,7 @@ from typing import IO, Any, Callable, Iterator, Mapping
 from urllib.parse import quote
 
 from onecore.builtins.http import fetch_index_base, max_index_bytes
-from onecore.errors import ConfigError, TransferError
+from onecore.errors import ConfigError, TransferError, TransientError
 from onecore.index import COMPANION_NAME, IndexProblem, read_index_stream, sweep_index_leftovers
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
 from onecore.transfer import HTTPFetcher, Progress, RetryPolicy, TransferReport, url_join
@@ -108,26 +108,16 @@ class FTPRepository(Repository):
 
     # -- checking ------------------------------------------------------------------------------
     def check(self) -> None:
-        """Log in and make sure ``remote_root`` is a folder the user can enter."""
-        conn = Connection(self.endpoint)
-        root = self.settings["remote_root"]
+        """Log in and make sure ``remote_root`` is a folder the user can enter (created when missing)."""
+        backend = self.backend()
         try:
-
-            def cwd(ftp: ftplib.FTP) -> None:
-                try:
-                    ftp.cwd(root)
-                except ftplib.error_perm as e:
-                    raise ConfigError(
-                        f"repository {self.name!r}: remote_root {root!r} is not a folder that user "
-                        f"{self.endpoint.login!r} can open on {self.endpoint.where} ({str(e).strip()}); "
-                        "create it on the server or fix remote_root"
-                    ) from None
-
-            RetryPolicy.from_env().call(
-                lambda: conn.run(cwd, f"opening {root}"), f"checking the FTP server {self.endpoint.where}"
-            )
+            RetryPolicy.from_env().call(backend.ensure_root, f"checking the FTP server {self.endpoint.where}")
+        except TransferError as e:
+            if isinstance(e, TransientError):
+                raise
+            raise ConfigError(f"repository {self.name!r}: {e}") from None
         finally:
-            conn.close()
+            backend.close_all()
 
     # -- reading -------------------------------------------------------------------------------
     def fetcher(self) -> HTTPFetcher | FTPFetcher:

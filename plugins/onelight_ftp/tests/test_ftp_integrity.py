@@ -221,3 +221,70 @@ def test_rerun_after_sigkill_does_not_send_completed_files_again(ftp_server, dat
     assert not [r for r in done if _stored(ftp_server, r)], "completed files were sent again"
     assert sorted(_index(ftp_server.home)) == rels
     assert json.dumps(sorted(report.skipped)) == json.dumps(sorted(done))
+
+
+# -- item 17: no temporary index copies left in $ONE_HOME/tmp --------------------------------------
+@pytest.mark.parametrize("with_http", [False, True], ids=["ftp", "http"])
+def test_index_fetches_leave_no_temporary_files(ftp_server, http_over, data_root, make_repo, _one_home, with_http):
+    """Index fetches (including one whose rows are never read, as ``add-repo``'s check does) leave no
+    ``tmp*.one_root`` in ``$ONE_HOME/tmp``; a stale one of a dead process is swept (main left one per fetch)."""
+    root, rels = data_root
+    assert make_repo(ftp_server).upload(root, rels).failed == []
+    tmp = _one_home / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    stale = tmp / "tmpdeadbeef.one_root"
+    stale.write_text("left by a killed process")
+    os.utime(stale, (1, 1))
+    extra = {"base_url": http_over(ftp_server.home)} if with_http else {}
+    repo = make_repo(ftp_server, **extra)
+    assert repo.fetch_index(None) is not None  # rows never read
+    update = repo.fetch_index(None)
+    assert sorted(r.rel_path for r in update.rows) == rels
+    assert all(r.md5 and r.size is not None for r in repo.fetch_index(None).rows)  # from the companion
+    assert update.state["index_name"] == ".one_index.tsv"
+    assert [p.name for p in tmp.iterdir()] == []
+
+
+# -- issue 15: --delete, remote_root, ONE light's reader -------------------------------------------
+def test_upload_delete_removes_remote_datasets_no_longer_local(ftp_server, data_root, make_repo):
+    from onecore.testing.onelight import onelight_read_root_file
+
+    root, rels = data_root
+    assert make_repo(ftp_server).upload(root, rels).failed == []
+    gone = rels[:2]
+    for rel in gone:
+        (root / rel).unlink()
+    kept = rels[2:]
+    report = make_repo(ftp_server).upload(root, kept)
+    assert sorted(report.remote_only) == gone and report.deleted == []
+    assert all((ftp_server.home / r).exists() for r in gone) and sorted(_index(ftp_server.home)) == rels
+    dry = make_repo(ftp_server).upload(root, kept, dry_run=True, delete=True)
+    assert sorted(dry.deleted) == gone and all((ftp_server.home / r).exists() for r in gone)
+    report = make_repo(ftp_server).upload(root, kept, delete=True)
+    assert report.failed == [] and sorted(report.deleted) == gone
+    assert not any((ftp_server.home / r).exists() for r in gone)
+    assert sorted(_index(ftp_server.home)) == kept
+    text = (ftp_server.home / ".one_root").read_text()
+    assert sorted(p for p, _ in onelight_read_root_file(text)) == kept  # ONE light reads it
+
+
+def test_remote_root_is_created_when_missing(ftp_server, data_root, make_repo):
+    root, rels = data_root
+    report = make_repo(ftp_server, remote_root="/new/deep/root").upload(root, rels)
+    assert report.failed == []
+    assert (ftp_server.home / "new" / "deep" / "root" / BIG).read_bytes() == (root / BIG).read_bytes()
+    assert sorted(_index(ftp_server.home / "new" / "deep" / "root")) == rels
+
+
+def test_remote_root_that_may_not_be_created_is_one_clear_error(ftp_server, data_root, make_repo):
+    from onelight_ftp.testing import READER, READER_PASSWORD
+
+    from onecore.errors import OneError
+
+    root, rels = data_root
+    repo = make_repo(ftp_server, login=READER, password=READER_PASSWORD, remote_root="/nope")
+    with pytest.raises(OneError) as e:
+        repo.upload(root, rels)
+    msg = str(e.value)
+    assert "'/nope'" in msg and "may not create it" in msg and "'reader'" in msg
+    assert not (ftp_server.home / "nope").exists()

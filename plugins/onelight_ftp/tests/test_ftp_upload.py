@@ -176,5 +176,7 @@ def test_check(ftp_server, make_repo):
     make_repo(ftp_server, remote_root="/data").check()
     from onecore.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="remote_root '/missing'"):
-        make_repo(ftp_server, remote_root="/missing").check()
+    make_repo(ftp_server, remote_root="/missing").check()  # created
+    assert (ftp_server.home / "missing").is_dir()
+    with pytest.raises(ConfigError, match="remote_root '/absent'"):
+        make_repo(ftp_server, remote_root="/absent", login=READER, password=READER_PASSWORD).check()
