@@ -262,3 +262,37 @@ def test_leftovers_cleaned_and_index_failure_reported(emu, article, repo, fx, tm
     report = fx.make_repo(emu, article, token=fx.GOOD).upload(root, rels)
     assert sorted(report.skipped) == rels
     assert [p for p, _ in report.failed] == [INDEX_NAME] and "index was not updated" in report.failed[0][1]
+
+
+# -- issue 15: ONE light's names and reader, --delete ----------------------------------------------
+def test_index_uploaded_as_one_root_and_companion_readable_by_one_light(emu, article, repo, fx, tmp_path):
+    """ONE light looks for a file named exactly ``.one_root`` with 1 or 2 columns (main uploaded
+    ``one_root.tsv`` with 4 and deleted ``.one_root``); sizes and md5s go to ``.one_index.tsv``."""
+    from onecore.testing.onelight import onelight_read_root_file
+
+    root = tmp_path / "root"
+    rels = fx.write_root(root, n_small=3, big=10)
+    assert repo.upload(root, rels).failed == []
+    assert _index_files(emu, article) == [COMPANION_NAME, ".one_root"]
+    rows = onelight_read_root_file(_index_text(emu, article, ".one_root"))
+    assert sorted(p for p, _ in rows) == sorted(rels) and all("/ndownloader/files/" in u for _, u in rows)
+    update = fx.make_repo(emu, article, token=fx.GOOD).fetch_index(None)
+    assert update.state["index_name"] == COMPANION_NAME
+    assert all(r.md5 and r.size is not None for r in update.rows)
+
+
+def test_upload_delete_removes_article_files_no_longer_local(emu, article, repo, fx, tmp_path):
+    root = tmp_path / "root"
+    rels = fx.write_root(root, n_small=3, big=10)
+    assert repo.upload(root, rels).failed == []
+    gone, kept = rels[:1], rels[1:]
+    (root / gone[0]).unlink()
+    report = repo.upload(root, kept)
+    assert report.remote_only == gone and report.deleted == []
+    dry = repo.upload(root, kept, dry_run=True, delete=True)
+    assert dry.deleted == gone and gone[0].replace("/", "~") in emu.draft_names(article)
+    report = repo.upload(root, kept, delete=True)
+    assert report.failed == [] and report.deleted == gone
+    assert gone[0].replace("/", "~") not in emu.draft_names(article)
+    listed = {d.rel_path for d in fx.make_repo(emu, article, token=fx.GOOD).fetch_index(None).rows}
+    assert listed == set(kept)
