@@ -22,7 +22,6 @@ calls :func:`upload_tree`, which:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import os
@@ -40,8 +39,21 @@ from .hashcache import HashCache
 from .index import COMPANION_NAME, ONE_ROOT, IndexProblem, index_texts, read_one_root
 from .repository import Dataset
 from .transfer import Progress, RetryPolicy, TransferReport, check_relpath
+from .uploadio import THREADED_HASH_BYTES, HashingReader, ProgressTracker
 from .uploadjournal import JOURNAL_NAME, UploadJournal, upload_lock
 
+__all__ = [
+    "HashingReader",
+    "ProgressTracker",
+    "TreeBackend",
+    "UploadInterrupted",
+    "UploadReport",
+    "backup_name",
+    "part_name",
+    "replace_into",
+    "summary_lines",
+    "upload_tree",
+]
 log = logging.getLogger(__name__)
 INDEX_NAME = ONE_ROOT.filename
 #: Index files, in the order they are read (the companion first) and written (the companion first).
@@ -113,75 +125,6 @@ class UploadInterrupted(KeyboardInterrupt):
 
 class _Stopped(BaseException):
     """Raised inside a transfer (from its progress callback) when the upload is being stopped."""
-
-
-class ProgressTracker:
-    """Sums byte and file counts from the workers and calls the callback (at most every 0.1 s, and at
-    every finished file). A callback may raise (KeyboardInterrupt to stop a batch): it propagates."""
-
-    def __init__(self, callback: Callable[[Progress], None] | None, files: int, total: int):
-        self.cb = callback
-        self.state = Progress(files, total)
-        self.lock = threading.Lock()
-        self.last = 0.0
-
-    def add(self, nbytes: int = 0, files: int = 0, current: str = "") -> None:
-        if self.cb is None:
-            return
-        with self.lock:
-            self.state.bytes_done += nbytes
-            self.state.files_done += files
-            if current:
-                self.state.current = current
-            now = time.monotonic()
-            if files or now - self.last >= 0.1:
-                self.last = now
-                self.cb(Progress(**vars(self.state)))
-
-
-class HashingReader:
-    """A read-only binary file that computes the md5 of the bytes read from it in order.
-
-    Reads may seek anywhere (a backend comparing a partial upload); the hash covers every byte from 0
-    to :attr:`hashed` exactly once, as read (so it is the md5 of what was sent)."""
-
-    def __init__(self, path: Path):
-        self.f = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self.h = hashlib.md5(usedforsecurity=False)
-        self.hashed = 0
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self.f.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self.f.tell()
-
-    def read(self, n: int = -1) -> bytes:
-        pos = self.f.tell()
-        b = self.f.read(n)
-        if pos <= self.hashed < pos + len(b):
-            self.h.update(memoryview(b)[self.hashed - pos :])
-            self.hashed = pos + len(b)
-        return b
-
-    def hash_through(self, end: int) -> None:
-        """Hash the bytes up to ``end`` (the part already on the server, sent by an earlier run)."""
-        self.f.seek(self.hashed)
-        while self.hashed < end:
-            if not self.read(min(BLOCK, end - self.hashed)):
-                break
-
-    def md5(self) -> str:
-        return self.h.hexdigest()
-
-    def close(self) -> None:
-        self.f.close()
-
-    def __enter__(self) -> HashingReader:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def exact_size(backend: TreeBackend, rel: str) -> int | None:
@@ -424,7 +367,7 @@ class _UploadRun:
             offset = got if got is not None and got <= size else 0
         if offset == 0:
             self.journal.started(rel, size, mtime)
-        with HashingReader(path) as src:
+        with HashingReader(path, threaded=size > THREADED_HASH_BYTES) as src:
             src.hash_through(offset)
             if offset < size or size == 0:
                 be.put(src, part, offset, self._count)
