@@ -42,6 +42,7 @@ class UploadJournal:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process; no fsync per row
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS uploads (target TEXT, rel TEXT, state TEXT, size INTEGER, "
                     "mtime_ns INTEGER, md5 TEXT, at REAL, PRIMARY KEY (target, rel, state))"
@@ -86,8 +87,18 @@ class UploadJournal:
 
     def completed(self, rel: str, size: int, mtime_ns: int, md5: str) -> None:
         """``rel`` is in place on the server, with the md5 of the bytes that were sent."""
-        self._put(rel, "done", size, mtime_ns, md5)
-        self.forget(rel, "partial")
+        with self._lock:
+            try:
+                db = self._conn()
+                with db:
+                    db.execute("BEGIN")
+                    db.execute(
+                        "INSERT OR REPLACE INTO uploads VALUES (?, ?, 'done', ?, ?, ?, ?)",
+                        (self.target, rel, size, mtime_ns, md5, time.time()),
+                    )
+                    db.execute("DELETE FROM uploads WHERE target=? AND rel=? AND state='partial'", (self.target, rel))
+            except sqlite3.Error as e:
+                raise OneError(f"cannot write the upload journal {self.path} ({e}); is $ONE_HOME full?") from None
 
     def done(self, rel: str) -> tuple[int, int, str] | None:
         """(size, mtime_ns, md5) of the last completed upload of ``rel``, or None."""

@@ -148,7 +148,8 @@ def _add_repo(server) -> None:
 
 def _start_upload(root: Path, home: Path) -> subprocess.Popen:
     env = {**os.environ, "ONE_HOME": str(home), "ONE_RETRY_ATTEMPTS": "2", "ONE_RETRY_BASE_DELAY": "0.01"}
-    code = "from onecore.cli import main; main()"
+    # SIGHUP as a terminal would deliver it, even when the tests run under nohup (which ignores it)
+    code = "import signal; signal.signal(signal.SIGHUP, signal.SIG_DFL); from onecore.cli import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", code, "upload", str(root), "--repo", "lab", "-q", "--jobs", "1"],
         env=env,
