@@ -274,8 +274,9 @@ STALE_SECONDS = 600
 
 
 def sweep_index_leftovers(folder: str | os.PathLike) -> int:
-    """Delete the temporary index copies (``tmp*.one_root``) that killed processes of older versions
-    left in ``folder`` (``$ONE_HOME/tmp``); index copies are nameless now. Returns how many."""
+    """Delete the temporary index copies that killed processes left in ``folder`` (``$ONE_HOME/tmp``):
+    ``tmp*.one_root`` of older versions (index copies are nameless now) and ``.index.*.part`` of a
+    figshare index upload, once older than :data:`STALE_SECONDS`. Returns how many."""
     n = 0
     now = time.time()
     try:
@@ -283,7 +284,9 @@ def sweep_index_leftovers(folder: str | os.PathLike) -> int:
     except OSError:
         return 0
     for e in entries:
-        if e.name.startswith("tmp") and e.name.endswith(".one_root"):
+        if (e.name.startswith("tmp") and e.name.endswith(".one_root")) or (
+            e.name.startswith(".index.") and e.name.endswith(".part")
+        ):
             with contextlib.suppress(OSError):
                 if now - e.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
                     os.unlink(e.path)

@@ -35,7 +35,7 @@ from typing import Callable
 from onecore import alf
 from onecore.errors import OneError, TransferError
 from onecore.hashcache import HashCache
-from onecore.index import index_texts
+from onecore.index import index_texts, sweep_index_leftovers
 from onecore.repository import Dataset
 from onecore.transfer import Progress, check_relpath
 from onecore.upload import ProgressTracker, UploadReport
@@ -276,6 +276,7 @@ class ArticleUploader:
                 keep.add(same[-1].id)
                 continue
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            sweep_index_leftovers(self.tmp_dir)
             fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix=".index.", suffix=".part")
             try:
                 with os.fdopen(fd, "wb") as out:
