@@ -146,12 +146,12 @@ def _add_repo(server) -> None:
     assert result.exit_code == 0, result.output
 
 
-def _start_upload(root: Path, home: Path) -> subprocess.Popen:
+def _start_upload(root: Path, home: Path, jobs: int = 1) -> subprocess.Popen:
     env = {**os.environ, "ONE_HOME": str(home), "ONE_RETRY_ATTEMPTS": "2", "ONE_RETRY_BASE_DELAY": "0.01"}
     # SIGHUP as a terminal would deliver it, even when the tests run under nohup (which ignores it)
     code = "import signal; signal.signal(signal.SIGHUP, signal.SIG_DFL); from onecore.cli import main; main()"
     return subprocess.Popen(
-        [sys.executable, "-c", code, "upload", str(root), "--repo", "lab", "-q", "--jobs", "1"],
+        [sys.executable, "-c", code, "upload", str(root), "--repo", "lab", "-q", "--jobs", str(jobs)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -173,14 +173,18 @@ def _wait_for_files(server, root: Path, rels: list[str], n: int, proc: subproces
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_sigterm_or_sighup_writes_the_index_of_what_is_complete(ftp_server, data_root, _one_home, sig):
+@pytest.mark.parametrize(
+    "sig, jobs",
+    [(signal.SIGTERM, 1), (signal.SIGHUP, 1), (signal.SIGTERM, 4)],
+    ids=["SIGTERM", "SIGHUP", "SIGTERM-4-jobs"],
+)
+def test_sigterm_or_sighup_writes_the_index_of_what_is_complete(ftp_server, data_root, _one_home, sig, jobs):
     """Item 5. SIGTERM/SIGHUP in the middle of ``one upload``: no new transfer starts, the index lists
     every complete dataset, the exit status is not 0 (main: 0 of 2 listed)."""
     root, rels = data_root
     _add_repo(ftp_server)
     ftp_server.stats.slow_stor = 0.15
-    proc = _start_upload(root, _one_home)
+    proc = _start_upload(root, _one_home, jobs)
     try:
         _wait_for_files(ftp_server, root, rels, 2, proc)
         proc.send_signal(sig)
