@@ -87,8 +87,8 @@ def fetch_index_base(
         try:
             update = fetch_index_url(fetcher, url_join(base_url, name), same, home, base_url)
         except TransferError as e:
-            if name == COMPANION_NAME and "HTTP 404" in str(e):
-                continue  # a data root indexed by ONE light or an older onecore
+            if name == COMPANION_NAME and any(f"HTTP {c}" in str(e) for c in (403, 404, 410)):
+                continue  # a data root indexed by ONE light or an older onecore (some hosts say 403)
             raise
         if update is not None:
             update.state["index_name"] = name
