@@ -134,9 +134,12 @@ def exact_size(backend: TreeBackend, rel: str) -> int | None:
 
 
 def trusted_size(backend: TreeBackend, rel: str, expected: int | None) -> int | None:
-    """The size of ``rel``: the listing's when it says ``expected``, else the exact one."""
+    """The size of ``rel``: the listing's when it agrees with ``expected`` (or there is no expectation),
+    else (a size that disagrees, or a file the listing says is absent) the exact one."""
     got = backend.size(rel)
-    return got if got == expected else exact_size(backend, rel)
+    if got is not None and (expected is None or got == expected):
+        return got
+    return exact_size(backend, rel)
 
 
 def replace_into(backend: TreeBackend, src: str, dst: str) -> None:
