@@ -141,6 +141,12 @@ class ArticleUploader:
         except OneError as e:
             report.failed.append((INDEX_NAME, f"{INDEX_NAME}: the index was not updated: {e}"))
             removed = []  # the index still lists them: they stay
+        self._delete_gone(removed, report)
+        report.seconds = time.monotonic() - t0
+        return report
+
+    def _delete_gone(self, removed: list[RemoteFile], report: UploadReport) -> None:
+        """``--delete``: remove the files of datasets no longer in the local root (the index is written)."""
         for f in removed:
             try:
                 self._delete_quietly(f, "no longer in the local data root (--delete)")
@@ -148,8 +154,6 @@ class ArticleUploader:
             except OneError as e:
                 report.failed.append((decode_name(f.name), f"not deleted: {e}"))
         report.deleted = sorted(set(report.deleted))
-        report.seconds = time.monotonic() - t0
-        return report
 
     # -- one file ------------------------------------------------------------------------------
     def send(self, path: Path, name: str, size: int, md5: str, existing: list[RemoteFile]) -> tuple[int, int]:

@@ -108,16 +108,9 @@ class _FullFile:
         return getattr(self._f, name)
 
 
-def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
+def _fs_class(stats: ServerStats) -> type:
+    """The server's file system: disk-full files, renames that will not replace, lying MLSD sizes."""
     from pyftpdlib.filesystems import AbstractedFS
-    from pyftpdlib.handlers import DTPHandler, FTPHandler
-
-    if tls:
-        from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
-
-        base_dtp, base_handler = TLS_DTPHandler, TLS_FTPHandler
-    else:
-        base_dtp, base_handler = DTPHandler, FTPHandler
 
     class FS(AbstractedFS):
         def open(self, filename: str, mode: str) -> Any:
@@ -142,6 +135,21 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
             if stats.no_replace and self.lexists(dst):
                 raise OSError(errno.EEXIST, "File exists")
             super().rename(src, dst)
+
+    return FS
+
+
+def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
+    from pyftpdlib.handlers import DTPHandler, FTPHandler
+
+    if tls:
+        from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
+
+        base_dtp, base_handler = TLS_DTPHandler, TLS_FTPHandler
+    else:
+        base_dtp, base_handler = DTPHandler, FTPHandler
+
+    FS = _fs_class(stats)
 
     class DTP(base_dtp):  # type: ignore[valid-type,misc]
         _sent = 0
