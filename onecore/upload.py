@@ -39,7 +39,7 @@ from .hashcache import HashCache
 from .index import COMPANION_NAME, ONE_ROOT, IndexProblem, index_texts, read_one_root
 from .repository import Dataset
 from .transfer import Progress, RetryPolicy, TransferReport, check_relpath
-from .uploadio import THREADED_HASH_BYTES, HashingReader, ProgressTracker
+from .uploadio import THREADED_HASH_BYTES, HashingReader, ProgressTracker, summary_lines
 from .uploadjournal import JOURNAL_NAME, UploadJournal, upload_lock
 
 __all__ = [
@@ -257,7 +257,7 @@ class _UploadRun:
                     self.report.skipped.append(rel)
                     self.present[rel] = (size, old.md5)
                     continue
-            done = self.journal.done(rel)
+            done = self.retry.call(lambda rel=rel: self._journal_done(rel), f"checking {rel}")
             if done is not None:  # sent by a run that ended before writing the index
                 st = os.stat(self.root / rel)
                 if done[:2] == (st.st_size, st.st_mtime_ns):
@@ -297,6 +297,8 @@ class _UploadRun:
         return self.report
 
     def send_all(self, todo: list[str]) -> None:
+        if self.jobs <= 1 and len(todo) > 1 and getattr(self.backend, "pipeline", False):
+            return self.send_pipelined(todo)
         if self.jobs <= 1 or len(todo) <= 1:
             try:
                 for rel in todo:
@@ -316,22 +318,82 @@ class _UploadRun:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def send_pipelined(self, todo: list[str]) -> None:
+        """One job over two connections: this thread sends the next file while a helper thread, on its
+        own connection, checks and renames the previous one (for backends with ``pipeline = True``)."""
+        finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="one-up-finish")
+        pending: list[Future] = []
+        try:
+            for rel in todo:
+                if self.stop.is_set():
+                    break
+                if len(pending) >= 2:
+                    pending.pop(0).result()  # at most one file waits for its rename
+                f = self._transmit_then_hand_over(rel, finisher)
+                if f is not None:
+                    pending.append(f)
+            for f in pending:
+                f.result()
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            finisher.shutdown(wait=True)
+
+    def _transmit_then_hand_over(self, rel: str, finisher: ThreadPoolExecutor) -> Future | None:
+        lock = upload_lock(self.lock_dir, self.key, rel)
+        lock.__enter__()
+        try:
+            sent = self._retrying(lambda be: self.transmit(be, rel))
+        except BaseException as e:
+            lock.__exit__(None, None, None)
+            if self._record_failure(rel, e):
+                return None
+            raise
+        return finisher.submit(self._finish_job, rel, sent, lock)
+
+    def _finish_job(self, rel: str, sent: tuple[int, int, str], lock: Any) -> None:
+        try:
+            try:
+                size, md5 = self.finish(self._worker(), rel, *sent)
+            except TransientError:  # e.g. the size on the server is wrong: send it again, whole
+                self.tls.backend = self.backend.worker()
+                size, md5 = self.send(rel)
+        except BaseException as e:
+            if not self._record_failure(rel, e):
+                raise
+            return
+        finally:
+            lock.__exit__(None, None, None)
+        self._succeeded(rel, size, md5)
+
     def run_one(self, rel: str) -> None:
         if self.stop.is_set():
             return
         try:
             with upload_lock(self.lock_dir, self.key, rel):
                 size, md5 = self.send(rel)
-        except _Stopped:
+        except BaseException as e:
+            if not self._record_failure(rel, e):
+                raise
             return
-        except OneError as e:
-            with self.lock:
-                self.report.failed.append((rel, str(e)))
-            return
-        except OSError as e:
-            with self.lock:
-                self.report.failed.append((rel, f"cannot read {self.root / rel}: {e.strerror or e}"))
-            return
+        self._succeeded(rel, size, md5)
+
+    def _record_failure(self, rel: str, e: BaseException) -> bool:
+        """Record an expected failure of ``rel`` (True), or say it must propagate (False)."""
+        if isinstance(e, _Stopped):
+            return True
+        if isinstance(e, OneError):
+            why = str(e)
+        elif isinstance(e, OSError):
+            why = f"cannot read {self.root / rel}: {e.strerror or e}"
+        else:
+            return False
+        with self.lock:
+            self.report.failed.append((rel, why))
+        return True
+
+    def _succeeded(self, rel: str, size: int, md5: str) -> None:
         with self.lock:
             self.report.downloaded.append(rel)
             self.report.bytes += size
@@ -348,11 +410,10 @@ class _UploadRun:
             raise _Stopped
         self.tracker.add(n)
 
-    def send(self, rel: str) -> tuple[int, str]:
-        """Send one dataset; returns its size and the md5 of the bytes sent."""
+    def _retrying(self, fn: Callable[[TreeBackend], Any]) -> Any:
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                return self.send_once(self._worker(), rel)
+                return fn(self._worker())
             except TransientError as e:
                 if attempt >= self.retry.attempts:
                     raise TransferError(f"failed after {attempt} attempts: {e}") from None
@@ -360,7 +421,12 @@ class _UploadRun:
                 self.tls.backend = self.backend.worker()
         raise AssertionError("unreachable")
 
-    def send_once(self, be: TreeBackend, rel: str) -> tuple[int, str]:
+    def send(self, rel: str) -> tuple[int, str]:
+        """Send one dataset (with retries); returns its size and the md5 of the bytes sent."""
+        return self._retrying(lambda be: self.finish(be, rel, *self.transmit(be, rel)))
+
+    def transmit(self, be: TreeBackend, rel: str) -> tuple[int, int, str]:
+        """Send the bytes of ``rel`` to its temporary name; returns (size, mtime, md5 of the bytes sent)."""
         path, part = self.root / rel, part_name(rel)
         st = os.stat(path)
         size, mtime = st.st_size, st.st_mtime_ns
@@ -375,7 +441,12 @@ class _UploadRun:
             if offset < size or size == 0:
                 be.put(src, part, offset, self._count)
             src.hash_through(size)
-            md5 = src.md5()
+            return size, mtime, src.md5()
+
+    def finish(self, be: TreeBackend, rel: str, size: int, mtime: int, md5: str) -> tuple[int, str]:
+        """Check what arrived (size, md5 where the server gives it, the local file unchanged), then
+        rename it into place."""
+        path, part = self.root / rel, part_name(rel)
         got = exact_size(be, part)
         if got != size:
             raise TransientError(f"the server has {got} bytes of {size} after sending")
@@ -388,6 +459,7 @@ class _UploadRun:
         if (st.st_size, st.st_mtime_ns) != (size, mtime):
             self.journal.forget(rel, "partial")
             raise TransferError(f"{path} changed while it was being uploaded; run the upload again")
+        self.journal.sent(rel, size, mtime, md5)
         replace_into(be, part, rel)
         self.journal.completed(rel, size, mtime, md5)
         self.tracker.add(files=1, current=rel)
@@ -420,9 +492,19 @@ class _UploadRun:
             rows[rel] = old if old.url else Dataset(rel, be.url_for(rel), old.size, old.md5)
         return sorted(rows.values(), key=lambda r: r.rel_path)
 
+    def _journal_done(self, rel: str) -> tuple[int, int, str] | None:
+        """What the journal knows was put in place: a completed upload, or one renamed by a run killed
+        before it could record it (whole and checked, and its temporary file is gone)."""
+        done = self.journal.done(rel)
+        if done is None:
+            done = self.journal.sent_version(rel)
+            if done is not None and exact_size(self.backend, part_name(rel)) is not None:
+                return None  # not renamed: the next send finds it whole and only renames it
+        return done
+
     def _journaled(self, rel: str) -> tuple[int, str] | None:
         """(size, md5) of ``rel`` when the journal says it was sent whole and it is on the server."""
-        done = self.journal.done(rel)
+        done = self._journal_done(rel)
         try:
             st = os.stat(self.root / rel)
             if done is None or done[:2] != (st.st_size, st.st_mtime_ns):
@@ -454,37 +536,6 @@ class _UploadRun:
                 self.report.deleted.append(rel)
             except OneError as e:
                 self.report.failed.append((rel, f"not deleted: {e}"))
-
-
-def summary_lines(
-    report: TransferReport, name: str, dry_run: bool, n_bad: int, everything: set[str]
-) -> list[tuple[str, bool]]:
-    """The lines ``one upload`` prints after an upload to repository ``name``: (text, on stderr).
-
-    ``everything``: every dataset of the local root (with ``--limit``, more than were uploaded), so
-    that the remote datasets no longer present locally are counted right."""
-    stale = [p for p in getattr(report, "remote_only", []) if p not in everything]
-    deleted = list(getattr(report, "deleted", []))
-    if dry_run:
-        out = [(f"would send {p}", False) for p in report.downloaded]
-        out += [(f"would delete {p}", False) for p in deleted]
-        extra = f", {len(deleted)} to delete" if deleted else ""
-        if stale and not deleted:
-            extra += f"; {len(stale)} remote dataset(s) no longer present locally (--delete removes them)"
-        return [
-            *out,
-            (f"Dry run: {len(report.downloaded)} to send, {len(report.skipped)} already there{extra}.", False),
-        ]
-    out = [(f"FAILED {p}: {err}", True) for p, err in report.failed]
-    line = f"Upload to {name!r}: {report.summary()}; {n_bad} non-ALF file(s) skipped."
-    if deleted:
-        line += f" {len(deleted)} remote dataset(s) deleted."
-    elif stale:
-        line += f" {len(stale)} remote dataset(s) no longer present locally (--delete removes them)."
-    out.append((line, False))
-    if report.failed:
-        out.append(("Re-run the same command to retry: finished files are not sent again.", True))
-    return out
 
 
 def write_remote_text(backend: TreeBackend, name: str, text: str, retry: RetryPolicy) -> None:

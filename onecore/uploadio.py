@@ -1,5 +1,5 @@
-"""What an upload reads and counts: :class:`HashingReader` (the md5 of the bytes as they are sent) and
-:class:`ProgressTracker` (progress callbacks summed over the workers)."""
+"""What an upload reads, counts and reports: :class:`HashingReader` (the md5 of the bytes as they are
+sent), :class:`ProgressTracker` (progress callbacks summed over the workers), :func:`summary_lines`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .transfer import Progress
+from .transfer import Progress, TransferReport
 
 BLOCK = 1 << 20
 #: Files larger than this are hashed in a helper thread while they are sent.
@@ -108,3 +108,34 @@ class HashingReader:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def summary_lines(
+    report: TransferReport, name: str, dry_run: bool, n_bad: int, everything: set[str]
+) -> list[tuple[str, bool]]:
+    """The lines ``one upload`` prints after an upload to repository ``name``: (text, on stderr).
+
+    ``everything``: every dataset of the local root (with ``--limit``, more than were uploaded), so
+    that the remote datasets no longer present locally are counted right."""
+    stale = [p for p in getattr(report, "remote_only", []) if p not in everything]
+    deleted = list(getattr(report, "deleted", []))
+    if dry_run:
+        out = [(f"would send {p}", False) for p in report.downloaded]
+        out += [(f"would delete {p}", False) for p in deleted]
+        extra = f", {len(deleted)} to delete" if deleted else ""
+        if stale and not deleted:
+            extra += f"; {len(stale)} remote dataset(s) no longer present locally (--delete removes them)"
+        return [
+            *out,
+            (f"Dry run: {len(report.downloaded)} to send, {len(report.skipped)} already there{extra}.", False),
+        ]
+    out = [(f"FAILED {p}: {err}", True) for p, err in report.failed]
+    line = f"Upload to {name!r}: {report.summary()}; {n_bad} non-ALF file(s) skipped."
+    if deleted:
+        line += f" {len(deleted)} remote dataset(s) deleted."
+    elif stale:
+        line += f" {len(stale)} remote dataset(s) no longer present locally (--delete removes them)."
+    out.append((line, False))
+    if report.failed:
+        out.append(("Re-run the same command to retry: finished files are not sent again.", True))
+    return out

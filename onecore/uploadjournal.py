@@ -5,6 +5,8 @@ For each remote tree (its :attr:`~onecore.upload.TreeBackend.key`) and dataset i
 - ``partial``: the size and mtime of the local file when its partial upload (the ``.NAME.part`` on the
   server) began. A partial upload is resumed only when the local file still has that size and mtime;
   otherwise it is sent again from the start (a resumed upload never splices two versions).
+- ``partial`` with an md5: the partial upload was whole and checked, and was about to be renamed (a
+  run killed just after that rename finds the file in place and its md5 here).
 - ``done``: the size, mtime and md5 (computed from the bytes sent) of each dataset renamed into place.
   A re-run after a crash or ``SIGKILL`` (before the remote index was written) finds them there and does
   not send them again.
@@ -84,6 +86,15 @@ class UploadJournal:
         """(size, mtime_ns) of the local file when the partial upload of ``rel`` began, or None."""
         row = self._get(rel, "partial")
         return (row[0], row[1]) if row else None
+
+    def sent(self, rel: str, size: int, mtime_ns: int, md5: str) -> None:
+        """The partial upload of ``rel`` is whole and checked; it is about to be renamed into place."""
+        self._put(rel, "partial", size, mtime_ns, md5)
+
+    def sent_version(self, rel: str) -> tuple[int, int, str] | None:
+        """(size, mtime_ns, md5) recorded by :meth:`sent` (a run killed around the rename), or None."""
+        row = self._get(rel, "partial")
+        return (row[0], row[1], row[2]) if row and row[2] else None
 
     def completed(self, rel: str, size: int, mtime_ns: int, md5: str) -> None:
         """``rel`` is in place on the server, with the md5 of the bytes that were sent."""

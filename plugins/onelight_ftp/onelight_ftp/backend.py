@@ -60,6 +60,10 @@ class _Shared:
 class FTPTreeBackend:
     """A remote file tree under ``remote_root`` on one FTP server; one connection per instance."""
 
+    #: With one job, :func:`onecore.upload.upload_tree` sends the next file on one connection while it
+    #: checks and renames the previous one on another (the per-file commands cost no extra wait).
+    pipeline = True
+
     def __init__(
         self, endpoint: Endpoint, remote_root: str, url_for: Callable[[str], str], shared: _Shared | None = None
     ):
