@@ -186,7 +186,8 @@ def plugins_cmd(show_all: bool, as_json: bool) -> None:
 @cli.command("check")
 @click.argument("root", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of {path, reason}.")
-def check_cmd(root: Path, as_json: bool) -> None:
+@click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links that lead outside ROOT.")
+def check_cmd(root: Path, as_json: bool, follow_symlinks: bool) -> None:
     """Report every file of a data root (or row of an index file) that breaks the ALF convention.
 
     Exits with 1 if anything is wrong.
@@ -201,7 +202,7 @@ def check_cmd(root: Path, as_json: bool) -> None:
     else:
         from .scan import check
 
-        found = [{"path": p, "reason": r} for p, r in check(root)]
+        found = [{"path": p, "reason": r} for p, r in check(root, follow_symlinks=follow_symlinks)]
         summary = f"{len(found)} file(s) break the ALF convention under {root}"
     if as_json:
         _echo_json(found)
@@ -220,11 +221,14 @@ def check_cmd(root: Path, as_json: bool) -> None:
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--sessions-only", is_flag=True, help="List sessions instead of datasets.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of relative paths.")
-def scan_cmd(root: Path, sessions_only: bool, as_json: bool) -> None:
+@click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links that lead outside ROOT.")
+def scan_cmd(root: Path, sessions_only: bool, as_json: bool, follow_symlinks: bool) -> None:
     """List every ALF dataset (or session) under a data root, in every collection."""
     from .scan import scan, sessions
 
-    paths = list(scan(root))
+    problems: list[tuple[str, str]] = []
+    paths = list(scan(root, follow_symlinks=follow_symlinks, problems=problems))
+    _echo_skipped(problems)
     out = sessions(iter(paths)) if sessions_only else paths
     if as_json:
         _echo_json(out)
@@ -238,8 +242,10 @@ def scan_cmd(root: Path, sessions_only: bool, as_json: bool) -> None:
 @cli.command("index")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--base-url", required=True, help="Public URL that will serve ROOT (e.g. https://host/data/).")
-def index_cmd(root: Path, base_url: str) -> None:
-    """Write ROOT/.one_root (path, URL, size, md5 of every dataset) so a web server can share ROOT."""
+@click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links that lead outside ROOT.")
+def index_cmd(root: Path, base_url: str, follow_symlinks: bool) -> None:
+    """Write ROOT/.one_root (path, URL) and ROOT/.one_index.tsv (with sizes and md5s) so a web server
+    can share ROOT."""
     from .config import home
     from .hashcache import HashCache
     from .index import write_index_file
@@ -249,54 +255,97 @@ def index_cmd(root: Path, base_url: str) -> None:
 
     if not base_url.startswith(("http://", "https://")):
         raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
+    problems: list[tuple[str, str]] = []
     hashes = HashCache(home() / "hashes.sqlite")
     try:
-        rows = [Dataset(p, url_join(base_url, p), (root / p).stat().st_size, hashes.md5(root / p)) for p in scan(root)]
+        rows = [
+            Dataset(p, url_join(base_url, p), (root / p).stat().st_size, hashes.md5(root / p))
+            for p in scan(root, follow_symlinks=follow_symlinks, problems=problems)
+        ]
     finally:
         hashes.close()
+    _echo_skipped(problems)
     n = write_index_file(rows, root / ".one_root")
-    click.echo(f"Wrote {root / '.one_root'} with {n} datasets.")
+    click.echo(f"Wrote {root / '.one_root'} and {root / '.one_index.tsv'} with {n} datasets.")
+
+
+def _echo_skipped(problems: list[tuple[str, str]]) -> None:
+    for p, reason in problems:
+        click.echo(f"skipped: {p}: {reason}", err=True)
 
 
 @cli.command("upload")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @repo_option
-@click.option("--dry-run", is_flag=True, help="Only list what would be sent.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be sent (and deleted).")
 @click.option("--limit", type=click.IntRange(min=1), help="Upload at most N datasets (for a trial run).")
 @click.option("--jobs", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel transfers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--delete", is_flag=True, help="Remove from the repository the datasets no longer in ROOT.")
+@click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links that lead outside ROOT.")
 @click.option("--describe", is_flag=True, help="Then write a short HTML summary as the description (figshare).")
 def upload_cmd(
-    root: Path, repo: str | None, dry_run: bool, limit: int | None, jobs: int, quiet: bool, describe: bool
+    root: Path,
+    repo: str | None,
+    dry_run: bool,
+    limit: int | None,
+    jobs: int,
+    quiet: bool,
+    delete: bool,
+    follow_symlinks: bool,
+    describe: bool,
 ) -> None:
     """Upload the ALF datasets of a data root to a repository (incremental and resumable)."""
     from .scan import check, scan
 
-    bad = list(check(root))
+    if delete and limit:
+        raise click.UsageError("--delete cannot be combined with --limit (it would delete what --limit leaves out)")
+    repository = _repository(repo)
+    if not repository.can_upload:
+        repository.close()
+        raise click.ClickException(
+            f"repository {repository.name!r} is of type {repository.type!r}, which is read-only: "
+            "nothing can be uploaded to it (add a repository of a type that uploads, e.g. local, ftp, figshare)"
+        )
+    problems: list[tuple[str, str]] = []
+    datasets = list(scan(root, follow_symlinks=follow_symlinks, problems=problems))
+    _echo_skipped(problems)
+    skipped = {p for p, _ in problems}
+    bad = [(p, r) for p, r in check(root, follow_symlinks=follow_symlinks) if p not in skipped]
     for p, reason in bad:
         click.echo(f"skipped (not ALF): {p}: {reason}", err=True)
-    datasets = list(scan(root))
+    everything = set(datasets)
     if limit:
         datasets = datasets[:limit]
-    repository = _repository(repo)
+    options = {"delete": True} if delete else {}
     bar = _Bar(quiet, "uploading")
     try:
-        report = repository.upload(root.resolve(), datasets, dry_run=dry_run, jobs=jobs, progress=bar)
+        report = repository.upload(root.resolve(), datasets, dry_run=dry_run, jobs=jobs, progress=bar, **options)
         if describe and not dry_run and not report.failed:
             click.echo(repository.describe(root.resolve(), datasets))
+    except TypeError as e:
+        if not delete or "delete" not in str(e):
+            raise
+        raise click.ClickException(f"repository type {repository.type!r} does not support --delete") from None
+    except KeyboardInterrupt as e:
+        bar.done()
+        signum = getattr(e, "signum", 2)
+        click.echo(
+            "\nInterrupted: no new file was started; the remote index lists every file sent so far. "
+            "Run the same command again to finish (partial uploads resume).",
+            err=True,
+        )
+        sys.exit(128 + signum)
     finally:
         bar.done()
         repository.close()
-    if dry_run:
-        for p in report.downloaded:
-            click.echo(f"would send {p}")
-        click.echo(f"Dry run: {len(report.downloaded)} to send, {len(report.skipped)} already there.")
-        return
-    for p, err in report.failed:
-        click.echo(f"FAILED {p}: {err}", err=True)
-    click.echo(f"Upload to {repository.name!r}: {report.summary()}; {len(bad)} non-ALF file(s) skipped.")
-    if report.failed:
-        click.echo("Re-run the same command to retry: finished files are not sent again.", err=True)
+    from .upload import summary_lines
+
+    failed = False
+    for line, to_err in summary_lines(report, repository.name, dry_run, len(bad) + len(problems), everything):
+        click.echo(line, err=to_err)
+        failed = failed or to_err
+    if failed:
         sys.exit(1)
 
 

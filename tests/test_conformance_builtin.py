@@ -101,6 +101,7 @@ class TestHTTPConformance(ReadOnlyRepositoryConformance):
     def publish_index_text(self, served: _Served) -> Callable[[str], None]:
         def write(text: str) -> None:
             (served.folder / ".one_root").write_text(text, encoding="utf-8")
+            (served.folder / ".one_index.tsv").unlink(missing_ok=True)  # .one_root alone is the index
             _bump_mtime(served.folder / ".one_root")
 
         return write

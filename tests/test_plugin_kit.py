@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from onecore import hookimpl
 from onecore.cli import cli
 from onecore.errors import PluginError
-from onecore.index import IndexFormat, read_one_root, write_one_root
+from onecore.index import IndexFormat, read_one_root, write_companion
 
 EXAMPLE = {"name": "example", "distribution": "onecore-example-plugin", "version": "0.1.0"}
 EXAMPLE_HOOKS = ["one_register_commands", "one_register_loaders", "one_register_repository_types"]
@@ -79,8 +79,7 @@ class _IndexFormatPlugin:
             yield from read_one_root(it, base_url, source, problems, strict)
 
         def write(rows, f):  # noqa: ANN001, ANN202
-            f.write("path\turl\tsize\tmd5\n")
-            return write_one_root(rows, f)
+            return write_companion(rows, f)  # a header row, then path, url, size, md5
 
         register(IndexFormat("headed_tsv", "index.tsv", read, write))
 

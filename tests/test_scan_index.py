@@ -8,7 +8,7 @@ import json
 import pytest
 
 from onecore.errors import IndexFormatError
-from onecore.index import IndexProblem, read_index_file, read_one_root, write_index_file
+from onecore.index import COMPANION_HEADER, IndexProblem, read_index_file, read_one_root, write_index_file
 from onecore.repository import Dataset
 from onecore.scan import check, scan, sessions
 
@@ -85,9 +85,12 @@ def test_write_then_read_round_trip(tmp_path):
     ]
     write_index_file(rows, tmp_path / ".one_root")
     text = (tmp_path / ".one_root").read_text()
-    assert text.splitlines()[0] == f"{GOOD}\thttp://h/x\t10\t{'0' * 32}"
-    assert list(read_index_file(tmp_path / ".one_root")) == rows
-    assert not (tmp_path / ".one_root.tmp").exists()
+    assert text.splitlines()[0] == f"{GOOD}\thttp://h/x"  # ONE light's form
+    companion = (tmp_path / ".one_index.tsv").read_text().splitlines()
+    assert companion[0] == COMPANION_HEADER and companion[1] == f"{GOOD}\thttp://h/x\t10\t{'0' * 32}"
+    assert list(read_index_file(tmp_path / ".one_index.tsv")) == rows
+    assert [(r.rel_path, r.url) for r in read_index_file(tmp_path / ".one_root")] == [(r.rel_path, r.url) for r in rows]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".one_index.tsv", ".one_root"]
 
 
 @pytest.mark.parametrize(
@@ -128,9 +131,12 @@ def test_undecodable_index_is_a_clear_problem(tmp_path):
 def test_cli_index_and_check_index(data_root, runner):
     out = run_cli(runner, "index", data_root, "--base-url", "http://example.org/share").output
     assert "Wrote" in out
-    rows = list(read_index_file(data_root / ".one_root"))
+    rows = list(read_index_file(data_root / ".one_index.tsv"))
     assert len(rows) == len(list(scan(data_root)))
     assert all(r.url.startswith("http://example.org/share/") and r.size and len(r.md5) == 32 for r in rows)
+    assert [(r.rel_path, r.url) for r in read_index_file(data_root / ".one_root")] == [
+        (r.rel_path, r.url) for r in rows
+    ]
     rev = [r for r in rows if "#" in r.rel_path][0]
     assert "%232021-06-01%23" in rev.url
     assert "0 bad rows" in run_cli(runner, "check", data_root / ".one_root").output

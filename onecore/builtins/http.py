@@ -75,14 +75,33 @@ class HTTPRepository(Repository):
         self.fetch_index(None)
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
-        from onecore.transfer import url_join
-
-        url = url_join(self.settings["base_url"], ".one_root")
-        return fetch_index_url(self.fetcher(), url, state, self.home, self.settings["base_url"])
+        return fetch_index_base(self.fetcher(), self.settings["base_url"], state, self.home)
 
     def close(self) -> None:
         if self._fetcher is not None:
             self._fetcher.close()
+
+
+def fetch_index_base(
+    fetcher: HTTPFetcher, base_url: str, state: Mapping[str, Any] | None, home: Path
+) -> IndexUpdate | None:
+    """The index of the data root at ``base_url``: its companion ``.one_index.tsv`` (sizes and md5s)
+    when the server has one, else ``.one_root``; ``state["index_name"]`` says which was read."""
+    from onecore.index import COMPANION_NAME
+    from onecore.paths import url_join
+
+    for name in (COMPANION_NAME, ".one_root"):
+        same = state if state and state.get("index_name", ".one_root") == name else None
+        try:
+            update = fetch_index_url(fetcher, url_join(base_url, name), same, home, base_url)
+        except TransferError as e:
+            if name == COMPANION_NAME and any(f"HTTP {c}" in str(e) for c in (403, 404, 410)):
+                continue  # a data root indexed by ONE light or an older onecore (some hosts say 403)
+            raise
+        if update is not None:
+            update.state["index_name"] = name
+        return update
+    raise AssertionError("unreachable")
 
 
 def fetch_index_url(
@@ -93,7 +112,7 @@ def fetch_index_url(
     Shared by every type whose index is a ``.one_root`` served over HTTP.
     """
     from onecore.catalog import IndexLines
-    from onecore.index import IndexProblem
+    from onecore.index import IndexProblem, sweep_index_leftovers
     from onecore.transfer import RetryPolicy
 
     headers = {"Accept-Encoding": "gzip"}
@@ -104,9 +123,9 @@ def fetch_index_url(
             headers["If-Modified-Since"] = state["last_modified"]
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
-    sweep_spooled(tmpdir)
+    sweep_index_leftovers(tmpdir)
 
-    def get() -> tuple[str, str, dict[str, str]] | None:
+    def get() -> tuple[Any, str, dict[str, str]] | None:
         return _spool_index(fetcher, url, headers, tmpdir)
 
     try:
@@ -126,85 +145,29 @@ def fetch_index_url(
         "sha256": digest,
     }
     if state and state.get("sha256") == digest:
-        os.unlink(tmp)
+        tmp.close()
         if all(state.get(k) == new_state.get(k) for k in ("etag", "last_modified")):
             return None
         return IndexUpdate(rows=(), state=new_state, unchanged=True)  # same bytes, new validator: store it
     problems: list[IndexProblem] = []
 
-    spool = SpooledIndex(tmp)
-
     def chunks() -> Iterator[bytes]:
         try:
-            with open(tmp, "rb") as f:
-                yield from iter(lambda: f.read(1 << 20), b"")
+            yield from iter(lambda: tmp.read(1 << 20), b"")
         finally:
-            spool.close()
+            tmp.close()
 
     # IndexLines: parsed like read_index_file, and loaded by the catalog without a Dataset per row.
     rows = IndexLines.from_chunks(chunks(), base_url=base_url, source=url, problems=problems)
-    rows.spool = spool  # type: ignore[attr-defined]  # the file goes when the rows are read or dropped
+    rows.spool = tmp  # type: ignore[attr-defined]  # closed (and so gone) when the rows are read or dropped
     return IndexUpdate(rows=rows, state=new_state, problems=problems)
-
-
-class SpooledIndex:
-    """An index spooled to a temporary file: removed once its rows have been read, when :meth:`close`
-    is called, or when the object is dropped unread (``add-repo``'s check never reads the rows), so no
-    ``$ONE_HOME/tmp`` leftover survives a fetch."""
-
-    def __init__(self, path: str):
-        self._path: str | None = path
-
-    def close(self) -> None:
-        """Remove the temporary file (idempotent)."""
-        path, self._path = self._path, None
-        if path is not None:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-
-    def __del__(self) -> None:
-        self.close()
-
-
-def sweep_spooled(tmpdir: Path) -> None:
-    """Remove the spooled indexes that processes no longer running left in ``tmpdir`` (killed mid-fetch),
-    and legacy unnamed ones older than an hour."""
-    try:
-        entries = list(os.scandir(tmpdir))
-    except OSError:
-        return
-    now = time.time()
-    for e in entries:
-        if not e.name.endswith(".one_root"):
-            continue
-        pid = e.name.split("-", 1)[0]
-        try:
-            if pid.isdigit():
-                if int(pid) == os.getpid() or _alive(int(pid)):
-                    continue
-            elif now - e.stat(follow_symlinks=False).st_mtime < 3600:
-                continue
-            os.unlink(e.path)
-        except OSError:
-            pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 def _spool_index(
     fetcher: HTTPFetcher, url: str, headers: dict[str, str], tmpdir: Path
-) -> tuple[str, str, dict[str, str]] | None:
-    """One GET of the index into a temporary file: (its path, sha256, the answer's headers), or None
+) -> tuple[Any, str, dict[str, str]] | None:
+    """One GET of the index into a nameless temporary file: (the open file at its start, sha256, the
+    answer's headers), or None
     for ``304``. Bounded in size (``ONE_MAX_INDEX_BYTES``), whole time (``ONE_INDEX_SECONDS``) and
     throughput (the stall rule)."""
     import hashlib
@@ -223,34 +186,34 @@ def _spool_index(
             return None
         if r.status_code != 200:
             raise http_error(r, f"GET {url} (the repository index)")
-        fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix=f"{os.getpid()}-", suffix=".one_root")
+        f = tempfile.TemporaryFile(dir=tmpdir)  # nameless: nothing is left behind, even by a kill
         h = hashlib.sha256()
         n = 0
         stall = StallWatch(then="gave up on this fetch of the index")
         try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in iter_body(r, 1 << 20):
-                    n += len(chunk)
-                    stall.add(len(chunk))
-                    if time.monotonic() > deadline:
-                        raise TransferError(
-                            f"fetching the index {url} took more than {seconds:g} s; gave up "
-                            "(raise ONE_INDEX_SECONDS if the server is just slow)"
-                        )
-                    if n > limit:
-                        raise TransferError(
-                            f"the index {url} is larger than {limit} bytes; refusing it "
-                            "(raise ONE_MAX_INDEX_BYTES if this is expected)"
-                        )
-                    h.update(chunk)
-                    f.write(chunk)
+            for chunk in iter_body(r, 1 << 20):
+                n += len(chunk)
+                stall.add(len(chunk))
+                if time.monotonic() > deadline:
+                    raise TransferError(
+                        f"fetching the index {url} took more than {seconds:g} s; gave up "
+                        "(raise ONE_INDEX_SECONDS if the server is just slow)"
+                    )
+                if n > limit:
+                    raise TransferError(
+                        f"the index {url} is larger than {limit} bytes; refusing it "
+                        "(raise ONE_MAX_INDEX_BYTES if this is expected)"
+                    )
+                h.update(chunk)
+                f.write(chunk)
+            f.seek(0)
         except cut_errors() as e:
-            os.unlink(tmp)
+            f.close()
             raise TransientError(f"fetching the index {url}: the answer was cut ({type(e).__name__})") from None
         except BaseException:
-            os.unlink(tmp)
+            f.close()
             raise
-        return tmp, h.hexdigest(), dict(r.headers)
+        return f, h.hexdigest(), dict(r.headers)
     finally:
         r.close()
 

@@ -7,14 +7,16 @@ upload target it copies a data root into ``root_dir`` (incremental, resumable) a
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from onecore import hookimpl
-from onecore.errors import ConfigError, OneError
+from onecore.errors import ConfigError, OneError, TransientError
 from onecore.paths import check_relpath, safe_join
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
 
@@ -53,7 +55,6 @@ class LocalRepository(Repository):
 
         self._check_root()
         paths = list(scan(self.root))
-        import hashlib
 
         sig = hashlib.sha1("\n".join(paths).encode()).hexdigest()
         if state and state.get("signature") == sig:
@@ -99,6 +100,7 @@ class LocalRepository(Repository):
         dry_run: bool = False,
         jobs: int = 4,
         progress: Callable[[Progress], None] | None = None,
+        delete: bool = False,
     ) -> TransferReport:
         from onecore.hashcache import HashCache
         from onecore.upload import upload_tree
@@ -114,6 +116,7 @@ class LocalRepository(Repository):
                 dry_run=dry_run,
                 jobs=jobs,
                 progress=progress,
+                delete=delete,
             )
         finally:
             hashes.close()
@@ -167,26 +170,39 @@ class _FileStream:
 
 
 class _FolderBackend:
-    """:class:`onecore.upload.TreeBackend` over a local folder."""
+    """:class:`onecore.upload.TreeBackend` over a local folder; files are opened without following
+    symlinks (a planted ``.NAME.part`` link is never written through)."""
 
     def __init__(self, root: Path):
         self.root = root
+        self.key = f"local:{root}"
 
     def _path(self, rel: str) -> Path:
-        return safe_join(self.root, rel)
+        """The path of ``rel``; its folders may not lead out of the root, its last part is not resolved
+        (a symlink there is replaced or refused, never followed)."""
+        folder, _, name = rel.rpartition("/")
+        return (safe_join(self.root, folder) if folder else self.root) / name
 
     def size(self, rel: str) -> int | None:
         try:
-            return self._path(rel).stat().st_size
+            return os.lstat(self._path(rel)).st_size
         except FileNotFoundError:
             return None
 
-    def put(self, local: Path, rel: str, offset: int, progress: Callable[[int], None]) -> None:
+    def put(self, src: IO[bytes], rel: str, offset: int, progress: Callable[[int], None]) -> None:
         dst = self._path(rel)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        with open(local, "rb") as src, open(dst, "ab" if offset else "wb") as out:
-            if offset:
-                src.seek(offset)
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        if offset:
+            fd = os.open(dst, os.O_WRONLY | os.O_APPEND | nofollow)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dst)
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o644)
+        with os.fdopen(fd, "wb") as out:
+            if offset and os.fstat(fd).st_size != offset:
+                raise TransientError(f"{dst} changed while resuming")
+            src.seek(offset)
             while True:
                 b = src.read(1 << 20)
                 if not b:
@@ -196,6 +212,16 @@ class _FolderBackend:
 
     def rename(self, src: str, dst: str) -> None:
         os.replace(self._path(src), self._path(dst))
+
+    def delete(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(rel))
+
+    def remote_md5(self, rel: str) -> str | None:
+        """The md5 of what was written (a local disk can give it)."""
+        from onecore.repository import md5_file
+
+        return md5_file(self._path(rel))
 
     def read_text(self, rel: str) -> str | None:
         try:

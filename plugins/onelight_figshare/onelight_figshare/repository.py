@@ -1,4 +1,4 @@
-"""The ``figshare`` repository type: a figshare article holding ALF datasets and a ``one_root.tsv`` index.
+"""The ``figshare`` repository type: a figshare article of ALF datasets with a ``.one_root`` index.
 
 Settings: ``article`` (any article URL form, a DOI or the id; ONE light's ``article_id`` is read too),
 ``token`` (secret, or ``$FIGSHARE_TOKEN``), ``api_url`` and ``public``. Reading uses the latest
@@ -55,10 +55,11 @@ class FigshareFetcher(HTTPFetcher):
 
 
 class FigshareRepository(Repository):
-    """A figshare article: datasets stored as ``lab~Subjects~...`` files, indexed by ``one_root.tsv``."""
+    """A figshare article: datasets stored as ``lab~Subjects~...`` files, indexed by ``.one_root``
+    and its companion ``.one_index.tsv``."""
 
     type = "figshare"
-    description = "a figshare article (files named lab~Subjects~..., with a one_root.tsv index)"
+    description = "a figshare article (files named lab~Subjects~..., with a .one_root index)"
     fields = (
         Field("article", "the figshare article URL (any form) or its id", required=True),
         Field(
@@ -212,8 +213,10 @@ class FigshareRepository(Repository):
         dry_run: bool = False,
         jobs: int = 4,
         progress: Callable[[Progress], None] | None = None,
+        delete: bool = False,
     ) -> TransferReport:
-        """Upload ``datasets`` of ``root`` into the article (see :mod:`onelight_figshare.uploader`)."""
+        """Upload ``datasets`` of ``root`` into the article (see :mod:`onelight_figshare.uploader`);
+        ``delete`` removes the article's datasets that are not in ``datasets``."""
         from onecore.hashcache import HashCache
 
         self._need_token("uploading")
@@ -229,7 +232,7 @@ class FigshareRepository(Repository):
         hashes = HashCache(self.home / "hashes.sqlite")
         try:
             up = ArticleUploader(self.api, hashes, self.home / "tmp", jobs=jobs, progress=progress)
-            return up.run(Path(root), list(datasets), dry_run=dry_run)
+            return up.run(Path(root), list(datasets), dry_run=dry_run, delete=delete)
         finally:
             hashes.close()
 
@@ -268,7 +271,7 @@ class FigshareRepository(Repository):
 
 
 def pick_index(files: list[RemoteFile]) -> RemoteFile | None:
-    """The index file to read: the newest complete ``one_root.tsv``, else a legacy ONE light name."""
+    """The index file to read: the newest complete ``.one_index.tsv``, else ``.one_root``, else an older name."""
     for name in INDEX_NAMES:
         found = [f for f in files if f.name == name and f.complete]
         if found:

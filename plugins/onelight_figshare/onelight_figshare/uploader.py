@@ -9,15 +9,19 @@ For each dataset (file name: its relative path with ``/`` -> ``~``):
 - otherwise: created (name, md5, size), every part PUT with its exact byte range, completed, its status
   checked; an older file of the same name (other content) is deleted once the new one is complete.
 
-Then the index (``one_root.tsv``: path, download URL, size, md5) is rebuilt from the article's real file
-list, uploaded unless identical to the current one, and every other index file (older ones, ONE light's
-``.one_root``) is deleted, so exactly one remains.
+Then the index (``.one_root``: path and download URL, ONE light's form; ``.one_index.tsv``: path, URL,
+size, md5) is rebuilt from the article's real file list, each file uploaded unless identical to the
+current one, and every other index file (older ones, ``one_root.tsv`` of earlier versions) is deleted,
+so exactly one of each remains. figshare has no rename: a file is created under its final name and is
+not part of the article's listing (``complete``) until its upload is completed, so no temporary names.
+
+With ``delete=True``, files of datasets that are no longer in the local root are deleted after the new
+index is written; without it, they are counted in ``report.remote_only``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import tempfile
@@ -31,12 +35,13 @@ from typing import Callable
 from onecore import alf
 from onecore.errors import OneError, TransferError
 from onecore.hashcache import HashCache
-from onecore.index import write_one_root
+from onecore.index import index_texts, sweep_index_leftovers
 from onecore.repository import Dataset
-from onecore.transfer import Progress, TransferReport, _ProgressTracker, check_relpath
+from onecore.transfer import Progress, check_relpath
+from onecore.upload import ProgressTracker, UploadReport
 
 from .api import ArticleNotFound, FigshareAPI, RemoteFile
-from .naming import INDEX_NAME, decode_name, encode_name, is_index_name
+from .naming import INDEX_NAME, WRITTEN_INDEX_NAMES, decode_name, encode_name, is_index_name
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +66,11 @@ class ArticleUploader:
         self.tmp_dir = tmp_dir
         self.jobs = max(1, jobs)
         self.progress = progress
-        self.tracker = _ProgressTracker(None, 0, 0)
+        self.tracker = ProgressTracker(None, 0, 0)
 
     # -- the run -------------------------------------------------------------------------------
-    def run(self, root: Path, datasets: list[str], dry_run: bool = False) -> TransferReport:
-        report = TransferReport()
+    def run(self, root: Path, datasets: list[str], dry_run: bool = False, delete: bool = False) -> UploadReport:
+        report = UploadReport()
         t0 = time.monotonic()
         local: dict[str, tuple[int, str]] = {}
         for rel in datasets:
@@ -89,13 +94,18 @@ class ArticleUploader:
                 leftovers += [f for f in same if f.id != good[-1].id]  # stale duplicates, unfinished uploads
             else:
                 todo.append(rel)
+        wanted = set(datasets)
+        gone = [f for f in listing if not is_index_name(f.name) and not problem_of(f.name)]
+        gone = [f for f in gone if decode_name(f.name) not in wanted]
+        report.remote_only = sorted({decode_name(f.name) for f in gone})
         if dry_run:
             report.downloaded = todo  # "would send"
             report.bytes = sum(local[r][0] for r in todo)
+            report.deleted = list(report.remote_only) if delete else []
             return report
         for f in leftovers:
             self._delete_quietly(f, "an up-to-date file of the same name is there")
-        self.tracker = _ProgressTracker(self.progress, len(todo), sum(local[r][0] for r in todo))
+        self.tracker = ProgressTracker(self.progress, len(todo), sum(local[r][0] for r in todo))
         lock = threading.Lock()
 
         def run_one(rel: str) -> None:
@@ -124,13 +134,26 @@ class ArticleUploader:
                 list(pool.map(run_one, todo))
         order = {rel: i for i, rel in enumerate(local)}
         report.downloaded.sort(key=order.__getitem__)
+        removed = gone if delete else []
         try:
             # nothing changed: the first listing is still the truth
-            self.update_index(None if todo or leftovers else listing)
+            self.update_index(None if todo or leftovers or removed else listing, {f.id for f in removed})
         except OneError as e:
             report.failed.append((INDEX_NAME, f"{INDEX_NAME}: the index was not updated: {e}"))
+            removed = []  # the index still lists them: they stay
+        self._delete_gone(removed, report)
         report.seconds = time.monotonic() - t0
         return report
+
+    def _delete_gone(self, removed: list[RemoteFile], report: UploadReport) -> None:
+        """``--delete``: remove the files of datasets no longer in the local root (the index is written)."""
+        for f in removed:
+            try:
+                self._delete_quietly(f, "no longer in the local data root (--delete)")
+                report.deleted.append(decode_name(f.name))
+            except OneError as e:
+                report.failed.append((decode_name(f.name), f"not deleted: {e}"))
+        report.deleted = sorted(set(report.deleted))
 
     # -- one file ------------------------------------------------------------------------------
     def send(self, path: Path, name: str, size: int, md5: str, existing: list[RemoteFile]) -> tuple[int, int]:
@@ -236,41 +259,37 @@ class ArticleUploader:
             pass
 
     # -- the index -----------------------------------------------------------------------------
-    def update_index(self, files: list[RemoteFile] | None = None) -> None:
-        """Rebuild the index from the article's real file list (``files``, else listed now); leave
-        exactly one index file."""
-        self.tracker = _ProgressTracker(None, 0, 0)  # the index is not part of the user's progress
+    def update_index(self, files: list[RemoteFile] | None = None, leaving: set[int] | None = None) -> None:
+        """Rebuild the index from the article's real file list (``files``, else listed now; without the
+        file ids in ``leaving``); leave exactly one file of each index name."""
+        self.tracker = ProgressTracker(None, 0, 0)  # the index is not part of the user's progress
         if files is None:
             files = self.api.list_files()
+        files = [f for f in files if f.id not in (leaving or set())]
         rows, duplicates = index_rows(files, complete_only=True)
         for f in duplicates:
             self._delete_quietly(f, "older duplicate of a newer file with the same name")
-        buf = io.StringIO()
-        write_one_root(rows, buf)
-        data = buf.getvalue().encode("utf-8")
-        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        texts = index_texts(rows)
         indexes = [f for f in files if is_index_name(f.name)]
-        keep = next(
-            (
-                f
-                for f in reversed(indexes)
-                if f.name == INDEX_NAME and f.complete and f.md5 == md5 and f.size == len(data)
-            ),
-            None,
-        )
-        if keep is None:
+        keep: set[int] = set()
+        for name in WRITTEN_INDEX_NAMES:  # the companion first: readers prefer it
+            data = texts[name].encode("utf-8")
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            same = [f for f in indexes if f.name == name and f.complete and f.md5 == md5 and f.size == len(data)]
+            if same:
+                keep.add(same[-1].id)
+                continue
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, suffix=".one_root")
+            sweep_index_leftovers(self.tmp_dir)
+            fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix=".index.", suffix=".part")
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
-                keep_id, _ = self.send(Path(tmp), INDEX_NAME, len(data), md5, [])
+                keep.add(self.send(Path(tmp), name, len(data), md5, [])[0])
             finally:
                 os.unlink(tmp)
-        else:
-            keep_id = keep.id
         for f in indexes:
-            if f.id != keep_id:
+            if f.id not in keep:
                 self._delete_quietly(f, "older index")
 
 

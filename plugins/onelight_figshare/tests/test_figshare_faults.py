@@ -21,7 +21,7 @@ from onelight_figshare.repository import FigshareFetcher, FigshareRepository
 from onelight_figshare.testing.emulator import FigshareEmulator
 
 from onecore.errors import OneError
-from onecore.index import read_one_root
+from onecore.index import COMPANION_NAME, read_one_root
 from onecore.testing.disk import full_dir, read_only_dir
 from onecore.testing.faults import assert_complete, assert_nothing_wrong, failed_names
 from onecore.testing.secrets import TOKEN
@@ -245,8 +245,10 @@ def article_state(w: World) -> tuple[dict[str, bytes], dict[str, Any]]:
         f = w.emu.files[fid]
         if f.status != "available":
             continue
-        if f.name == INDEX_NAME:
+        if f.name == COMPANION_NAME:
             index_text = bytes(f.data).decode()
+        elif f.name == INDEX_NAME:
+            pass
         else:
             files[decode_name(f.name)] = bytes(f.data)
     rows = {d.rel_path: d for d in read_one_root((index_text or "").splitlines())}

@@ -7,18 +7,19 @@ import re
 
 import pytest
 from onelight_figshare.api import FigshareAPI
-from onelight_figshare.naming import INDEX_NAME
+from onelight_figshare.naming import INDEX_NAME, INDEX_NAMES
 
 from onecore.errors import AuthError, ConfigError, NotFound, TransferError
+from onecore.index import COMPANION_HEADER, COMPANION_NAME
 
 
 def _index_files(emu, article):
-    return [n for n in emu.draft_names(article) if "one_root" in n]
+    return sorted(n for n in emu.draft_names(article) if "one_root" in n or "one_index" in n)
 
 
-def _index_text(emu, article) -> str:
+def _index_text(emu, article, name=COMPANION_NAME) -> str:
     art = emu.articles[article]
-    fid = next(i for i in art.files if emu.files[i].name == INDEX_NAME)
+    fid = next(i for i in art.files if emu.files[i].name == name)
     return emu.file_bytes(fid).decode()
 
 
@@ -56,7 +57,7 @@ def test_upload_multipart_then_nothing_to_send(emu, article, repo, fx, tmp_path)
     report = repo.upload(tmp_path / "root", rels)
     assert report.ok and sorted(report.downloaded) == rels and not report.skipped
     names = emu.draft_names(article)
-    assert sorted(n for n in names if n != INDEX_NAME) == sorted(r.replace("/", "~") for r in rels)
+    assert sorted(n for n in names if n not in INDEX_NAMES) == sorted(r.replace("/", "~") for r in rels)
     by_name = {emu.files[i].name: i for i in emu.articles[article].files}
     for rel in rels:
         f = emu.files[by_name[rel.replace("/", "~")]]
@@ -65,8 +66,8 @@ def test_upload_multipart_then_nothing_to_send(emu, article, repo, fx, tmp_path)
     big_token = emu.files[by_name[big.replace("/", "~")]].upload_token
     assert len(emu.requests_matching("PUT", f"/upload/{big_token}/")) == 4  # > one part: 4 parts sent
     # the index: path, download URL, size, md5 of every dataset, from the real file list
-    lines = _index_text(emu, article).splitlines()
-    assert len(lines) == len(rels)
+    header, *lines = _index_text(emu, article).splitlines()
+    assert header == COMPANION_HEADER and len(lines) == len(rels)
     for line in lines:
         path, url, size, md5 = line.split("\t")
         local = (tmp_path / "root" / path).read_bytes()
@@ -100,7 +101,7 @@ def test_listing_is_paginated(emu, article, repo, fx, tmp_path, monkeypatch):
 def test_changed_file_is_replaced_and_one_index_remains(emu, article, repo, fx, tmp_path):
     root = tmp_path / "root"
     rels = fx.write_root(root)
-    legacy = emu.add_file(article, ".one_root", b"old\tindex\r\n")  # a ONE light index is replaced too
+    legacy = emu.add_file(article, "one_root.tsv", b"old\tindex\r\n")  # an older onecore index is replaced too
     repo.upload(root, rels)
     changed = rels[0]
     (root / changed).write_bytes(b"new content")
@@ -111,10 +112,10 @@ def test_changed_file_is_replaced_and_one_index_remains(emu, article, repo, fx, 
     assert names.count(changed.replace("/", "~")) == 1
     fid = next(i for i in emu.articles[article].files if emu.files[i].name == changed.replace("/", "~"))
     assert emu.file_bytes(fid) == b"new content"
-    assert _index_files(emu, article) == [INDEX_NAME]  # exactly one index after two uploads
+    assert _index_files(emu, article) == [COMPANION_NAME, INDEX_NAME]  # one of each after two uploads
     assert legacy not in emu.articles[article].files
     assert f"{changed}\t{emu.base_url}/ndownloader/files/{fid}\t11\t" in _index_text(emu, article)
-    assert len(emu.requests_matching("POST", rf"/articles/{article}/files$")) == 2  # the file and the index
+    assert len(emu.requests_matching("POST", rf"/articles/{article}/files$")) == 3  # the file and the two index files
 
 
 def test_interrupted_upload_resumes_pending_parts(emu, article, repo, fx, tmp_path, monkeypatch):
@@ -135,8 +136,8 @@ def test_interrupted_upload_resumes_pending_parts(emu, article, repo, fx, tmp_pa
     assert report.ok and report.downloaded == [big]
     sent = sorted(emu.requests_matching("PUT", rf"/upload/{token}/"))
     assert sent == [f"/upload/{token}/3", f"/upload/{token}/4"]  # parts 1-2 were COMPLETE: not re-sent
-    assert len(emu.requests_matching("PUT", r"/upload/")) == 3  # parts 3 and 4, and the new index
-    assert len(emu.requests_matching("POST", rf"/articles/{article}/files$")) == 1  # only the new index
+    assert len(emu.requests_matching("PUT", r"/upload/")) == 4  # parts 3 and 4, and the two index files
+    assert len(emu.requests_matching("POST", rf"/articles/{article}/files$")) == 2  # only the two index files
     fid = next(f.id for f in emu.files.values() if f.name == big.replace("/", "~"))
     assert emu.file_bytes(fid) == (root / big).read_bytes()
     assert big in _index_text(emu, article)
@@ -165,7 +166,7 @@ def test_bursts_of_429_and_500_are_absorbed(emu, article, repo, fx, tmp_path):
     emu.fail(rf"/articles/{article}/files$", 502, times=1, method="POST")
     report = repo.upload(root, rels)
     assert report.ok and sorted(report.downloaded) == rels
-    assert len(emu.draft_names(article)) == len(rels) + 1
+    assert len(emu.draft_names(article)) == len(rels) + 2  # and .one_root, .one_index.tsv
     assert all(f.status == "available" for f in emu.files.values())
 
 
@@ -255,9 +256,43 @@ def test_leftovers_cleaned_and_index_failure_reported(emu, article, repo, fx, tm
     assert emu.draft_names(article).count(name) == 1
     # the index cannot be written: the datasets' outcome is still reported, with the index as a failure
     art = emu.articles[article]
-    art.files = [i for i in art.files if emu.files[i].name != INDEX_NAME]
+    art.files = [i for i in art.files if emu.files[i].name not in INDEX_NAMES]
     monkeypatch.setenv("ONE_RETRY_ATTEMPTS", "1")
     emu.fail(r"^/upload/", 500, times=1, method="PUT")
     report = fx.make_repo(emu, article, token=fx.GOOD).upload(root, rels)
     assert sorted(report.skipped) == rels
     assert [p for p, _ in report.failed] == [INDEX_NAME] and "index was not updated" in report.failed[0][1]
+
+
+# -- issue 15: ONE light's names and reader, --delete ----------------------------------------------
+def test_index_uploaded_as_one_root_and_companion_readable_by_one_light(emu, article, repo, fx, tmp_path):
+    """ONE light looks for a file named exactly ``.one_root`` with 1 or 2 columns (main uploaded
+    ``one_root.tsv`` with 4 and deleted ``.one_root``); sizes and md5s go to ``.one_index.tsv``."""
+    from onecore.testing.onelight import onelight_read_root_file
+
+    root = tmp_path / "root"
+    rels = fx.write_root(root, n_small=3, big=10)
+    assert repo.upload(root, rels).failed == []
+    assert _index_files(emu, article) == [COMPANION_NAME, ".one_root"]
+    rows = onelight_read_root_file(_index_text(emu, article, ".one_root"))
+    assert sorted(p for p, _ in rows) == sorted(rels) and all("/ndownloader/files/" in u for _, u in rows)
+    update = fx.make_repo(emu, article, token=fx.GOOD).fetch_index(None)
+    assert update.state["index_name"] == COMPANION_NAME
+    assert all(r.md5 and r.size is not None for r in update.rows)
+
+
+def test_upload_delete_removes_article_files_no_longer_local(emu, article, repo, fx, tmp_path):
+    root = tmp_path / "root"
+    rels = fx.write_root(root, n_small=3, big=10)
+    assert repo.upload(root, rels).failed == []
+    gone, kept = rels[:1], rels[1:]
+    (root / gone[0]).unlink()
+    report = repo.upload(root, kept)
+    assert report.remote_only == gone and report.deleted == []
+    dry = repo.upload(root, kept, dry_run=True, delete=True)
+    assert dry.deleted == gone and gone[0].replace("/", "~") in emu.draft_names(article)
+    report = repo.upload(root, kept, delete=True)
+    assert report.failed == [] and report.deleted == gone
+    assert gone[0].replace("/", "~") not in emu.draft_names(article)
+    listed = {d.rel_path for d in fx.make_repo(emu, article, token=fx.GOOD).fetch_index(None).rows}
+    assert listed == set(kept)

@@ -1,21 +1,22 @@
 """The upload side: :class:`FTPTreeBackend`, a :class:`onecore.upload.TreeBackend` over ``ftplib``.
 
 :func:`onecore.upload.upload_tree` does the planning (incremental skip, ``.part`` names, the index
-written last); this module only speaks FTP: ``SIZE`` (binary mode), ``MKD`` of missing folders
-(remembered), ``STOR``/``REST``+``STOR``/``APPE``, ``RNFR``/``RNTO`` (deleting the target first when
-the server will not replace it), ``RETR`` of the index. Each worker thread gets its own connection
-(:meth:`FTPTreeBackend.worker`).
+written last, a refused replace never losing the previous version); this module only speaks FTP:
+``SIZE`` (binary mode), ``MLSD`` listings (a size they give is used only when it agrees; otherwise and
+for unparsable facts ``SIZE`` is asked), ``MKD`` of missing folders (remembered),
+``STOR``/``REST``+``STOR``/``APPE``, ``RNFR``/``RNTO``, ``DELE``, ``RETR`` of the index. Each worker
+thread gets its own connection (:meth:`FTPTreeBackend.worker`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import io
 import logging
 import posixpath
 import threading
-from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 from onecore.errors import TransferError
 
@@ -59,6 +60,10 @@ class _Shared:
 class FTPTreeBackend:
     """A remote file tree under ``remote_root`` on one FTP server; one connection per instance."""
 
+    #: With one job, :func:`onecore.upload.upload_tree` sends the next file on one connection while it
+    #: checks and renames the previous one on another (the per-file commands cost no extra wait).
+    pipeline = True
+
     def __init__(
         self, endpoint: Endpoint, remote_root: str, url_for: Callable[[str], str], shared: _Shared | None = None
     ):
@@ -66,6 +71,7 @@ class FTPTreeBackend:
         self.remote_root = remote_root
         self._url_for = url_for
         self.shared = shared or _Shared()
+        self.key = f"ftp://{endpoint.where}{remote_root}"
         self.conn = Connection(endpoint)
         with self.shared.lock:
             self.shared.connections.append(self.conn)
@@ -83,7 +89,14 @@ class FTPTreeBackend:
         if listing is not None:
             with self.shared.lock:
                 if path not in self.shared.dirty:
-                    return listing.get(name)
+                    got = listing.get(name)
+                    if got is None or got >= 0:  # -1: listed, but its size fact was unusable
+                        return got
+        return self.exact_size(rel)
+
+    def exact_size(self, rel: str) -> int | None:
+        """The size from ``SIZE`` (``MLST`` when the server has no ``SIZE``), never from a listing."""
+        path = self._path(rel)
 
         def size(ftp: ftplib.FTP) -> int | None:
             try:
@@ -96,43 +109,71 @@ class FTPTreeBackend:
                     return _mlst_size(ftp, path)
                 raise
 
-        return self.conn.run(size, f"checking the size of {rel}")  # type: ignore[return-value]
+        return self.conn.run(size, f"checking the size of {_shown(rel)}")  # type: ignore[return-value]
 
-    def put(self, local: Path, rel: str, offset: int, progress: Callable[[int], None]) -> None:
-        """Send ``local`` to ``rel``, resuming at ``offset``; creates the folders on the way."""
+    def put(self, src: IO[bytes], rel: str, offset: int, progress: Callable[[int], None]) -> None:
+        """Send the bytes of ``src`` to ``rel``, resuming at ``offset``; creates the folders on the way."""
         path = self._path(rel)
-        self._ensure_dir(posixpath.dirname(path), rel)
+        self._ensure_dir(posixpath.dirname(path), _shown(rel))
         self.shared.mark_dirty(path)
-        with open(local, "rb") as f:
-            if offset and not self.conn.run(
-                lambda ftp: _same_start(ftp, path, f, offset), f"checking the partial upload of {rel}"
-            ):
-                log.info("%s: the partial upload on the server is of another version; sending it whole", rel)
-                offset = 0
-            what = f"uploading {rel}" + (f" (resuming at byte {offset})" if offset else "")
-            self.conn.run(lambda ftp: store(ftp, path, f, offset, progress), what, write=True)
+        if offset and not self.conn.run(
+            lambda ftp: _same_start(ftp, path, src, offset), f"checking the partial upload of {_shown(rel)}"
+        ):
+            log.info("%s: the partial upload on the server is of another version; sending it whole", rel)
+            offset = 0
+        what = f"uploading {_shown(rel)}" + (f" (resuming at byte {offset})" if offset else "")
+        self.conn.run(lambda ftp: store(ftp, path, src, offset, progress), what, write=True)
 
     def rename(self, src: str, dst: str) -> None:
-        """``RNFR``/``RNTO``; when the server will not replace ``dst``, delete it and rename again."""
+        """``RNFR``/``RNTO``; a refusal (e.g. a server that will not replace ``dst``) is a TransferError
+        (:func:`onecore.upload.replace_into` then keeps the previous version safe)."""
         a, b = self._path(src), self._path(dst)
         self.shared.mark_dirty(a, b)
+        self.conn.run(lambda ftp: ftp.rename(a, b), f"renaming {src} to {dst}", write=True)
 
-        def rename(ftp: ftplib.FTP) -> None:
+    def delete(self, rel: str) -> None:
+        """``DELE``; a file that is already absent is fine."""
+        path = self._path(rel)
+        self.shared.mark_dirty(path)
+
+        def dele(ftp: ftplib.FTP) -> None:
             try:
-                ftp.rename(a, b)
+                ftp.delete(path)
+            except ftplib.error_perm as e:
+                if str(e)[:3] != "550" or _exists(ftp, path):
+                    raise
+
+        self.conn.run(dele, f"deleting {rel}", write=True)
+
+    def ensure_root(self) -> None:
+        """Create ``remote_root`` when it is missing; a clear error when the server refuses."""
+        root = self.remote_root
+
+        def check(ftp: ftplib.FTP) -> None:
+            try:
+                ftp.cwd(root)
                 return
             except ftplib.error_perm:
-                try:
-                    ftp.size(a)  # only replace the target when the source is really there
-                except ftplib.error_perm:
-                    raise TransferError(f"cannot rename {src}: it is not on the server") from None
-            try:
-                ftp.delete(b)
-            except ftplib.error_perm:
                 pass
-            ftp.rename(a, b)
+            parts = [p for p in root.split("/") if p]
+            for i in range(len(parts)):
+                try:
+                    ftp.mkd("/" + "/".join(parts[: i + 1]))
+                except ftplib.error_perm:
+                    pass
+            try:
+                ftp.cwd(root)
+            except ftplib.error_perm as e:
+                raise TransferError(
+                    f"remote_root {root!r} does not exist on {self.endpoint.where} and user "
+                    f"{self.endpoint.login!r} may not create it ({str(e).strip()}); create it on the server "
+                    "or fix remote_root"
+                ) from None
+            finally:
+                with _suppress_perm():
+                    ftp.cwd("/")
 
-        self.conn.run(rename, f"renaming {src} to {dst}", write=True)
+        self.conn.run(check, f"opening {root}", write=True)
 
     def read_text(self, rel: str) -> str | None:
         """The remote text file ``rel`` (``RETR``), or None when it is absent."""
@@ -202,10 +243,10 @@ class FTPTreeBackend:
 
         def mlsd(ftp: ftplib.FTP) -> dict[str, int] | None:
             try:
-                return {
-                    name: int(facts["size"])
+                return {  # a size fact that is not a number: -1, "ask SIZE"
+                    name: int(facts["size"]) if facts.get("size", "").isdigit() else -1
                     for name, facts in ftp.mlsd(folder, facts=["type", "size"])
-                    if facts.get("type", "file") == "file" and facts.get("size", "").isdigit()
+                    if facts.get("type", "file") == "file"
                 }
             except ftplib.error_perm as e:
                 if str(e)[:3] in ("500", "501", "502", "504"):
@@ -243,7 +284,7 @@ def _read_range(ftp: ftplib.FTP, path: str, start: int, length: int) -> bytes:
     return bytes(out)
 
 
-def _same_start(ftp: ftplib.FTP, path: str, f: io.BufferedReader, offset: int) -> bool:
+def _same_start(ftp: ftplib.FTP, path: str, f: IO[bytes], offset: int) -> bool:
     """Whether the ``offset`` bytes already on the server (a partial upload) are the start of ``f``.
 
     Compares the first and the last :data:`CHECK_WINDOW` bytes of the partial file: a ``.part`` left by an
@@ -255,6 +296,27 @@ def _same_start(ftp: ftplib.FTP, path: str, f: io.BufferedReader, offset: int) -
         if _read_range(ftp, path, start, length) != f.read(length):
             return False
     return True
+
+
+def _shown(rel: str) -> str:
+    """The dataset a temporary name ``dir/.NAME.part`` (or ``.old``) stands for, as messages name it."""
+    folder, name = posixpath.split(rel)
+    for suffix in (".part", ".old"):
+        if name.startswith(".") and name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return posixpath.join(folder, name[1 : -len(suffix)])
+    return rel
+
+
+def _exists(ftp: ftplib.FTP, path: str) -> bool:
+    try:
+        ftp.size(path)
+        return True
+    except ftplib.error_perm:
+        return False
+
+
+def _suppress_perm() -> contextlib.AbstractContextManager:
+    return contextlib.suppress(ftplib.error_perm)
 
 
 def _mlst_size(ftp: ftplib.FTP, path: str) -> int | None:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import ftplib
 import hashlib
-import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterator, Mapping
 from urllib.parse import quote
 
-from onecore.builtins.http import fetch_index_url, max_index_bytes
-from onecore.errors import ConfigError, TransferError
-from onecore.index import IndexProblem, read_index_file
+from onecore.builtins.http import fetch_index_base, max_index_bytes
+from onecore.errors import ConfigError, TransferError, TransientError
+from onecore.index import COMPANION_NAME, IndexProblem, read_index_stream, sweep_index_leftovers
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
 from onecore.transfer import HTTPFetcher, Progress, RetryPolicy, TransferReport, url_join
 
@@ -109,26 +108,16 @@ class FTPRepository(Repository):
 
     # -- checking ------------------------------------------------------------------------------
     def check(self) -> None:
-        """Log in and make sure ``remote_root`` is a folder the user can enter."""
-        conn = Connection(self.endpoint)
-        root = self.settings["remote_root"]
+        """Log in and make sure ``remote_root`` is a folder the user can enter (created when missing)."""
+        backend = self.backend()
         try:
-
-            def cwd(ftp: ftplib.FTP) -> None:
-                try:
-                    ftp.cwd(root)
-                except ftplib.error_perm as e:
-                    raise ConfigError(
-                        f"repository {self.name!r}: remote_root {root!r} is not a folder that user "
-                        f"{self.endpoint.login!r} can open on {self.endpoint.where} ({str(e).strip()}); "
-                        "create it on the server or fix remote_root"
-                    ) from None
-
-            RetryPolicy.from_env().call(
-                lambda: conn.run(cwd, f"opening {root}"), f"checking the FTP server {self.endpoint.where}"
-            )
+            RetryPolicy.from_env().call(backend.ensure_root, f"checking the FTP server {self.endpoint.where}")
+        except TransferError as e:
+            if isinstance(e, TransientError):
+                raise
+            raise ConfigError(f"repository {self.name!r}: {e}") from None
         finally:
-            conn.close()
+            backend.close_all()
 
     # -- reading -------------------------------------------------------------------------------
     def fetcher(self) -> HTTPFetcher | FTPFetcher:
@@ -147,7 +136,7 @@ class FTPRepository(Repository):
             if self.base_url:
                 fetcher = self.fetcher()
                 assert isinstance(fetcher, HTTPFetcher)
-                update = fetch_index_url(fetcher, url_join(self.base_url, INDEX_NAME), state, self.home, self.base_url)
+                update = fetch_index_base(fetcher, self.base_url, state, self.home)
                 if update is not None:
                     update.rows = self._to_http(update.rows)
                 return update
@@ -177,67 +166,79 @@ class FTPRepository(Repository):
             yield row
 
     def _fetch_index_ftp(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
-        url = self.ftp_url(INDEX_NAME)
-        path = remote_path(self.settings["remote_root"], INDEX_NAME)
+        """``RETR`` of the companion ``.one_index.tsv``, else of ``.one_root``."""
         tmpdir = self.home / "tmp"
         tmpdir.mkdir(parents=True, exist_ok=True)
-        limit = max_index_bytes()
+        sweep_index_leftovers(tmpdir)
         conn = Connection(self.endpoint)
-
-        def get() -> tuple[str, str]:
-            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
-            h = hashlib.sha256()
-            n = 0
-            try:
-                with os.fdopen(fd, "wb") as f:
-
-                    def write(chunk: bytes) -> None:
-                        nonlocal n
-                        n += len(chunk)
-                        if n > limit:
-                            raise TransferError(
-                                f"the index {url} is larger than {limit} bytes; refusing it "
-                                "(raise ONE_MAX_INDEX_BYTES if this is expected)"
-                            )
-                        h.update(chunk)
-                        f.write(chunk)
-
-                    def retr(ftp: ftplib.FTP) -> None:
-                        try:
-                            ftp.retrbinary(f"RETR {path}", write, blocksize=1 << 20)
-                        except ftplib.error_perm as e:
-                            if str(e)[:3] != "550":
-                                raise
-                            raise _NoIndex(
-                                f"there is no index at {url} ({str(e).strip()}): upload a data root to "
-                                f"repository {self.name!r} first (one upload ROOT), or check remote_root"
-                            ) from None
-
-                    conn.run(retr, f"fetching the index {url}")
-            except BaseException:
-                os.unlink(tmp)
-                raise
-            return tmp, h.hexdigest()
-
         try:
-            tmp, digest = RetryPolicy.from_env().call(get, f"fetching the index {url}")
+            for name in (COMPANION_NAME, INDEX_NAME):
+                try:
+                    tmp, digest = RetryPolicy.from_env().call(
+                        lambda name=name: self._retr_index(conn, name, tmpdir), f"fetching the index {name}"
+                    )
+                except _NoIndex:
+                    if name == INDEX_NAME:
+                        raise
+                    continue
+                break
         finally:
             conn.close()
         if state and state.get("sha256") == digest:
-            os.unlink(tmp)
+            tmp.close()
             return None
         problems: list[IndexProblem] = []
+        source = self.ftp_url(name)
 
         def rows() -> Iterator[Dataset]:
             try:
-                for row in read_index_file(tmp, base_url=None, problems=problems):
+                for row in read_index_stream(tmp, base_url=None, problems=problems, source=source):
                     if row.url is None:
                         row.url = self.ftp_url(row.rel_path)
                     yield row
             finally:
-                os.unlink(tmp)
+                tmp.close()
 
-        return IndexUpdate(rows=rows(), state={"sha256": digest}, problems=problems)
+        return IndexUpdate(rows=rows(), state={"sha256": digest, "index_name": name}, problems=problems)
+
+    def _retr_index(self, conn: Connection, name: str, tmpdir: Path) -> tuple[IO[bytes], str]:
+        """The index file ``name`` in a nameless temporary file (nothing is left behind), and its sha256."""
+        url = self.ftp_url(name)
+        path = remote_path(self.settings["remote_root"], name)
+        limit = max_index_bytes()
+        f = tempfile.TemporaryFile(dir=tmpdir)
+        h = hashlib.sha256()
+        n = 0
+
+        def write(chunk: bytes) -> None:
+            nonlocal n
+            n += len(chunk)
+            if n > limit:
+                raise TransferError(
+                    f"the index {url} is larger than {limit} bytes; refusing it "
+                    "(raise ONE_MAX_INDEX_BYTES if this is expected)"
+                )
+            h.update(chunk)
+            f.write(chunk)
+
+        def retr(ftp: ftplib.FTP) -> None:
+            try:
+                ftp.retrbinary(f"RETR {path}", write, blocksize=1 << 20)
+            except ftplib.error_perm as e:
+                if str(e)[:3] != "550":
+                    raise
+                raise _NoIndex(
+                    f"there is no index at {url} ({str(e).strip()}): upload a data root to "
+                    f"repository {self.name!r} first (one upload ROOT), or check remote_root"
+                ) from None
+
+        try:
+            conn.run(retr, f"fetching the index {url}")
+            f.seek(0)
+        except BaseException:
+            f.close()
+            raise
+        return f, h.hexdigest()
 
     # -- writing -------------------------------------------------------------------------------
     def backend(self) -> FTPTreeBackend:
@@ -252,8 +253,10 @@ class FTPRepository(Repository):
         dry_run: bool = False,
         jobs: int = 4,
         progress: Callable[[Progress], None] | None = None,
+        delete: bool = False,
     ) -> TransferReport:
-        """Upload ``datasets`` of ``root`` into ``remote_root`` (incremental, resumable), index last."""
+        """Upload ``datasets`` of ``root`` into ``remote_root`` (created when missing; incremental,
+        resumable), index last; ``delete`` removes the remote datasets that are not in ``datasets``."""
         from onecore.hashcache import HashCache
         from onecore.upload import upload_tree
 
@@ -269,8 +272,17 @@ class FTPRepository(Repository):
         backend = self.backend()
         hashes = HashCache(self.home / "hashes.sqlite")
         try:
+            if not dry_run:
+                RetryPolicy.from_env().call(backend.ensure_root, f"opening {self.settings['remote_root']}")
             return upload_tree(
-                backend, Path(root), datasets, hashes=hashes, dry_run=dry_run, jobs=jobs, progress=progress
+                backend,
+                Path(root),
+                datasets,
+                hashes=hashes,
+                dry_run=dry_run,
+                jobs=jobs,
+                progress=progress,
+                delete=delete,
             )
         finally:
             backend.close_all()

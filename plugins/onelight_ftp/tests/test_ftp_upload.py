@@ -7,10 +7,11 @@ from onelight_ftp.testing import BIG, PASSWORD, READER, READER_PASSWORD
 
 from onecore.errors import AuthError
 from onecore.index import read_one_root
+from onecore.upload import part_name
 
 
 def _index(home):
-    path = home / ".one_root"
+    path = home / ".one_index.tsv"
     return {d.rel_path: d for d in read_one_root(path.read_text().splitlines())} if path.exists() else None
 
 
@@ -42,7 +43,7 @@ def test_upload_then_unchanged_then_one_change(request, server_fixture, data_roo
     big = index[BIG]
     assert big.size == (root / BIG).stat().st_size and len(big.md5) == 32
     assert big.url == f"ftp://127.0.0.1:{server.port}/{BIG}"
-    text = (server.home / ".one_root").read_text()
+    text = (server.home / ".one_root").read_text() + (server.home / ".one_index.tsv").read_text()
     assert PASSWORD not in text and "@" not in text  # no credentials in URLs
     assert "%23" in text  # the '#revision#' folder is percent-encoded in URLs
 
@@ -57,8 +58,10 @@ def test_upload_then_unchanged_then_one_change(request, server_fixture, data_roo
     server.stats.reset()
     third = repo.upload(root, rels)
     assert third.downloaded == [changed] and third.failed == []
-    assert server.stats.stored("lab") == [str(server.home / changed) + ".part"]
-    assert server.stats.stored(".one_root") == [str(server.home / ".one_root.tmp")]
+    folder, name = changed.rsplit("/", 1)
+    assert server.stats.stored("lab") == [str(server.home / folder / f".{name}.part")]
+    # only the companion changes (a size and an md5); .one_root (paths and URLs) is not sent again
+    assert server.stats.stored("one_") == [str(server.home / "..one_index.tsv.part")]
     _same(root, server.home, rels)
     assert _index(server.home)[changed].size == (root / changed).stat().st_size
 
@@ -108,7 +111,7 @@ def test_connection_killed_mid_file_then_rerun_resumes(ftp_server, data_root, ma
     assert "connection" in first.failed[0][1]
     assert ftp_server.stats.killed
     assert not (ftp_server.home / BIG).exists()  # never truncated under its final name
-    partial = ftp_server.home / (BIG + ".part")
+    partial = ftp_server.home / (part_name(BIG))
     assert 0 < partial.stat().st_size < (root / BIG).stat().st_size
     index = _index(ftp_server.home)
     assert BIG not in index and len(index) == len(rels) - 1  # the index lists what is really there
@@ -117,7 +120,7 @@ def test_connection_killed_mid_file_then_rerun_resumes(ftp_server, data_root, ma
     second = repo.upload(root, rels)
     assert second.downloaded == [BIG] and second.failed == []
     ((cmd, path, rest),) = ftp_server.stats.stor[:1]
-    assert path.endswith(BIG + ".part") and (rest > 0 or cmd == "APPE")  # resumed, not re-sent
+    assert path.endswith(part_name(BIG)) and (rest > 0 or cmd == "APPE")  # resumed, not re-sent
     _same(root, ftp_server.home, rels)
     assert sorted(_index(ftp_server.home)) == rels
 
@@ -127,7 +130,7 @@ def test_connection_killed_mid_file_is_retried_in_the_same_run(ftp_server, data_
     ftp_server.stats.kill_upload = ("spikes.amps.npy.part", 1_500_000)
     report = make_repo(ftp_server).upload(root, rels)
     assert report.failed == []
-    resumed = [rest for _, path, rest in ftp_server.stats.stor if path.endswith(BIG + ".part")]
+    resumed = [rest for _, path, rest in ftp_server.stats.stor if path.endswith(part_name(BIG))]
     assert len(resumed) == 2 and resumed[0] == 0 and resumed[1] > 0
     _same(root, ftp_server.home, rels)
 
@@ -173,5 +176,7 @@ def test_check(ftp_server, make_repo):
     make_repo(ftp_server, remote_root="/data").check()
     from onecore.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="remote_root '/missing'"):
-        make_repo(ftp_server, remote_root="/missing").check()
+    make_repo(ftp_server, remote_root="/missing").check()  # created
+    assert (ftp_server.home / "missing").is_dir()
+    with pytest.raises(ConfigError, match="remote_root '/absent'"):
+        make_repo(ftp_server, remote_root="/absent", login=READER, password=READER_PASSWORD).check()

@@ -5,8 +5,9 @@ with two users (``user``/``secret`` may write, ``reader``/``readpw`` may only re
 transfer commands it serves (:class:`ServerStats`), and can misbehave on request: drop the connection
 part way through an upload or a download (once), close only the data connection early (once; a download
 is then reported complete with ``226``, as a lying server would), answer a transfer command with an error
-reply such as ``421``/``451`` (N times), not answer it at all (N times: the client times out), or answer
-"disk full" for a file.
+reply such as ``421``/``451`` (N times), not answer it at all (N times: the client times out), answer
+"disk full" for a file, refuse every rename, give MLSD sizes that are off by one or unparsable, or
+wait before each upload.
 :func:`self_signed_cert` makes a certificate for ``127.0.0.1`` at run time.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +70,9 @@ class ServerStats:
     hang: tuple[str, int] | None = None  # (name part, times): RETR/STOR never answered
     no_replace: bool = False  # RNTO refuses to replace an existing file (as some servers do)
     no_mlsd: bool = False  # MLSD is not implemented (as on old servers)
+    refuse_rename: bool = False  # RNFR answered "550" (a policy that forbids renames)
+    mlsd_size: str | None = None  # "off_by_one" or "garbage": MLSD size facts that lie
+    slow_stor: float = 0.0  # seconds the server waits before each STOR/APPE (to send signals mid-way)
     killed: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -99,8 +104,38 @@ class _FullFile:
         return getattr(self._f, name)
 
 
-def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
+def _fs_class(stats: ServerStats) -> type:
+    """The server's file system: disk-full files, renames that will not replace, lying MLSD sizes."""
     from pyftpdlib.filesystems import AbstractedFS
+
+    class FS(AbstractedFS):
+        def open(self, filename: str, mode: str) -> Any:
+            f = super().open(filename, mode)
+            if stats.disk_full and stats.disk_full[0] in filename and any(c in mode for c in "wa+"):
+                return _FullFile(f, stats.disk_full[1])
+            return f
+
+        def format_mlsx(self, *args: Any, **kwargs: Any) -> Any:
+            for line in super().format_mlsx(*args, **kwargs):
+                if stats.mlsd_size:
+                    text = line.decode() if isinstance(line, bytes) else line
+                    text = re.sub(
+                        r"size=(\d+);",
+                        lambda m: f"size={int(m.group(1)) + 1};" if stats.mlsd_size == "off_by_one" else "size=n/a;",
+                        text,
+                    )
+                    line = text.encode() if isinstance(line, bytes) else text
+                yield line
+
+        def rename(self, src: str, dst: str) -> None:
+            if stats.no_replace and self.lexists(dst):
+                raise OSError(errno.EEXIST, "File exists")
+            super().rename(src, dst)
+
+    return FS
+
+
+def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
     from pyftpdlib.handlers import DTPHandler, FTPHandler
 
     if tls:
@@ -110,17 +145,7 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
     else:
         base_dtp, base_handler = DTPHandler, FTPHandler
 
-    class FS(AbstractedFS):
-        def open(self, filename: str, mode: str) -> Any:
-            f = super().open(filename, mode)
-            if stats.disk_full and stats.disk_full[0] in filename and any(c in mode for c in "wa+"):
-                return _FullFile(f, stats.disk_full[1])
-            return f
-
-        def rename(self, src: str, dst: str) -> None:
-            if stats.no_replace and self.lexists(dst):
-                raise OSError(errno.EEXIST, "File exists")
-            super().rename(src, dst)
+    FS = _fs_class(stats)
 
     class DTP(base_dtp):  # type: ignore[valid-type,misc]
         _sent = 0
@@ -200,11 +225,21 @@ def _classes(stats: ServerStats, tls: bool, certfile: str | None) -> type:
             return False
 
         def ftp_STOR(self, file: str, mode: str = "w") -> Any:
+            if stats.slow_stor:
+                import time
+
+                time.sleep(stats.slow_stor)
             with stats.lock:
                 stats.stor.append(("APPE" if "a" in mode else "STOR", file, self._restart_position))
             if self._misbehave(file):
                 return None
             return super().ftp_STOR(file, mode)
+
+        def ftp_RNFR(self, path: str) -> Any:
+            if stats.refuse_rename:
+                self.respond("550 Renaming is not allowed here.")
+                return None
+            return super().ftp_RNFR(path)
 
         def ftp_MLSD(self, path: str) -> Any:
             if stats.no_mlsd:
