@@ -17,10 +17,16 @@ that needs them is used.
   protocols, :func:`download` with :class:`TransferItem`, :class:`TransferReport`, :class:`Progress`,
   :class:`ProgressTracker`, :class:`RetryPolicy`, :class:`ThreadSessions`, :func:`read_capped`,
   :func:`parse_retry_after`; paths: :func:`check_relpath`, :func:`url_join`, :data:`PART_SUFFIX`.
-- Indexes: :func:`fetch_index_url` (spool a remote index with a size cap and a validator, then
-  parse it), :func:`max_index_bytes`, :func:`read_one_root`, :func:`write_one_root`,
-  :func:`read_index_file`, :class:`IndexProblem`.
-- Uploads: :func:`upload_tree` and its backend protocol :class:`TreeBackend`; :func:`scan`.
+- Indexes: :func:`fetch_index_base` (a data root's companion ``.one_index.tsv``, else ``.one_root``,
+  over HTTP) and :func:`fetch_index_url` (spool one remote index with size, time and throughput caps
+  and a validator, then parse it), :func:`max_index_bytes`, :func:`read_one_root`,
+  :func:`write_one_root`, :func:`index_texts` (both index files' texts), :data:`COMPANION_NAME`,
+  :func:`read_index_file`, :func:`read_index_stream`, :func:`sweep_index_leftovers`,
+  :class:`IndexProblem`.
+- Uploads: :func:`upload_tree`, its backend protocol :class:`TreeBackend` and :class:`UploadReport`;
+  :func:`scan`; :func:`describe_html` (a short HTML summary of a data root, for article descriptions).
+- Registration: :class:`LazyRepositoryType` (a type registered by name and imported on first use, so
+  that a plugin's entry-point module stays light).
 - Hashes and configuration: :func:`md5_file`, :class:`HashCache`, :func:`open_hash_cache`,
   :class:`Config`, :class:`RepoConfig`, :func:`write_private`, :func:`open_repository`.
 - The ALF grammar: the module :mod:`onecore.alf` as ``alf``; the ONE API (:class:`One`, :class:`ONE`)
@@ -75,9 +81,17 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "read_one_root": ("onecore.index", "read_one_root"),
     "write_one_root": ("onecore.index", "write_one_root"),
     "read_index_file": ("onecore.index", "read_index_file"),
+    "read_index_stream": ("onecore.index", "read_index_stream"),
+    "index_texts": ("onecore.index", "index_texts"),
+    "COMPANION_NAME": ("onecore.index", "COMPANION_NAME"),
+    "sweep_index_leftovers": ("onecore.index", "sweep_index_leftovers"),
+    "fetch_index_base": ("onecore.builtins.http", "fetch_index_base"),
     "IndexProblem": ("onecore.index", "IndexProblem"),
     # uploads
     "upload_tree": ("onecore.upload", "upload_tree"),
+    "UploadReport": ("onecore.upload", "UploadReport"),
+    "LazyRepositoryType": ("onecore.plugins", "LazyRepositoryType"),
+    "describe_html": ("onecore.site.summary", "describe_html"),
     "TreeBackend": ("onecore.upload", "TreeBackend"),
     "scan": ("onecore.scan", "scan"),
     # hashes and configuration

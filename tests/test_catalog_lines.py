@@ -128,3 +128,46 @@ def test_lines_of_chunks_cut_anywhere_then_streamed_into_the_catalog(tmp_path):
     assert cat.rebuild(IndexLines.from_chunks(iter(chunks), base_url=BASE, problems=problems)) == 11
     assert len(problems) == 28
     cat.close()
+
+
+def _peak_rss_growth(fn) -> tuple[object, int]:  # noqa: ANN001
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = fn()
+    return out, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+
+
+def test_a_huge_single_line_streamed_in_is_cut_not_held(tmp_path) -> None:
+    """A 300 MB line without a newline (a hostile or broken index served over HTTP) costs bounded
+    memory on the catalog's streaming path: it is reported as too long, and the rows after it load."""
+    good = f"{S1}/alf/spikes.times.npy\t\t100\t{MD5}"
+
+    def chunks():
+        block = b"x" * (1 << 20)
+        for _ in range(300):
+            yield block
+        yield b"\n" + good.encode() + b"\n"
+
+    problems: list = []
+    cat = Catalog(tmp_path / "c.sqlite")
+    _, growth = _peak_rss_growth(lambda: cat.rebuild(IndexLines.from_chunks(chunks(), problems=problems)))
+    assert cat.count() == (1, 1) and growth < 100 * 2**20, growth
+    assert [p.line for p in problems] == [1] and "longer than" in problems[0].reason
+    cat.close()
+    rows = list(IndexLines.from_chunks(chunks(), problems=(ref := [])))  # the slow (Dataset) path too
+    assert [r.rel_path for r in rows] == [f"{S1}/alf/spikes.times.npy"] and [p.line for p in ref] == [1]
+
+
+def test_the_companion_header_is_not_a_bad_row(tmp_path) -> None:
+    from onecore.index import COMPANION_HEADER
+
+    text = f"{COMPANION_HEADER}\n{LINES[0]}\n".encode()
+    problems: list = []
+    cat = Catalog(tmp_path / "c.sqlite")
+    cat.rebuild(IndexLines.from_chunks([text], problems=problems))
+    assert cat.count() == (1, 1) and problems == []
+    future = IndexLines.from_chunks([text.replace(b"#one_index 1", b"#one_index 9")], problems=(later := []))
+    cat.rebuild(future)
+    assert cat.count() == (1, 1) and [p.reason for p in later] == ["unknown index format version '9'"]
+    cat.close()

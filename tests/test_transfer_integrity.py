@@ -463,17 +463,20 @@ def test_a_dripping_api_answer_ends_within_its_deadline(srv: FileServer, monkeyp
 # Item 17 (index fetches): no $ONE_HOME/tmp leftovers
 # ------------------------------------------------------------------------------------------------
 def test_index_fetches_leave_nothing_in_the_home_tmp_folder(srv: FileServer, one_home: Path) -> None:
-    import subprocess
-    import sys
 
     from onecore.builtins.http import HTTPRepository
 
     (srv.root / ".one_root").write_text(f"{SESSION}/alf/a.b.npy\n")
     tmp = one_home / "tmp"
     tmp.mkdir(exist_ok=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp / f"{dead.stdout.strip()}-abcd.one_root"  # left by a process killed mid-fetch
+    import os
+
+    from onecore.index import STALE_SECONDS
+
+    stale = tmp / "tmpabcd.one_root"  # a named copy left by an older onecore killed mid-fetch
     stale.write_text("x")
+    old = stale.stat().st_mtime - STALE_SECONDS - 60
+    os.utime(stale, (old, old))  # (copies are nameless now: nothing of a killed fetch is left at all)
     repo = HTTPRepository("web", {"base_url": srv.url})
     repo.check()  # add-repo's check: the rows are never read
     update = repo.fetch_index(None)

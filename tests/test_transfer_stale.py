@@ -42,7 +42,7 @@ def test_a_stale_catalog_is_refreshed_once_then_the_file_fetched(tmp_path: Path)
             server.clear_log()
             got = one.load_dataset(eid, "spikes.times", collection="alf/probe00")
             assert np.array_equal(got, new)
-            assert server.count(".one_root") == 1  # one refresh
+            assert server.count(".one_index.tsv") == 1  # one refresh (the companion index is read first)
             assert server.count(rel) == 2  # the failed attempt with the stale size, then the good one
 
 
@@ -60,4 +60,4 @@ def test_a_server_that_differs_from_an_unchanged_index_is_blamed(tmp_path: Path)
             server.clear_log()
             with pytest.raises(TransferError, match="the server's copy differs from its index"):
                 one.load_dataset(eid, "spikes.times", collection="alf/probe00")
-            assert server.count(rel) == 1 and server.count(".one_root") == 1
+            assert server.count(rel) == 1 and server.count(".one_index.tsv") == 1

@@ -76,6 +76,9 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
                     continue
             else:
                 line = raw.rstrip("\r\n")
+            if n == 1 and line.startswith("#one_index"):  # the companion's header (see read_one_root)
+                _check_header(line, batch.source, problems)
+                continue
             cols = line.split("\t")
             k = len(cols)
             rel = cols[0]
@@ -305,3 +308,12 @@ class _Batch:
             if n not in kept:
                 rel = line.split("\t")[0].strip()
                 self.problems.append(IndexProblem(self.source, n, line, f"duplicate row for {rel}"))
+
+
+def _check_header(line: str, source: str, problems: list[IndexProblem]) -> None:
+    """A companion header of a version newer than this reader's is reported (the rows are still read)."""
+    from ..index import COMPANION_VERSION
+
+    version = line.split("\t", 1)[0][len("#one_index") :].strip()
+    if not (version.isdigit() and int(version) <= COMPANION_VERSION):
+        problems.append(IndexProblem(source, 1, line, f"unknown index format version {version!r}"))

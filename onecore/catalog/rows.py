@@ -21,14 +21,27 @@ from typing import Iterable, Iterator
 
 from ..repository import Dataset
 
+#: The longest line kept while splitting a stream (longer ones are cut: see :data:`onecore.index.MAX_LINE`).
+_MAX_TAIL = 4 * 8192 + 2
+
 
 def lines_of(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """The lines (each with its ``\\n``, the last one possibly without) of a byte stream given in
     chunks of any size, e.g. ``response.iter_content(1 << 20)``: feed them to :class:`IndexLines`
-    to parse an index while it downloads."""
+    to parse an index while it downloads. A line longer than ``_MAX_TAIL`` bytes is cut there (and
+    then reported as too long by the parser): memory stays bounded whatever the stream holds."""
     tail = b""
+    skipping = False
     for chunk in chunks:
         if not chunk:
+            continue
+        if skipping:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                continue
+            chunk, skipping = chunk[nl:], False
+        if b"\n" not in chunk and len(tail) + len(chunk) > _MAX_TAIL:
+            tail, skipping = (tail + chunk)[:_MAX_TAIL], True
             continue
         parts = (tail + chunk if tail else chunk).split(b"\n")
         tail = parts.pop()
@@ -103,11 +116,19 @@ class IndexLines:
                     return
                 yield False, block
         tail = b""
+        skipping = False  # inside a line longer than _MAX_TAIL: its first bytes are kept, the rest dropped
         for chunk in self.chunks:
+            if skipping:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    continue
+                chunk, skipping = chunk[nl:], False
             data = tail + chunk if tail else chunk
             cut = data.rfind(b"\n")
             if cut < 0:
                 tail = data
+                if len(tail) > _MAX_TAIL:  # a line this long is reported as too long: never held whole
+                    tail, skipping = tail[:_MAX_TAIL], True
                 continue
             tail = data[cut + 1 :]
             yield _block(data[:cut])

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
-from onecore.errors import ConfigError, TransferError, UnsafePathError
-from onecore.repository import Dataset, Field, IndexUpdate, Repository
+from onecore.sdk import ConfigError, Dataset, Field, IndexUpdate, Repository, TransferError, UnsafePathError
 
 SCHEME = "zip:"
 
@@ -67,9 +66,7 @@ class ZipRepository(Repository):
             raise ConfigError(f"repository {self.name!r}: {str(self.archive)!r} is not a zip archive")
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
-        from onecore import alf
-        from onecore.index import IndexProblem
-        from onecore.transfer import check_relpath
+        from onecore.sdk import IndexProblem, alf, check_relpath
 
         with self._open() as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -154,7 +151,7 @@ def make_archive(root: str | os.PathLike, archive: str | os.PathLike) -> int:
 
     The archive is written to a temporary name beside it, then renamed: a reader never sees half of it.
     """
-    from onecore.scan import scan
+    from onecore.sdk import scan
 
     root, archive = Path(root), Path(archive)
     archive.parent.mkdir(parents=True, exist_ok=True)

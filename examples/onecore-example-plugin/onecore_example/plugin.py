@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from onecore import hookimpl
+from onecore.sdk import hookimpl
 
 
 @hookimpl
 def one_register_repository_types(register: Callable[[object], None]) -> None:
-    from onecore.plugins import LazyRepositoryType
+    from onecore.sdk import LazyRepositoryType
 
     register(
         LazyRepositoryType(

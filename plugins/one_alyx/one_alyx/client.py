@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
-from onecore.config import write_private
-from onecore.errors import AuthError, NotFound, OneError, TransferError, TransientError
-from onecore.transfer import RetryPolicy, ThreadSessions, parse_retry_after, read_capped
+from onecore.sdk import (
+    AuthError,
+    NotFound,
+    OneError,
+    RetryPolicy,
+    ThreadSessions,
+    TransferError,
+    TransientError,
+    parse_retry_after,
+    read_capped,
+    write_private,
+)
 
 log = logging.getLogger(__name__)
 

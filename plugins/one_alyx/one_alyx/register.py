@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
-from onecore.errors import ConfigError, NotFound, OneError
-from onecore.hashcache import HashCache
-from onecore.transfer import TransferReport, check_relpath
+from onecore.sdk import ConfigError, HashCache, NotFound, OneError, TransferReport, check_relpath
 
 if TYPE_CHECKING:
     from .repository import AlyxRepository
@@ -38,8 +36,7 @@ _PATH = re.compile(r"^([\w.-]+)/Subjects/([\w.-]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})
 
 
 def _open_transfer_repo(repo: AlyxRepository, name: str) -> Any:
-    from onecore.config import Config
-    from onecore.plugins import get_registry
+    from onecore.sdk import Config, open_repository
 
     rc = Config.load(repo.home).get(name)
     if rc.type == repo.type:
@@ -47,8 +44,7 @@ def _open_transfer_repo(repo: AlyxRepository, name: str) -> Any:
             f"repository {repo.name!r}: transfer_repo {name!r} is an Alyx repository; "
             "name a repository that stores files (ftp, local, ...)"
         )
-    cls = get_registry().repository_type(rc.type)
-    other = cls(rc.name, rc.resolved(), home=repo.home)
+    other = open_repository(name, repo.home)
     if not getattr(other, "can_upload", False):
         raise ConfigError(f"repository {repo.name!r}: transfer_repo {name!r} (type {rc.type}) cannot upload")
     return other

@@ -24,10 +24,21 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
-from onecore.config import Config, RepoConfig
-from onecore.errors import ConfigError, NotFound, OneError
-from onecore.repository import Dataset, Field, IndexUpdate, Repository, SessionRecord
-from onecore.transfer import HTTPFetcher, TransferReport, url_join
+from onecore.sdk import (
+    Config,
+    ConfigError,
+    Dataset,
+    Field,
+    HTTPFetcher,
+    IndexUpdate,
+    NotFound,
+    OneError,
+    RepoConfig,
+    Repository,
+    SessionRecord,
+    TransferReport,
+    url_join,
+)
 
 from .client import AlyxClient, normalize_base_url, prompt_password, read_token, server_key
 from .search import EXTRA_TERMS, build_queries

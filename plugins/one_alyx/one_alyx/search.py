@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from onecore.errors import OneError
+from onecore.sdk import OneError
 
 #: Search terms this repository type understands (besides the core ones it maps).
 EXTRA_TERMS = ("projects", "task_protocol", "users", "django")

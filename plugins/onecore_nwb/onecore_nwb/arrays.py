@@ -28,7 +28,7 @@ def part_key(p: Part, attribute: str | None = None) -> str:
 
 def object_paths(one: Any, eid: str, obj: AlfObject) -> dict[str, Path]:
     """Local paths (downloaded into the cache when needed) of every part of ``obj``, by ``rel_path``."""
-    from onecore.errors import NotFound
+    from onecore.sdk import NotFound
 
     try:
         paths = one.load_object(eid, obj.load_name, collection=obj.collection, download_only=True)

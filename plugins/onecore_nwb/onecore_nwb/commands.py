@@ -38,7 +38,7 @@ def export_nwb(
     session: str, out_dir: Path, repo: str | None, collections: tuple[str, ...], overwrite: bool, timezone: str | None
 ) -> None:
     """Export SESSION (a session id or path) to one NWB file laid out for DANDI (dandi organize/upload)."""
-    from onecore import One
+    from onecore.sdk import One
 
     from . import export
     from .errors import ExportWarning

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from onecore import alf
+from onecore.sdk import alf
 
 #: Extensions whose files load as arrays (``.npy``) or tables (one array per column).
 ARRAY_EXTENSIONS = ("npy",)

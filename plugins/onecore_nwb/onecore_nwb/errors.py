@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onecore.errors import OneError
+from onecore.sdk import OneError
 
 
 class ExportError(OneError):

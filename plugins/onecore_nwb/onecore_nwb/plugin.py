@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from onecore import hookimpl
+from onecore.sdk import hookimpl
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from onecore import hookimpl
+from onecore.sdk import hookimpl
 
 __all__ = ["FigshareRepository", "parse_article_id"]
 
@@ -31,12 +31,12 @@ def __getattr__(name: str) -> Any:  # lazy: this package is the entry point, imp
 @hookimpl
 def one_register_repository_types(register: Callable[[object], None]) -> None:
     """Register the ``figshare`` type (imported from :mod:`.repository` when first used)."""
-    from onecore.plugins import LazyRepositoryType
+    from onecore.sdk import LazyRepositoryType
 
     register(
         LazyRepositoryType(
             "figshare",
             "onelight_figshare.repository:FigshareRepository",
-            "a figshare article (files named lab~Subjects~..., with a one_root.tsv index)",
+            "a figshare article (files named lab~Subjects~..., with a .one_root index)",
         )
     )

@@ -11,8 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from onecore.errors import AuthError, NotFound, TransferError, TransientError
-from onecore.transfer import RetryPolicy, ThreadSessions, parse_retry_after, read_capped
+from onecore.sdk import (
+    AuthError,
+    NotFound,
+    RetryPolicy,
+    ThreadSessions,
+    TransferError,
+    TransientError,
+    parse_retry_after,
+    read_capped,
+)
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
 TOKEN_HELP = (
@@ -199,7 +207,7 @@ class FigshareAPI:
         headers = {}
         if auth:
             if self._token is None:
-                from onecore.errors import ConfigError
+                from onecore.sdk import ConfigError
 
                 raise ConfigError(f"{self.label}: {what} needs a figshare token; {TOKEN_HELP}")
             headers["Authorization"] = f"token {self._token}"

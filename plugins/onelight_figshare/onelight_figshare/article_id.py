@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from onecore.errors import ConfigError
+from onecore.sdk import ConfigError
 
 # figshare DOIs: 10.6084/m9.figshare.<id>[.v<version>], institutional ones 10.25378/janelia.<id>[.v<n>]
 _DOI = re.compile(r"(?:^|/|doi:)10\.\d{4,9}/[\w.-]*?\.(\d+)(?:\.v\d+)?\s*$", re.IGNORECASE)

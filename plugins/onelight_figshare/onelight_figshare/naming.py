@@ -12,7 +12,7 @@ versions) and the variants a sanitising front-end may produce (:data:`LEGACY_IND
 
 from __future__ import annotations
 
-from onecore.index import COMPANION_NAME
+from onecore.sdk import COMPANION_NAME
 
 INDEX_NAME = ".one_root"
 LEGACY_INDEX_NAMES = ("one_root.tsv", "one_root", "_one_root", "one_root.txt")

@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
-from onecore.errors import ConfigError, NotFound, TransferError
-from onecore.index import IndexProblem
-from onecore.repository import Dataset, Field, IndexUpdate, Repository
-from onecore.transfer import HTTPFetcher, Progress, TransferReport
+from onecore.sdk import (
+    ConfigError,
+    Dataset,
+    Field,
+    HTTPFetcher,
+    IndexProblem,
+    IndexUpdate,
+    NotFound,
+    Progress,
+    Repository,
+    TransferError,
+    TransferReport,
+)
 
 from .api import DEFAULT_API_URL, TOKEN_HELP, ArticleNotFound, FigshareAPI, RemoteFile
 from .article_id import parse_article_id
@@ -158,7 +167,7 @@ class FigshareRepository(Repository):
         new_state = {"view": view, "index_id": index.id, "index_md5": index.md5, "index_name": index.name}
         if state and all(state.get(k) == v for k, v in new_state.items()):
             return None
-        from onecore.builtins.http import fetch_index_url
+        from onecore.sdk import fetch_index_url
 
         got = fetch_index_url(self.fetcher(), index.download_url, None, self.home, None)
         assert got is not None  # no state given: never "unchanged"
@@ -217,7 +226,7 @@ class FigshareRepository(Repository):
     ) -> TransferReport:
         """Upload ``datasets`` of ``root`` into the article (see :mod:`onelight_figshare.uploader`);
         ``delete`` removes the article's datasets that are not in ``datasets``."""
-        from onecore.hashcache import HashCache
+        from onecore.sdk import HashCache
 
         self._need_token("uploading")
         try:  # the hash cache and the index's temporary file live there: say so once, clearly
@@ -238,7 +247,7 @@ class FigshareRepository(Repository):
 
     def describe(self, root: Path, datasets: list[str]) -> str:
         """Write a short HTML summary of ``datasets`` into the article's description (``--describe``)."""
-        from onecore.site.summary import describe_html
+        from onecore.sdk import describe_html
 
         self._need_token("writing the description")
         sizes = {p: (Path(root) / p).stat().st_size for p in datasets if (Path(root) / p).is_file()}

@@ -32,13 +32,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from onecore import alf
-from onecore.errors import OneError, TransferError
-from onecore.hashcache import HashCache
-from onecore.index import index_texts, sweep_index_leftovers
-from onecore.repository import Dataset
-from onecore.transfer import Progress, check_relpath
-from onecore.upload import ProgressTracker, UploadReport
+from onecore.sdk import (
+    Dataset,
+    HashCache,
+    OneError,
+    Progress,
+    ProgressTracker,
+    TransferError,
+    UploadReport,
+    alf,
+    check_relpath,
+    index_texts,
+    sweep_index_leftovers,
+)
 
 from .api import ArticleNotFound, FigshareAPI, RemoteFile
 from .naming import INDEX_NAME, WRITTEN_INDEX_NAMES, decode_name, encode_name, is_index_name

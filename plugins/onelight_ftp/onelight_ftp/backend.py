@@ -18,7 +18,7 @@ import posixpath
 import threading
 from typing import IO, Callable
 
-from onecore.errors import TransferError
+from onecore.sdk import TransferError
 
 from .session import Connection, Endpoint, store
 

@@ -15,8 +15,7 @@ import threading
 from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
-from onecore.errors import TransferError
-from onecore.transfer import HTTPFetcher
+from onecore.sdk import HTTPFetcher, TransferError
 
 from .session import Connection, Endpoint, Retrieval
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from onecore import hookimpl
+from onecore.sdk import hookimpl
 
 
 @hookimpl
 def one_register_repository_types(register: Callable[[object], None]) -> None:
     """Register the ``ftp`` type (imported from :mod:`onelight_ftp.repository` when used)."""
-    from onecore.plugins import LazyRepositoryType
+    from onecore.sdk import LazyRepositoryType
 
     register(
         LazyRepositoryType(

@@ -14,11 +14,26 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 from urllib.parse import quote
 
-from onecore.builtins.http import fetch_index_base, max_index_bytes
-from onecore.errors import ConfigError, TransferError, TransientError
-from onecore.index import COMPANION_NAME, IndexProblem, read_index_stream, sweep_index_leftovers
-from onecore.repository import Dataset, Field, IndexUpdate, Repository
-from onecore.transfer import HTTPFetcher, Progress, RetryPolicy, TransferReport, url_join
+from onecore.sdk import (
+    COMPANION_NAME,
+    ConfigError,
+    Dataset,
+    Field,
+    HTTPFetcher,
+    IndexProblem,
+    IndexUpdate,
+    Progress,
+    Repository,
+    RetryPolicy,
+    TransferError,
+    TransferReport,
+    TransientError,
+    fetch_index_base,
+    max_index_bytes,
+    read_index_stream,
+    sweep_index_leftovers,
+    url_join,
+)
 
 from .backend import FTPTreeBackend, remote_path
 from .fetcher import FTPFetcher
@@ -257,8 +272,7 @@ class FTPRepository(Repository):
     ) -> TransferReport:
         """Upload ``datasets`` of ``root`` into ``remote_root`` (created when missing; incremental,
         resumable), index last; ``delete`` removes the remote datasets that are not in ``datasets``."""
-        from onecore.hashcache import HashCache
-        from onecore.upload import upload_tree
+        from onecore.sdk import HashCache, upload_tree
 
         if not dry_run:
             try:  # upload_tree keeps lock files there: say so once, not once per file

@@ -20,7 +20,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import IO, Callable, Iterator
 
-from onecore.errors import AuthError, OneError, TransferError, TransientError
+from onecore.sdk import AuthError, OneError, TransferError, TransientError
 
 BLOCK = 1 << 20  # bytes per send/recv on data connections
 _DISK_FULL_WORDS = ("no space", "disk full", "quota", "insufficient storage", "storage allocation")

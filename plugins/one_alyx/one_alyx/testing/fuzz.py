@@ -14,9 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from onecore.errors import OneError
-from onecore.repository import SessionRecord
-from onecore.transfer import check_relpath
+from onecore.sdk import OneError, SessionRecord, check_relpath
 
 from ..client import SHAPES, check_record, parse_page
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from onecore.errors import OneError
-from onecore.transfer import check_relpath
+from onecore.sdk import OneError, check_relpath
 
 from ..api import FigshareAPI, parse_file_info, parse_file_list, parse_upload_status
 from ..uploader import index_rows
