@@ -1,12 +1,13 @@
 """The upload side: :class:`S3TreeBackend`, a :class:`onecore.upload.TreeBackend` over boto3.
 
 :func:`onecore.upload.upload_tree` plans (incremental skip, index written last, parallel jobs) and names
-what it sends ``<path>.part`` then renames it into place. An S3 ``PUT`` and a multipart ``Complete`` are
-atomic, so this backend writes the final key directly and the rename is a no-op: a reader never sees an
-object under its final key with other bytes than the local file, because
+what it sends ``dir/.NAME.part`` (:func:`onecore.upload.part_name`) then renames it into place. An S3 ``PUT``
+and a multipart ``Complete`` are atomic, so this backend writes the final key directly and the rename is
+a no-op: a reader never sees an object under its final key with other bytes than the local file, because
 
 - a single ``PUT`` carries ``Content-MD5`` (the server refuses other bytes);
-- each part of a multipart upload carries ``Content-MD5``, and before ``CompleteMultipartUpload`` every
+- each part of a multipart upload carries ``Content-MD5``, the parts are read in order (their md5 must
+  be the whole file's md5 kept in the object's metadata) and before ``CompleteMultipartUpload`` every
   part listed by the server (``ListParts``) is checked against the local file's bytes.
 
 Objects carry their md5 and size in metadata (``x-amz-meta-md5``/``x-amz-meta-size``): an object whose
@@ -22,12 +23,14 @@ import hashlib
 import json
 import logging
 import os
+import posixpath
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from onecore.errors import TransferError, TransientError
 from onecore.hashcache import HashCache
+from onecore.index import COMPANION_NAME
 
 from .client import Store, error_code
 
@@ -39,8 +42,10 @@ MULTIPART_THRESHOLD = 64 * MiB
 PART_SIZE = 16 * MiB
 #: Parts of one file sent at once (``ONE_S3_PART_JOBS``).
 PART_JOBS = 4
-_STAGING = (".part", ".tmp")
 INDEX_NAME = ".one_root"
+#: The index files (the companion with sizes and md5s, and ``.one_root``): always written when asked.
+INDEX_NAMES = (COMPANION_NAME, INDEX_NAME)
+BLOCK = 1 << 20
 
 
 def _env_bytes(name: str, default: int, minimum: int = 1) -> int:
@@ -59,9 +64,34 @@ def _etag(value: Any) -> str:
     return str(value or "").strip('"').lower()
 
 
+def final_name(rel: str) -> str | None:
+    """The final name of the temporary name ``dir/.NAME.part`` (:func:`onecore.upload.part_name`), else
+    None (a dataset's own name never starts with a dot, so ``raw.data.part`` is a dataset)."""
+    folder, name = posixpath.split(rel)
+    if name.startswith(".") and name.endswith(".part") and len(name) > len(".part") + 1:
+        return posixpath.join(folder, name[1 : -len(".part")])
+    return None
+
+
+def _source_path(src: IO[bytes]) -> str | None:
+    """The path of the local file behind ``src`` when it has one (to use the hash cache)."""
+    for f in (src, getattr(src, "f", None)):
+        name = getattr(f, "name", None)
+        if isinstance(name, str) and os.path.isfile(name):
+            return name
+    return None
+
+
+def _stream_size(src: IO[bytes]) -> int:
+    end = src.seek(0, os.SEEK_END)
+    src.seek(0)
+    return end
+
+
 class _Shared:
     """State shared by a backend's workers: folder listings, keys written by this upload (``dirty``:
-    always asked for again), and final keys completed by this upload with their sizes (``done``)."""
+    always asked for again), and the temporary names whose final keys this upload completed, with the
+    size and md5 of what was stored (``done``, until renamed)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -69,7 +99,7 @@ class _Shared:
         self.folder_locks: dict[str, threading.Lock] = {}
         self.can_list = True
         self.dirty: set[str] = set()
-        self.done: dict[str, int] = {}
+        self.done: dict[str, tuple[int, str]] = {}
 
 
 class S3TreeBackend:
@@ -83,47 +113,60 @@ class S3TreeBackend:
         self.threshold = _env_bytes("ONE_S3_MULTIPART_THRESHOLD", MULTIPART_THRESHOLD, 5 * MiB)
         self.part_size = _env_bytes("ONE_S3_PART_SIZE", PART_SIZE, 5 * MiB)
         self.part_jobs = _env_bytes("ONE_S3_PART_JOBS", PART_JOBS)
+        endpoint = store.settings.get("endpoint_url") or "aws"
+        #: Identifies this bucket and prefix in the local upload journal.
+        self.key = f"s3+{endpoint}/{store.bucket}/{store.prefix}"
 
     @property
     def client(self) -> Any:
         return self.store.client
 
-    @staticmethod
-    def _final(rel: str) -> str | None:
-        for suffix in _STAGING:
-            if rel.endswith(suffix):
-                return rel[: -len(suffix)]
-        return None
-
     # -- TreeBackend ---------------------------------------------------------------------------
     def size(self, rel: str) -> int | None:
         """The object's size (from one bucket listing when it is known good, else ``HeadObject``); for a
-        staging name that :meth:`put` completed (``x.part``), the size of what it wrote under ``x``.
-
-        Names are taken literally otherwise, so a dataset whose own name ends in ``.part`` or ``.tmp`` is
-        looked up as itself (upload_tree only ever puts staging names: ``x.part``, ``.one_root.tmp``)."""
+        temporary name that :meth:`put` completed (``dir/.NAME.part``), the size of what it stored under
+        ``dir/NAME``. Other names are taken literally (a dataset named ``raw.data.part`` is itself)."""
         with self.shared.lock:
             if rel in self.shared.done:
-                return self.shared.done[rel]
+                return self.shared.done[rel][0]
         got = self._known(rel)
         return None if got is None else got[0]
 
-    def put(self, local: Path, rel: str, offset: int, progress: Callable[[int], None]) -> None:
-        """Upload ``local`` to the final key of the staging name ``rel`` (``x.part`` -> ``x``); ``offset`` is
-        ignored: a multipart upload resumes from the parts the server has and that match the local bytes."""
-        final = self._final(rel) or rel
-        size = local.stat().st_size
-        if size < self.threshold:
-            self._put_single(local, final, size, progress)
-        else:
-            self._put_multipart(local, final, size, progress)
+    def exact_size(self, rel: str) -> int | None:
+        """The size from ``HeadObject`` (never from a listing), or that of a completed temporary name."""
         with self.shared.lock:
-            self.shared.done[rel] = size
+            if rel in self.shared.done:
+                return self.shared.done[rel][0]
+        head = self._head(rel)
+        return None if head is None else int(head["ContentLength"])
+
+    def remote_md5(self, rel: str) -> str | None:
+        """The md5 of what :meth:`put` stored for the temporary name ``rel`` (the server checked it with
+        Content-MD5; for a multipart object, the md5 of all its parts, read in order), else None."""
+        with self.shared.lock:
+            got = self.shared.done.get(rel)
+        return None if got is None else got[1]
+
+    def put(self, src: IO[bytes], rel: str, offset: int, progress: Callable[[int], None]) -> None:
+        """Upload the bytes of ``src`` to the final key of the temporary name ``rel`` (``dir/.NAME.part`` ->
+        ``dir/NAME``, written atomically); ``offset`` is ignored: a multipart upload resumes from the parts
+        the server has that match the local bytes (an S3 object cannot be appended to)."""
+        final = final_name(rel) or rel
+        size = _stream_size(src)
+        if size < self.threshold:
+            md5 = self._put_single(src, final, size, progress)
+        else:
+            md5 = self._put_multipart(src, final, size, progress)
+        with self.shared.lock:
+            self.shared.done[rel] = (size, md5)
 
     def rename(self, src: str, dst: str) -> None:
-        """Nothing to do for ``dst.part`` -> ``dst`` once ``put`` completed ``dst`` (S3 writes are atomic)."""
+        """Nothing to do for ``dir/.NAME.part`` -> ``dir/NAME`` once ``put`` completed ``dir/NAME`` (S3
+        writes are atomic); after it, the temporary name is absent again."""
         with self.shared.lock:
-            done = src in self.shared.done and (self._final(src) or src) == dst
+            done = src in self.shared.done and (final_name(src) or src) == dst
+            if done:
+                del self.shared.done[src]
         if not done:
             raise TransferError(f"{self.store.where(dst)}: was not uploaded by this run; run the upload again")
 
@@ -159,11 +202,11 @@ class S3TreeBackend:
         )
 
     def list_files(self) -> Iterator[tuple[str, int]]:
-        """(relative path, size) of every object under the prefix (but the index), from a listing."""
+        """(relative path, size) of every object under the prefix (but the index files), from a listing."""
         head = self.store.key("")
         for key, (size, _) in sorted(self._list(head, recursive=True).items()):
             rel = key[len(head) :]
-            if rel and rel != INDEX_NAME and _safe(rel):  # a hostile key ('..', '%2e%2e') is never touched
+            if rel and rel not in INDEX_NAMES and _safe(rel):  # a hostile key ('..', '%2e%2e') is never touched
                 yield rel, size
 
     def close_all(self) -> None:
@@ -245,14 +288,15 @@ class S3TreeBackend:
         with self.shared.lock:
             self.shared.dirty.add(rel)
 
-    def _put_single(self, local: Path, rel: str, size: int, progress: Callable[[int], None]) -> None:
-        data = local.read_bytes()
+    def _put_single(self, src: IO[bytes], rel: str, size: int, progress: Callable[[int], None]) -> str:
+        src.seek(0)
+        data = src.read(size + 1)
         if len(data) != size:
-            raise TransientError(f"{local} changed while it was read")
+            raise TransientError(f"the local file of {rel} changed while it was read")
         md5, b64 = _md5(data)
-        if rel != INDEX_NAME and self._same(rel, size, md5):  # (the index is only written when it changed)
+        if rel not in INDEX_NAMES and self._same(rel, size, md5):  # (the index is only written when it changed)
             progress(size)
-            return
+            return md5
         self._dirty(rel)
         key = self.store.key(rel)
         resp = self.store.call(
@@ -269,15 +313,28 @@ class S3TreeBackend:
         if len(etag) == 32 and etag != md5:  # (KMS-encrypted objects have other ETags: Content-MD5 vouches)
             raise TransferError(f"{self.store.where(rel)}: the server stored other bytes (ETag {etag}, md5 {md5})")
         progress(size)
+        return md5
 
-    def _put_multipart(self, local: Path, rel: str, size: int, progress: Callable[[int], None]) -> None:
-        md5 = self.hashes.md5(local) if self.hashes is not None else _file_md5(local)
+    def _whole_md5(self, src: IO[bytes]) -> str:
+        """The md5 of the whole local file (from the hash cache when ``src`` has a path, else read once)."""
+        path = _source_path(src)
+        if path is not None and self.hashes is not None:
+            return self.hashes.md5(Path(path))
+        h = hashlib.md5(usedforsecurity=False)
+        src.seek(0)
+        while b := src.read(BLOCK):
+            h.update(b)
+        return h.hexdigest()
+
+    def _put_multipart(self, src: IO[bytes], rel: str, size: int, progress: Callable[[int], None]) -> str:
+        md5 = self._whole_md5(src)
         if self._same(rel, size, md5):
             progress(size)
-            return
+            return md5
         self._dirty(rel)
-        upload = _Multipart(self, rel, local, size, md5)
+        upload = _Multipart(self, rel, src, size, md5)
         upload.run(progress)
+        return md5
 
     # -- the records of multipart uploads --------------------------------------------------------
     def record_path(self, rel: str) -> Path:
@@ -314,56 +371,77 @@ def _safe(rel: str) -> bool:
     return True
 
 
-def _file_md5(path: Path) -> str:
-    from onecore.repository import md5_file
-
-    return md5_file(path)
-
-
 class _Multipart:
-    """One multipart upload of ``local`` to ``rel``: resumed when a record of an earlier one matches."""
+    """One multipart upload of ``src`` to ``rel``: resumed when a record of an earlier one matches.
 
-    def __init__(self, backend: S3TreeBackend, rel: str, local: Path, size: int, md5: str):
-        self.be, self.rel, self.local, self.size, self.md5 = backend, rel, local, size, md5
+    The local bytes are read once, in order, in the calling thread (the upload engine's reader hashes
+    them as they are read), and hashed here too: the upload is completed only when the parts kept and
+    sent are the bytes whose md5 the object's metadata records."""
+
+    def __init__(self, backend: S3TreeBackend, rel: str, src: IO[bytes], size: int, md5: str):
+        self.be, self.rel, self.src, self.size, self.md5 = backend, rel, src, size, md5
         self.store = backend.store
         self.key = self.store.key(rel)
         self.upload_id: str | None = None
         self.part_size = backend.part_size
         self.parts: list[dict[str, Any]] = []  # verified: PartNumber, ETag, Size
+        self.h = hashlib.md5(usedforsecurity=False)  # of the parts kept and sent, in order
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         return self.store.call(fn, f"{what} of {self.rel}")
 
+    def _read(self, offset: int, length: int) -> bytes:
+        self.src.seek(offset)
+        data = self.src.read(length)
+        if len(data) != length:
+            raise TransientError(f"the local file of {self.rel} became shorter while it was sent")
+        return data
+
     def run(self, progress: Callable[[int], None]) -> None:
         """Send the missing parts (``PART_JOBS`` at once), check them all, complete."""
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-        with open(self.local, "rb") as f:
-            self._resume(f)
+        self._resume()
         if self.upload_id is None:
             self._start()
         offset = sum(p["Size"] for p in self.parts)
-        todo = []  # (part number, offset, length)
-        while offset < self.size:
-            length = min(self.part_size, self.size - offset)
-            todo.append((len(self.parts) + len(todo) + 1, offset, length))
-            offset += length
+        number = len(self.parts)
         pool = ThreadPoolExecutor(max_workers=self.be.part_jobs, thread_name_prefix="one-s3-part")
+        pending: set[Future] = set()
+
+        def collect(block: bool) -> None:
+            nonlocal pending
+            done, pending = wait(pending, return_when=FIRST_COMPLETED) if block else (set(), pending)
+            for fut in done:
+                part = fut.result()
+                self.parts.append(part)
+                progress(part["Size"])  # in this thread: an interrupt raised by it stops the upload
+
         try:
-            pending = {pool.submit(self._send_part, *t) for t in todo}
+            while offset < self.size:
+                if len(pending) >= self.be.part_jobs:
+                    collect(True)
+                length = min(self.part_size, self.size - offset)
+                data = self._read(offset, length)
+                self.h.update(data)
+                number += 1
+                pending.add(pool.submit(self._send_part, number, data))
+                offset += length
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    part = fut.result()
-                    self.parts.append(part)
-                    progress(part["Size"])  # in this thread: an interrupt raised by it stops the upload
+                collect(True)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         self.parts.sort(key=lambda p: p["PartNumber"])
+        if self.h.hexdigest() != self.md5:
+            self._abort(self.upload_id)
+            raise TransferError(
+                f"the local file of {self.rel} changed while it was being uploaded (its md5 is no longer "
+                f"{self.md5}); run the upload again"
+            )
         self._check_parts()
         self._complete()
 
-    def _resume(self, f: Any) -> None:
+    def _resume(self) -> None:
         """Keep the parts of a recorded upload of the same file that the server has with the same bytes."""
         record = self.be.read_record(self.rel)
         if record is None:
@@ -380,11 +458,12 @@ class _Multipart:
         for n, part in enumerate(listed, 1):
             if part["PartNumber"] != n or offset + part["Size"] > self.size:
                 break
-            f.seek(offset)
-            if _md5(f.read(part["Size"]))[0] != _etag(part["ETag"]):
-                break
             if part["Size"] != self.part_size and offset + part["Size"] != self.size:
                 break
+            data = self._read(offset, part["Size"])
+            if _md5(data)[0] != _etag(part["ETag"]):
+                break
+            self.h.update(data)
             self.parts.append({"PartNumber": n, "ETag": part["ETag"], "Size": part["Size"]})
             offset += part["Size"]
         log.info("%s: resuming a multipart upload with %d part(s) already there", self.rel, len(self.parts))
@@ -424,12 +503,7 @@ class _Multipart:
             },
         )
 
-    def _send_part(self, number: int, offset: int, length: int) -> dict[str, Any]:
-        with open(self.local, "rb") as f:
-            f.seek(offset)
-            data = f.read(length)
-        if len(data) != length:
-            raise TransientError(f"{self.local} became shorter while it was sent")
+    def _send_part(self, number: int, data: bytes) -> dict[str, Any]:
         md5, b64 = _md5(data)
         resp = self._call(
             lambda: self.be.client.upload_part(
@@ -445,7 +519,7 @@ class _Multipart:
         etag = _etag(resp.get("ETag"))
         if len(etag) == 32 and etag != md5:
             raise TransientError(f"part {number} of {self.rel}: the server stored other bytes")
-        return {"PartNumber": number, "ETag": resp.get("ETag"), "Size": length}
+        return {"PartNumber": number, "ETag": resp.get("ETag"), "Size": len(data)}
 
     def _check_parts(self) -> None:
         """Before completing: the server lists exactly the parts sent or kept (each checked against the

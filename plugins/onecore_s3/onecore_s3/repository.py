@@ -1,6 +1,7 @@
 """The ``s3`` repository type: a data root in an S3 bucket (AWS S3, MinIO, Ceph RGW...).
 
-The index is the object ``<prefix>/.one_root`` (the usual format), fetched with its ETag as validator.
+The index is the object ``<prefix>/.one_index.tsv`` (the companion with sizes and md5s), else, for a data
+root uploaded by ONE light or an older onecore, ``<prefix>/.one_root``; fetched with its ETag as validator.
 Downloads go through the core's transfer engine with :class:`~onecore_s3.fetcher.S3Fetcher`; uploads through
 :func:`onecore.upload.upload_tree` with :class:`~onecore_s3.backend.S3TreeBackend`. boto3 is imported on
 first use only.
@@ -17,13 +18,15 @@ from typing import Any, Callable, Iterator, Mapping
 
 from onecore.builtins.http import max_index_bytes
 from onecore.errors import ConfigError, TransferError, UnsupportedOperation
-from onecore.index import IndexProblem, read_index_file
+from onecore.index import COMPANION_NAME, IndexProblem, read_index_file
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
 from onecore.transfer import Progress, RetryPolicy, TransferReport, url_join
 
 from .client import Store, error_code
 
 INDEX_NAME = ".one_root"
+#: The index files, in the order they are read: the companion first, ``.one_root`` when there is none.
+INDEX_FILES = (COMPANION_NAME, INDEX_NAME)
 # Bucket names as S3 allows them (and MinIO/Ceph), checked before any request.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]\Z")
 
@@ -120,38 +123,47 @@ class S3Repository(Repository):
         return self._fetcher
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
-        """``GetObject`` of ``<prefix>/.one_root`` with ``If-None-Match`` (the stored ETag)."""
-        got = RetryPolicy.from_env().call(lambda: self._get_index(state), f"fetching {self.store.where(INDEX_NAME)}")
-        if got is None:
-            return None
-        if got == "absent":  # nothing uploaded yet: an empty repository has an empty index
-            if state and state.get("sha256") == "empty":
+        """``GetObject`` of ``<prefix>/.one_index.tsv``, else (absent) of ``<prefix>/.one_root``, with
+        ``If-None-Match`` (the stored ETag of the same file); ``state["index_name"]`` says which was read."""
+        retry = RetryPolicy.from_env()
+        for name in INDEX_FILES:
+            same = state if state and state.get("index_name", INDEX_NAME) == name else None
+            got = retry.call(lambda n=name, s=same: self._get_index(n, s), f"fetching {self.store.where(name)}")
+            if got == "absent":
+                continue  # no companion: a data root indexed by ONE light or an older onecore
+            if got is None:
                 return None
-            return IndexUpdate(rows=[], state={"sha256": "empty"})
-        tmp, digest, etag = got
-        new_state = {"etag": etag, "sha256": digest}
-        if state and state.get("sha256") == digest:
-            os.unlink(tmp)
-            return None if state.get("etag") == etag else IndexUpdate(rows=(), state=new_state, unchanged=True)
-        problems: list[IndexProblem] = []
-        return IndexUpdate(rows=self._rows(tmp, problems), state=new_state, problems=problems)
+            tmp, digest, etag = got
+            new_state = {"etag": etag, "sha256": digest, "index_name": name}
+            if same and same.get("sha256") == digest:
+                os.unlink(tmp)
+                return None if same.get("etag") == etag else IndexUpdate(rows=(), state=new_state, unchanged=True)
+            problems: list[IndexProblem] = []
+            return IndexUpdate(rows=self._rows(tmp, problems, name), state=new_state, problems=problems)
+        # nothing uploaded yet: an empty repository has an empty index
+        if state and state.get("sha256") == "empty":
+            return None
+        return IndexUpdate(rows=[], state={"sha256": "empty"})
 
-    def _rows(self, tmp: str, problems: list[IndexProblem]) -> Iterator[Dataset]:
+    def _rows(self, tmp: str, problems: list[IndexProblem], name: str) -> Iterator[Dataset]:
         from .fetcher import object_base
 
         base = object_base(self.store, self._bucket_url())
-        source = self.store.where(INDEX_NAME)
+        source = self.store.where(name)
         try:
             yield from read_index_file(tmp, base_url=base, problems=problems, source=source)
         finally:
             os.unlink(tmp)
 
-    def _get_index(self, state: Mapping[str, Any] | None) -> tuple[str, str, str] | str | None:
-        key = self.store.key(INDEX_NAME)
+    def _get_index(self, name: str, state: Mapping[str, Any] | None) -> tuple[str, str, str] | str | None:
+        """The index file ``name`` spooled to a temporary file (path, sha256, ETag); None when it did not
+        change (HTTP 304); ``"absent"`` when there is no such object."""
+        key = self.store.key(name)
         kwargs: dict[str, Any] = {"Bucket": self.store.bucket, "Key": key}
         if state and state.get("etag"):
             kwargs["IfNoneMatch"] = state["etag"]
-        what = f"fetching the index {self.store.where(INDEX_NAME)} (s3:GetObject)"
+        where = self.store.where(name)
+        what = f"fetching the index {where} (s3:GetObject)"
         try:
             resp = self.store.client.get_object(**kwargs)
         except Exception as e:  # noqa: BLE001
@@ -165,12 +177,12 @@ class S3Repository(Repository):
         if int(resp.get("ContentLength") or 0) > limit:
             resp["Body"].close()
             raise TransferError(
-                f"the index {self.store.where(INDEX_NAME)} is larger than {limit} bytes; refusing it "
+                f"the index {where} is larger than {limit} bytes; refusing it "
                 "(raise ONE_MAX_INDEX_BYTES if this is expected)"
             )
         tmpdir = self.home / "tmp"
         tmpdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")
+        fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")  # (swept by sweep_index_leftovers)
         h = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as f:
@@ -179,7 +191,7 @@ class S3Repository(Repository):
                 for chunk in body.iter_chunks(1 << 20):
                     n += len(chunk)
                     if n > limit:
-                        raise TransferError(f"the index {self.store.where(INDEX_NAME)} is larger than {limit} bytes")
+                        raise TransferError(f"the index {where} is larger than {limit} bytes")
                     h.update(chunk)
                     f.write(chunk)
         except BaseException as e:

@@ -31,9 +31,9 @@ class TestS3Conformance(RepositoryConformance):
     @pytest.fixture
     def publish_index_text(self, repository: S3Repository, moto_s3: MotoS3) -> Callable[[str], None]:
         def write(text: str) -> None:
-            moto_s3.client().put_object(
-                Bucket=repository.store.bucket, Key=repository.store.key(".one_root"), Body=text.encode()
-            )
+            c, bucket = moto_s3.client(), repository.store.bucket
+            c.put_object(Bucket=bucket, Key=repository.store.key(".one_root"), Body=text.encode())
+            c.delete_object(Bucket=bucket, Key=repository.store.key(".one_index.tsv"))  # .one_root alone
 
         return write
 

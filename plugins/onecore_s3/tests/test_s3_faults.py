@@ -117,8 +117,9 @@ def test_interrupted_multipart_upload_is_resumed(
     assert big not in keys, "an interrupted multipart upload leaves nothing under the final key"
     uploads = c.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert [u["Key"] for u in uploads] == [big]
-    index = c.get_object(Bucket=bucket, Key=".one_root")["Body"].read().decode() if ".one_root" in keys else ""
-    assert big not in index, "the index never lists what is not there"
+    for name in (".one_index.tsv", ".one_root"):
+        index = c.get_object(Bucket=bucket, Key=name)["Body"].read().decode() if name in keys else ""
+        assert big not in index, f"the index ({name}) never lists what is not there"
     sent: list[int] = []
     report = make_repo(bucket, name="again").upload(root, rels, jobs=1, progress=lambda p: sent.append(p.bytes_done))
     report.raise_for_failures()
@@ -179,10 +180,10 @@ def test_hostile_keys_never_write_outside_the_cache(
     hostile = ["../escape.npy", "/abs/escape.npy", f"{SESSION}/alf/%2e%2e/%2e%2e/escape.npy", f"{SESSION}/../../x.npy"]
     for key in hostile:
         c.put_object(Bucket=bucket, Key=key, Body=b"evil")
-    index = c.get_object(Bucket=bucket, Key=".one_root")["Body"].read().decode()
+    index = c.get_object(Bucket=bucket, Key=".one_index.tsv")["Body"].read().decode()  # read first
     base = repo.url_for("")
     extra = "".join(f"{k}\t{base}{k}\t4\t\n" for k in hostile) + "".join(f"{k}\t\t4\t\n" for k in hostile)
-    c.put_object(Bucket=bucket, Key=".one_root", Body=(index + extra).encode())
+    c.put_object(Bucket=bucket, Key=".one_index.tsv", Body=(index + extra).encode())
     update = repo.fetch_index(None)
     assert [r.rel_path for r in update.rows] == rels
     assert len(update.problems) == 2 * len(hostile)

@@ -19,7 +19,7 @@ def test_index_is_written_last(tmp_path: Path, bucket: str, make_repo, proxy: Fa
     rels = write_root(root, {f"f{i}.data.bin": 1000 + i for i in range(5)})
     make_repo(bucket, endpoint_url=proxy.url).upload(root, rels, jobs=3).raise_for_failures()
     puts = [h.split("\r\n")[0] for h in proxy.requests if h.startswith("PUT ")]
-    assert len(puts) == 6 and ".one_root" in puts[-1], puts
+    assert len(puts) == 7 and ".one_index.tsv" in puts[-2] and ".one_root" in puts[-1], puts
 
 
 def test_failed_object_is_not_in_the_index(tmp_path: Path, bucket: str, make_repo, enforced: MotoS3) -> None:  # noqa: ANN001
@@ -28,7 +28,11 @@ def test_failed_object_is_not_in_the_index(tmp_path: Path, bucket: str, make_rep
     only_a = {
         "Effect": "Allow",
         "Action": "s3:PutObject",
-        "Resource": [f"arn:aws:s3:::{bucket}/.one_root", f"arn:aws:s3:::{bucket}/*/a.data.bin"],
+        "Resource": [
+            f"arn:aws:s3:::{bucket}/.one_root",
+            f"arn:aws:s3:::{bucket}/.one_index.tsv",
+            f"arn:aws:s3:::{bucket}/*/a.data.bin",
+        ],
     }
     key, secret = enforced.iam_user(["s3:GetObject", "s3:ListBucket"], bucket, extra=(only_a,))
     enforced.enforce_auth(True)
@@ -48,7 +52,7 @@ def test_backend_deletes_objects(tmp_path: Path, bucket: str, make_repo, moto_s3
     backend.delete(rels[1])
     assert backend.size(rels[1]) is None and backend.size(rels[0]) == 10
     keys = [o["Key"] for o in moto_s3.client().list_objects_v2(Bucket=bucket)["Contents"]]
-    assert sorted(keys) == sorted(["p/.one_root", f"p/{rels[0]}"])
+    assert sorted(keys) == sorted(["p/.one_index.tsv", "p/.one_root", f"p/{rels[0]}"])
 
 
 def test_multipart_objects_round_trip(tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3, monkeypatch) -> None:  # noqa: ANN001

@@ -194,9 +194,9 @@ def test_clear_errors(emu, article, fx, tmp_path, monkeypatch):
         def close(self):
             pass
 
-    import onecore.hashcache
+    import onecore.sdk
 
-    monkeypatch.setattr(onecore.hashcache, "HashCache", lambda path: Liar())
+    monkeypatch.setattr(onecore.sdk, "HashCache", lambda path: Liar())  # what the plugin imports
     report = fx.make_repo(emu, article, token=fx.GOOD).upload(root, rels[:1])
     assert not report.ok
     assert re.search(rf"figshare article {article}: completing the upload of .*422.*MD5", report.failed[0][1])
