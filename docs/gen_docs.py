@@ -108,7 +108,7 @@ def repositories_markdown() -> str:
         "Settings are stored in `$ONE_HOME/config.yaml` (mode 0600). A value written `${VAR}` is read",
         "from the environment variable `VAR` when used; a field with an *Environment* entry falls back to",
         "that variable when it is not set in the config. Secret fields are prompted hidden and masked in",
-        "every output. Every type also accepts `index_format` (default `one_root`).",
+        "every output.",
         "",
     ]
     for name in order:

@@ -125,8 +125,8 @@ def add_repo_cmd(name: str | None, type_: str | None, sets: tuple[str, ...], no_
     type_ = _choose_type(type_)
     cls = _registry().repository_type(type_)
     known = {f.name for f in cls.fields}
-    if set(values) - known - {"index_format"}:
-        unknown = ", ".join(sorted(set(values) - known - {"index_format"}))
+    if set(values) - known:
+        unknown = ", ".join(sorted(set(values) - known))
         raise ConfigError(f"type {type_!r} has no field(s) {unknown}; its fields: {', '.join(sorted(known))}")
     if interactive:
         for f in cls.fields:

@@ -468,15 +468,14 @@ def build_repository(
     check_repo_name(name)
     reg = registry or get_registry()
     cls = reg.repository_type(type)
-    known = {f.name for f in cls.fields} | {"index_format"}
+    known = {f.name for f in cls.fields}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(
-            f"type {type!r} has no field(s) {', '.join(sorted(unknown))}; its fields: "
-            f"{', '.join(sorted(known - {'index_format'}))}"
+            f"type {type!r} has no field(s) {', '.join(sorted(unknown))}; its fields: {', '.join(sorted(known))}"
         )
     repo = cls(name, RepoConfig(name, type, dict(values)).resolved(), home=home_dir)
-    settings = {k: v for k, v in repo.settings.items() if v is not None and (k in values or k != "index_format")}
+    settings = {k: v for k, v in repo.settings.items() if v is not None}
     for secret in repo.secret_fields() - set(values):  # a secret from the environment stays there
         settings.pop(secret, None)
     for key, value in values.items():  # keep ${VAR} references as written rather than their values

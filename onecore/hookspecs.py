@@ -8,8 +8,8 @@ registered is an error naming both plugins. A plugin joins through the entry-poi
     [project.entry-points.onecore]
     mylab = "mylab_one.plugin"
 
-The built-in repository types (``local``, ``http``), loaders (npy, csv, tsv, json) and the ``.one_root``
-index format are registered through these same hooks (see ``onecore/builtins/``).
+The built-in repository types (``local``, ``http``), loaders (npy, csv, tsv, json, ...) and commands
+are registered through these same hooks (see ``onecore/builtins/``).
 
 Each hook is documented in ``docs/hooks.md``; a test fails when a hook lacks a docs entry or a test.
 """
@@ -30,16 +30,6 @@ def one_register_repository_types(register: Callable[[type], None]) -> None:
     Call ``register(cls)`` with a subclass of :class:`onecore.repository.Repository` for each type.
     The class's ``type`` attribute (e.g. ``"ftp"``) is the name users write in their configuration;
     its ``fields`` declare the settings ``one add-repo`` asks for.
-    """
-
-
-@_hookspec
-def one_register_index_formats(register: Callable[[Any], None]) -> None:
-    """Register index formats.
-
-    Call ``register(fmt)`` with an :class:`onecore.index.IndexFormat` (a ``name``, the ``filename`` it
-    is stored under, and ``read``/``write`` functions). Repositories pick a format by name
-    (``index_format`` setting, default ``one_root``).
     """
 
 

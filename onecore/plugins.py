@@ -44,7 +44,6 @@ BUILTIN_PLUGINS = (
     "onecore.builtins.local",
     "onecore.builtins.http",
     "onecore.builtins.loaders",
-    "onecore.builtins.oneroot",
     "onecore.builtins.viewers",
 )
 
@@ -120,8 +119,8 @@ class LazyRepositoryType:
 class Registry:
     """Everything the plugins registered, keyed by name, with the plugin that registered it.
 
-    The registration hooks run on first use of a table (``repository_types``, ``index_formats``,
-    ``loaders``), and the command hook on first :meth:`commands`: ``one --help`` runs only the latter.
+    The registration hooks run on first use of a table (``repository_types``, ``loaders``), and the
+    command hook on first :meth:`commands`: ``one --help`` runs only the latter.
     """
 
     pm: pluggy.PluginManager
@@ -135,10 +134,6 @@ class Registry:
     def repository_types(self) -> dict[str, tuple[Any, str]]:
         """Type name -> (class or :class:`LazyRepositoryType`, plugin name)."""
         return self._collected("repository_types")
-
-    @property
-    def index_formats(self) -> dict[str, tuple[Any, str]]:
-        return self._collected("index_formats")
 
     @property
     def loaders(self) -> dict[str, tuple[Callable[..., Any], str]]:
@@ -210,15 +205,6 @@ class Registry:
         if entry is None:
             self._check_conflict("loader", extension.lower())
         return entry[0] if entry else None
-
-    def index_format(self, name: str) -> Any:
-        """The index format registered as ``name``, or a clear error listing the known ones."""
-        try:
-            return self.index_formats[name][0]
-        except KeyError:
-            self._check_conflict("index format", name)
-            known = ", ".join(sorted(self.index_formats))
-            raise PluginError(f"unknown index format {name!r}; known formats: {known}") from None
 
     def commands(self) -> list[tuple[Any, str]]:
         """CLI commands registered by plugins (collected on first use: only the CLI asks)."""
@@ -405,7 +391,6 @@ def make_registry(pm: pluggy.PluginManager | None = None, failures: list[PluginI
 
 _TABLE_HOOKS = {
     "repository_types": "one_register_repository_types",
-    "index_formats": "one_register_index_formats",
     "loaders": "one_register_loaders",
 }
 
@@ -413,9 +398,6 @@ _TABLE_HOOKS = {
 def _collect_table(reg: Registry, table: str, entries: dict[str, tuple[Any, str]]) -> None:
     if table == "repository_types":
         _collect(reg, _TABLE_HOOKS[table], _named_register(reg, entries, "repository type", _type_name))
-        return
-    if table == "index_formats":
-        _collect(reg, _TABLE_HOOKS[table], _named_register(reg, entries, "index format", lambda f: f.name))
         return
 
     def loader_register(plugin: str) -> Callable[..., None]:

@@ -145,7 +145,7 @@ class Repository:
     def normalize_settings(cls, settings: Mapping[str, Any], name: str = "?") -> dict[str, Any]:
         """Apply defaults, environment fallbacks and type conversion; refuse unknown or missing fields."""
         known = {f.name: f for f in cls.fields}
-        extra = set(settings) - set(known) - {"index_format"}
+        extra = set(settings) - set(known)
         if extra:
             raise ConfigError(
                 f"repository {name!r} (type {cls.type}): unknown field(s) {', '.join(sorted(extra))}; "
@@ -164,8 +164,6 @@ class Repository:
                     + (f" ({f.help})" if f.help else "")
                 )
             out[f.name] = f.convert(value, name)
-        if "index_format" in settings:
-            out["index_format"] = settings["index_format"]
         return cls.validate_settings(out, name)
 
     @classmethod

@@ -1,6 +1,6 @@
 """The plugin SDK: the one module a onecore plugin imports.
 
-Everything a repository type, index format, loader or command needs is importable from here, and
+Everything a repository type, loader or command needs is importable from here, and
 only from here: the shipped plugins and the example plugin import nothing else from onecore (a test
 keeps it so), and the names below are the ones onecore keeps stable across releases. Test support
 for plugin authors lives in :mod:`onecore.testing` (conformance suite, fixtures, servers).
@@ -11,7 +11,7 @@ that needs them is used.
 
 - Hooks: :data:`hookimpl`.
 - The repository contract: :class:`Repository`, :class:`Field`, :class:`Dataset`,
-  :class:`IndexUpdate`, :class:`SessionRecord`, :class:`IndexFormat`.
+  :class:`IndexUpdate`, :class:`SessionRecord`.
 - Errors: :class:`OneError` and its subclasses.
 - Transfers: :class:`HTTPFetcher` (subclass it, override ``request_headers``), the fetcher and stream
   protocols, :func:`download` with :class:`TransferItem`, :class:`TransferReport`, :class:`Progress`,
@@ -47,7 +47,6 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Dataset": ("onecore.repository", "Dataset"),
     "IndexUpdate": ("onecore.repository", "IndexUpdate"),
     "SessionRecord": ("onecore.repository", "SessionRecord"),
-    "IndexFormat": ("onecore.index", "IndexFormat"),
     "md5_file": ("onecore.repository", "md5_file"),
     # errors
     "OneError": ("onecore.errors", "OneError"),

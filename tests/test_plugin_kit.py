@@ -15,7 +15,6 @@ from click.testing import CliRunner
 from onecore import hookimpl
 from onecore.cli import cli
 from onecore.errors import PluginError
-from onecore.index import IndexFormat, read_one_root, write_companion
 
 EXAMPLE = {"name": "example", "distribution": "onecore-example-plugin", "version": "0.1.0"}
 EXAMPLE_HOOKS = ["one_register_commands", "one_register_loaders", "one_register_repository_types"]
@@ -68,47 +67,15 @@ def test_alf_data_root_is_generated(alf_data_root: Path) -> None:
     assert [p for p, _ in check(alf_data_root)] == ["nicklab/Subjects/NICK_001/2021-01-04/001/notes.txt"]
 
 
-class _IndexFormatPlugin:
-    """A plugin implementing one_register_index_formats: a tab-separated index with a header row."""
-
-    @hookimpl
-    def one_register_index_formats(self, register: Callable) -> None:
-        def read(lines, base_url=None, source="index.tsv", problems=None, strict=False):  # noqa: ANN001, ANN202
-            it = iter(lines)
-            next(it, None)  # the header
-            yield from read_one_root(it, base_url, source, problems, strict)
-
-        def write(rows, f):  # noqa: ANN001, ANN202
-            return write_companion(rows, f)  # a header row, then path, url, size, md5
-
-        register(IndexFormat("headed_tsv", "index.tsv", read, write))
-
-
 def test_plugin_registry_has_only_the_named_plugins(one_home: Path, plugin_registry) -> None:
     from onecore.plugins import get_registry
 
     bare = plugin_registry()
     assert set(bare.repository_types) == {"local", "http"}
     assert get_registry() is bare, "the registry is installed process-wide for the test"
-    reg = plugin_registry(_IndexFormatPlugin(), "example")
+    reg = plugin_registry("example")
     assert set(reg.repository_types) == {"local", "http", "zipfile"}
     assert reg.loader("npz") is not None
-    fmt = reg.index_format("headed_tsv")
-    assert fmt.filename == "index.tsv"
-    import io
-
-    from onecore.repository import Dataset
-
-    buf = io.StringIO()
-    fmt.write([Dataset("lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy", None, 10, None)], buf)
-    rows = list(fmt.read(io.StringIO(buf.getvalue()), base_url="http://x/"))
-    assert [(r.rel_path, r.url, r.size) for r in rows] == [
-        (
-            "lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy",
-            "http://x/lab/Subjects/S1/2021-01-01/001/alf/spikes.times.npy",
-            10,
-        )
-    ]
 
 
 def test_plugin_registry_reports_conflicts_by_name(one_home: Path, plugin_registry) -> None:

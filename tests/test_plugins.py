@@ -78,7 +78,6 @@ def test_builtins_register_through_the_hooks():
     reg = make_registry(make_plugin_manager(load_entrypoints=False))
     assert {"local", "http"} <= set(reg.repository_types)
     assert {"npy", "csv", "tsv", "json"} <= set(reg.loaders)
-    assert "one_root" in reg.index_formats
     assert reg.repository_types["local"][1] == "onecore.builtins.local"
 
 
@@ -86,7 +85,6 @@ def test_every_hook_is_documented_in_hookspecs():
     specs = [n for n in dir(hookspecs) if n.startswith("one_")]
     assert set(specs) == {
         "one_register_repository_types",
-        "one_register_index_formats",
         "one_register_loaders",
         "one_register_commands",
     }
@@ -215,7 +213,7 @@ def test_hooks_are_called_through_pluggy_wrappers_and_argument_subsets():
     class NoArgs:  # an implementation may take fewer arguments than the spec (legal in pluggy)
         @staticmethod
         @hookimpl
-        def one_register_index_formats():
+        def one_register_repository_types():
             calls.append("no-args")
 
     class Wrapper:
@@ -279,14 +277,6 @@ def test_missing_type_says_what_to_install(monkeypatch):
     )
     with pytest.raises(UnknownRepositoryType, match="Known types: http, local"):
         reg.repository_type("weird")
-
-
-def test_index_format_hook_lookup():
-    reg = make_registry(make_plugin_manager(load_entrypoints=False))
-    fmt = reg.index_format("one_root")
-    assert fmt.filename == ".one_root"
-    with pytest.raises(PluginError, match="unknown index format"):
-        reg.index_format("nope")
 
 
 def test_import_onecore_is_light():

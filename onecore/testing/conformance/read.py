@@ -26,7 +26,7 @@ class ReadConformance(ConformanceBase):
         assert all(isinstance(f, Field) for f in cls.fields), "'fields' must hold onecore.repository.Field"
         names = [f.name for f in cls.fields]
         assert len(names) == len(set(names)), f"duplicate field names in {names}"
-        assert set(repository.settings) <= set(names) | {"index_format"}
+        assert set(repository.settings) <= set(names)
         for f in cls.fields:
             assert f.type in (str, int, bool), f"field {f.name!r}: type must be str, int or bool"
             value = repository.settings.get(f.name)

@@ -167,8 +167,11 @@ def test_publish_is_not_supported(bucket: str, make_repo, one_home: Path) -> Non
 
 
 def test_object_metadata_makes_reupload_incremental(
-    tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3, proxy: FaultProxy
+    tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3, proxy: FaultProxy, one_home: Path
 ) -> None:  # noqa: ANN001
+    """Another computer (no local upload journal) re-uploading a root whose index was lost."""
+    from onecore.uploadjournal import JOURNAL_NAME
+
     root = tmp_path / "root"
     rels = write_root(root, {"a.data.bin": 3000, "b.data.bin": 4000})
     repo = make_repo(bucket, endpoint_url=proxy.url)
@@ -176,12 +179,17 @@ def test_object_metadata_makes_reupload_incremental(
     c = moto_s3.client()
     head = c.head_object(Bucket=bucket, Key=rels[0])
     assert head["Metadata"]["md5"] == head["ETag"].strip('"') and head["Metadata"]["size"] == "3000"
-    c.delete_object(Bucket=bucket, Key=".one_root")  # the index is lost: the objects' metadata still tell
+    for name in (".one_index.tsv", ".one_root"):  # the index is lost: the objects' metadata still tell
+        c.delete_object(Bucket=bucket, Key=name)
+    for leftover in one_home.glob(JOURNAL_NAME + "*"):  # nor does this computer's journal
+        leftover.unlink()
     proxy.requests.clear()
     report = make_repo(bucket, name="again", endpoint_url=proxy.url).upload(root, rels)
     report.raise_for_failures()
     puts = [h.split("\r\n")[0] for h in proxy.requests if h.startswith("PUT ")]
-    assert all(".one_root" in p for p in puts), f"unchanged objects were sent again: {puts}"
+    assert len(puts) == 2 and all(".one_root" in p or ".one_index.tsv" in p for p in puts), (
+        f"unchanged objects were sent again: {puts}"
+    )
     assert not [h for h in proxy.requests if h.startswith("HEAD ")], "one listing per folder, not a HEAD per file"
     lists = [h for h in proxy.requests if h.startswith("GET ") and "list-type=2" in h.split("\r\n")[0]]
     assert len(lists) == 1, lists

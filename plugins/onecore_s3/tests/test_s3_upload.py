@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from onecore_s3.testing import FaultProxy, MotoS3, write_root
 
 from onecore.cli import cli
+from onecore.repository import md5_file
 from onecore.testing.fixtures import configure
 
 MiB = 1 << 20
@@ -125,3 +126,45 @@ def test_datasets_named_like_staging_files(tmp_path: Path, bucket: str, make_rep
     c = moto_s3.client()
     for rel in rels:
         assert c.get_object(Bucket=bucket, Key=rel)["Body"].read() == (root / rel).read_bytes()
+
+
+def test_index_read_companion_first_else_one_root(tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3) -> None:  # noqa: ANN001
+    """A data root with only ``.one_root`` (ONE light, older onecore) is read; once the companion is there
+    it is read instead (sizes and md5s), with its ETag as validator."""
+    root = tmp_path / "root"
+    rels = write_root(root, {"a.data.bin": 10, "b.data.bin": 20})
+    c = moto_s3.client()
+    c.put_object(Bucket=bucket, Key=f"p/{rels[0]}", Body=(root / rels[0]).read_bytes())
+    c.put_object(Bucket=bucket, Key="p/.one_root", Body=f"{rels[0]}\t\n".encode())
+    repo = make_repo(bucket, prefix="p")
+    legacy = repo.fetch_index(None)
+    rows = list(legacy.rows)
+    assert [(r.rel_path, r.md5) for r in rows] == [(rels[0], None)] and legacy.state["index_name"] == ".one_root"
+    assert repo.fetch_index(legacy.state) is None, "an unchanged .one_root is not read again"
+    repo.upload(root, rels).raise_for_failures()
+    update = repo.fetch_index(legacy.state)
+    listed = {r.rel_path: (r.size, r.md5) for r in update.rows}
+    assert update.state["index_name"] == ".one_index.tsv"
+    assert listed == {rel: ((root / rel).stat().st_size, md5_file(root / rel)) for rel in rels}
+    assert repo.fetch_index(update.state) is None, "an unchanged companion is not read again (ETag)"
+    one_root = c.get_object(Bucket=bucket, Key="p/.one_root")["Body"].read().decode()
+    assert sorted(line.split("\t")[0] for line in one_root.splitlines()) == sorted(rels)
+
+
+def test_upload_with_delete_removes_what_the_root_no_longer_has(
+    tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3
+) -> None:  # noqa: ANN001
+    root = tmp_path / "root"
+    rels = write_root(root, {"a.data.bin": 10, "b.data.bin": 20})
+    repo = make_repo(bucket)
+    repo.upload(root, rels).raise_for_failures()
+    (root / rels[1]).unlink()
+    kept = repo.upload(root, rels[:1])
+    assert kept.remote_only == [rels[1]] and kept.deleted == []
+    assert sorted(r.rel_path for r in make_repo(bucket, name="r1").fetch_index(None).rows) == sorted(rels)
+    report = repo.upload(root, rels[:1], delete=True)
+    report.raise_for_failures()
+    assert report.deleted == [rels[1]]
+    keys = sorted(o["Key"] for o in moto_s3.client().list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == sorted([".one_index.tsv", ".one_root", rels[0]])
+    assert [r.rel_path for r in make_repo(bucket, name="r2").fetch_index(None).rows] == [rels[0]]
