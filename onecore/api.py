@@ -123,7 +123,8 @@ class One(SearchMixin, LoadMixin):
     ) -> Repository:
         """``ONE(base_url=...)``: the first repository type whose :meth:`Repository.from_url` connects."""
         rc: RepoConfig | None = None
-        for cls, _plugin in self.registry.repository_types.values():
+        for name in list(self.registry.repository_types):
+            cls = self.registry.repository_type(name)  # a lazily registered type is imported here
             if getattr(cls.from_url, "__func__", None) is Repository.from_url.__func__:
                 continue
             rc = cls.from_url(

@@ -28,9 +28,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from onecore.errors import TransferError, TransientError
-from onecore.hashcache import HashCache
-from onecore.index import COMPANION_NAME
+from onecore.sdk import COMPANION_NAME, HashCache, TransferError, TransientError
 
 from .client import Store, error_code
 
@@ -361,8 +359,7 @@ class S3TreeBackend:
 
 
 def _safe(rel: str) -> bool:
-    from onecore.errors import UnsafePathError
-    from onecore.transfer import check_relpath
+    from onecore.sdk import UnsafePathError, check_relpath
 
     try:
         check_relpath(rel)

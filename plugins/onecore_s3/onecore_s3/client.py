@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Mapping, TypeVar
 
-from onecore.errors import ConfigError, TransferError, TransientError
+from onecore.sdk import ConfigError, TransferError, TransientError
 
 T = TypeVar("T")
 

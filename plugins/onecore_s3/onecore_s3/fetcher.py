@@ -11,8 +11,7 @@ Nothing is signed for any other URL an index may hold, nor after a redirect else
 
 from __future__ import annotations
 
-from onecore.errors import OneError, TransientError
-from onecore.transfer import HTTPFetcher, Stream
+from onecore.sdk import HTTPFetcher, OneError, Stream, TransientError
 
 from .client import Store
 

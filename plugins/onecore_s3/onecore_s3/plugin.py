@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from onecore import hookimpl
+from onecore.sdk import hookimpl
 
 
 @hookimpl

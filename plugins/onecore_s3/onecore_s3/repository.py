@@ -16,11 +16,23 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from onecore.builtins.http import max_index_bytes
-from onecore.errors import ConfigError, TransferError, UnsupportedOperation
-from onecore.index import COMPANION_NAME, IndexProblem, read_index_file
-from onecore.repository import Dataset, Field, IndexUpdate, Repository
-from onecore.transfer import Progress, RetryPolicy, TransferReport, url_join
+from onecore.sdk import (
+    COMPANION_NAME,
+    ConfigError,
+    Dataset,
+    Field,
+    IndexProblem,
+    IndexUpdate,
+    Progress,
+    Repository,
+    RetryPolicy,
+    TransferError,
+    TransferReport,
+    UnsupportedOperation,
+    max_index_bytes,
+    read_index_file,
+    url_join,
+)
 
 from .client import Store, error_code
 
@@ -217,14 +229,14 @@ class S3Repository(Repository):
         dry_run: bool = False,
         jobs: int = 4,
         progress: Callable[[Progress], None] | None = None,
-        **options: Any,
+        delete: bool = False,
     ) -> TransferReport:
         """Upload ``datasets`` of ``root`` under ``prefix`` (incremental, multipart, resumable), index last.
 
-        Further keyword options (such as ``delete``) are passed on to :func:`onecore.upload.upload_tree`.
+        ``delete`` (``one upload --delete``): remove the objects of the index that are not among
+        ``datasets``, after the new index is written (see :func:`onecore.upload.upload_tree`).
         """
-        from onecore.hashcache import HashCache
-        from onecore.upload import upload_tree
+        from onecore.sdk import HashCache, upload_tree
 
         if not dry_run:
             try:  # upload_tree keeps lock files there: say so once, not once per file
@@ -238,7 +250,14 @@ class S3Repository(Repository):
         backend = self.backend(hashes)
         try:
             return upload_tree(
-                backend, Path(root), datasets, hashes=hashes, dry_run=dry_run, jobs=jobs, progress=progress, **options
+                backend,
+                Path(root),
+                datasets,
+                hashes=hashes,
+                dry_run=dry_run,
+                jobs=jobs,
+                progress=progress,
+                delete=delete,
             )
         finally:
             hashes.close()

@@ -199,3 +199,29 @@ def test_hostile_keys_never_write_outside_the_cache(
     repo.upload(root, [*rels, f"{SESSION}/alf/b.data.bin"]).raise_for_failures()
     for key in hostile:
         assert c.get_object(Bucket=bucket, Key=key)["Body"].read() == b"evil"
+
+
+def test_multipart_whose_bytes_are_not_the_recorded_md5_is_not_completed(
+    tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    """The parts are hashed as they are read: when they are not the bytes whose md5 the object's metadata
+    would record (a stale hash, a file changed between hashing and sending), nothing is completed."""
+    from onecore.upload import part_name
+    from onecore.uploadio import HashingReader
+
+    monkeypatch.setenv("ONE_S3_MULTIPART_THRESHOLD", str(5 * MiB))
+    monkeypatch.setenv("ONE_S3_PART_SIZE", str(5 * MiB))
+    root = tmp_path / "root"
+    rels = write_root(root, {"big.data.bin": 11 * MiB})
+
+    class StaleHashes:
+        def md5(self, path: Path) -> str:
+            return "0" * 32
+
+    backend = make_repo(bucket).backend(StaleHashes())
+    changed = "changed while it was being uploaded"
+    with HashingReader(root / rels[0]) as src, pytest.raises(TransferError, match=changed):
+        backend.put(src, part_name(rels[0]), 0, lambda n: None)
+    c = moto_s3.client()
+    assert c.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0, "nothing under the final key"
+    assert c.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "the upload was aborted"
