@@ -39,7 +39,8 @@ from .hashcache import HashCache
 from .index import COMPANION_NAME, ONE_ROOT, IndexProblem, index_texts, read_one_root
 from .repository import Dataset
 from .transfer import Progress, RetryPolicy, TransferReport, check_relpath
-from .uploadio import THREADED_HASH_BYTES, HashingReader, ProgressTracker, summary_lines
+from .transfer.progress import ProgressTracker
+from .uploadio import THREADED_HASH_BYTES, HashingReader, summary_lines
 from .uploadjournal import JOURNAL_NAME, UploadJournal, upload_lock
 
 __all__ = [

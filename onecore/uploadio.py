@@ -1,44 +1,19 @@
 """What an upload reads, counts and reports: :class:`HashingReader` (the md5 of the bytes as they are
-sent), :class:`ProgressTracker` (progress callbacks summed over the workers), :func:`summary_lines`."""
+sent), :func:`summary_lines`; :class:`ProgressTracker` is the engine's."""
 
 from __future__ import annotations
 
 import hashlib
 import queue
 import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .transfer import Progress, TransferReport
+from .transfer import TransferReport
 
 BLOCK = 1 << 20
 #: Files larger than this are hashed in a helper thread while they are sent.
 THREADED_HASH_BYTES = 8 << 20
-
-
-class ProgressTracker:
-    """Sums byte and file counts from the workers and calls the callback (at most every 0.1 s, and at
-    every finished file). A callback may raise (KeyboardInterrupt to stop a batch): it propagates."""
-
-    def __init__(self, callback: Callable[[Progress], None] | None, files: int, total: int):
-        self.cb = callback
-        self.state = Progress(files, total)
-        self.lock = threading.Lock()
-        self.last = 0.0
-
-    def add(self, nbytes: int = 0, files: int = 0, current: str = "") -> None:
-        if self.cb is None:
-            return
-        with self.lock:
-            self.state.bytes_done += nbytes
-            self.state.files_done += files
-            if current:
-                self.state.current = current
-            now = time.monotonic()
-            if files or now - self.last >= 0.1:
-                self.last = now
-                self.cb(Progress(**vars(self.state)))
 
 
 class HashingReader:

@@ -17,7 +17,6 @@ SQLite in WAL mode: a killed process never leaves a half-written journal.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 import time
@@ -133,39 +132,10 @@ class UploadJournal:
             self._db = None
 
 
-class FileLock:
-    """An exclusive inter-process lock (``flock``) on a lock file opened without following symlinks."""
+def upload_lock(lock_dir: Path, target: str, rel: str) -> Any:
+    """The lock that two local processes take before writing ``rel`` of ``target`` (256 stripes), opened
+    as the download engine's are (no symbolic link followed)."""
+    from .transfer.locks import FileLock
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd: int | None = None
-
-    def __enter__(self) -> FileLock:
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, flags, 0o600)
-        try:
-            import fcntl
-
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except ImportError:  # pragma: no cover - Windows
-            import msvcrt
-
-            while True:
-                try:
-                    msvcrt.locking(self.fd, msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing releases the lock
-            self.fd = None
-
-
-def upload_lock(lock_dir: Path, target: str, rel: str) -> FileLock:
-    """The lock that two local processes take before writing ``rel`` of ``target`` (256 stripes)."""
     stripe = hashlib.sha1(f"{target}\0{rel}".encode()).hexdigest()[:2]
     return FileLock(lock_dir / f"upload-{stripe}.lock")

@@ -11,14 +11,15 @@ from typing import Any
 from ..errors import UnsafePathError
 
 
-class _FileLock:
-    """An exclusive inter-process lock on a small lock file (``flock``; ``msvcrt`` on Windows)."""
+class FileLock:
+    """An exclusive inter-process lock on a small lock file (``flock``; ``msvcrt`` on Windows), opened
+    without following a symbolic link (neither the file nor its folder)."""
 
     def __init__(self, path: Path):
         self.path = path
         self.fd: int | None = None
 
-    def __enter__(self) -> _FileLock:
+    def __enter__(self) -> FileLock:
         try:
             self.fd = _open_nofollow(self.path)
         except FileNotFoundError:
@@ -78,11 +79,14 @@ def _refused(path: Path) -> str:
     return f"refused to use the lock file {path}: it (or its folder) is a symbolic link; remove it and try again"
 
 
-def _lock_for(dest_root: Path, rel: str) -> _FileLock:
+def _lock_for(dest_root: Path, rel: str) -> FileLock:
     """The lock of ``rel`` under ``dest_root``: kept in ``$ONE_HOME/locks/<destination>/``, never in the
     destination itself (``one download --dir ./data`` leaves nothing but the data there)."""
     from ..config import home
 
     stripe = hashlib.sha1(rel.encode()).hexdigest()[:2]  # 256 lock files at most per destination
     where = hashlib.sha1(os.path.realpath(dest_root).encode()).hexdigest()[:16]
-    return _FileLock(home() / "locks" / where / f"{stripe}.lock")
+    return FileLock(home() / "locks" / where / f"{stripe}.lock")
+
+
+_FileLock = FileLock  # the name used before it was public
