@@ -22,6 +22,8 @@ that needs them is used.
   and a validator, then parse it), :func:`max_index_bytes`, :func:`read_one_root`,
   :func:`write_one_root`, :func:`index_texts` (both index files' texts), :data:`COMPANION_NAME`,
   :func:`read_index_file`, :func:`read_index_stream`, :func:`sweep_index_leftovers`,
+  :class:`IndexSpool` (receive a remote index over any transport: a nameless temporary file, its
+  sha256, size, time and throughput caps),
   :class:`IndexProblem`.
 - Uploads: :func:`upload_tree`, its backend protocol :class:`TreeBackend` and :class:`UploadReport`;
   :func:`scan`; :func:`describe_html` (a short HTML summary of a data root, for article descriptions).
@@ -76,7 +78,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "PART_SUFFIX": ("onecore.transfer", "PART_SUFFIX"),
     # indexes
     "fetch_index_url": ("onecore.builtins.http", "fetch_index_url"),
-    "max_index_bytes": ("onecore.builtins.http", "max_index_bytes"),
+    "max_index_bytes": ("onecore.index_spool", "max_index_bytes"),
+    "IndexSpool": ("onecore.index_spool", "IndexSpool"),
     "read_one_root": ("onecore.index", "read_one_root"),
     "write_one_root": ("onecore.index", "write_one_root"),
     "read_index_file": ("onecore.index", "read_index_file"),

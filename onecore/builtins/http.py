@@ -7,29 +7,16 @@ when its content changed.
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from onecore import hookimpl
 from onecore.errors import ConfigError, TransferError, TransientError
+from onecore.index_spool import INDEX_SECONDS, MAX_INDEX_BYTES, max_index_bytes  # noqa: F401 (re-exported)
 from onecore.repository import Field, IndexUpdate, Repository
 
 if TYPE_CHECKING:  # the transfer engine is imported when used: `one --help` stays fast
     from onecore.transfer import HTTPFetcher
-
-#: The largest index accepted (bytes); override with ONE_MAX_INDEX_BYTES.
-MAX_INDEX_BYTES = 2 << 30
-#: The longest time (seconds) fetching an index may take, whole transfer; override with ONE_INDEX_SECONDS.
-INDEX_SECONDS = 300.0
-
-
-def max_index_bytes() -> int:
-    try:
-        return int(os.environ.get("ONE_MAX_INDEX_BYTES", MAX_INDEX_BYTES))
-    except ValueError:
-        return MAX_INDEX_BYTES
 
 
 class HTTPRepository(Repository):
@@ -170,50 +157,28 @@ def _spool_index(
     answer's headers), or None
     for ``304``. Bounded in size (``ONE_MAX_INDEX_BYTES``), whole time (``ONE_INDEX_SECONDS``) and
     throughput (the stall rule)."""
-    import hashlib
-    import tempfile
-
+    from onecore.index_spool import IndexSpool
     from onecore.transfer import http_error
     from onecore.transfer.answers import cut_errors, iter_body
-    from onecore.transfer.limits import StallWatch, env_number
 
-    limit = max_index_bytes()
-    seconds = env_number("ONE_INDEX_SECONDS", INDEX_SECONDS)
-    deadline = time.monotonic() + seconds  # the whole transfer, whatever the server's pace
     r = fetcher.get(url, headers=headers, stream=True)
     try:
         if r.status_code == 304:
             return None
         if r.status_code != 200:
             raise http_error(r, f"GET {url} (the repository index)")
-        f = tempfile.TemporaryFile(dir=tmpdir)  # nameless: nothing is left behind, even by a kill
-        h = hashlib.sha256()
-        n = 0
-        stall = StallWatch(then="gave up on this fetch of the index")
+        spool = IndexSpool(url, tmpdir)  # nameless: nothing is left behind, even by a kill
         try:
             for chunk in iter_body(r, 1 << 20):
-                n += len(chunk)
-                stall.add(len(chunk))
-                if time.monotonic() > deadline:
-                    raise TransferError(
-                        f"fetching the index {url} took more than {seconds:g} s; gave up "
-                        "(raise ONE_INDEX_SECONDS if the server is just slow)"
-                    )
-                if n > limit:
-                    raise TransferError(
-                        f"the index {url} is larger than {limit} bytes; refusing it "
-                        "(raise ONE_MAX_INDEX_BYTES if this is expected)"
-                    )
-                h.update(chunk)
-                f.write(chunk)
-            f.seek(0)
+                spool.write(chunk)
         except cut_errors() as e:
-            f.close()
+            spool.discard()
             raise TransientError(f"fetching the index {url}: the answer was cut ({type(e).__name__})") from None
         except BaseException:
-            f.close()
+            spool.discard()
             raise
-        return f, h.hexdigest(), dict(r.headers)
+        f, digest = spool.finish()
+        return f, digest, dict(r.headers)
     finally:
         r.close()
 

@@ -9,12 +9,9 @@ first use only.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterator, Mapping
 
 from onecore.sdk import (
     COMPANION_NAME,
@@ -22,6 +19,7 @@ from onecore.sdk import (
     Dataset,
     Field,
     IndexProblem,
+    IndexSpool,
     IndexUpdate,
     Progress,
     Repository,
@@ -30,7 +28,7 @@ from onecore.sdk import (
     TransferReport,
     UnsupportedOperation,
     max_index_bytes,
-    read_index_file,
+    read_index_stream,
     url_join,
 )
 
@@ -148,7 +146,7 @@ class S3Repository(Repository):
             tmp, digest, etag = got
             new_state = {"etag": etag, "sha256": digest, "index_name": name}
             if same and same.get("sha256") == digest:
-                os.unlink(tmp)
+                tmp.close()
                 return None if same.get("etag") == etag else IndexUpdate(rows=(), state=new_state, unchanged=True)
             problems: list[IndexProblem] = []
             return IndexUpdate(rows=self._rows(tmp, problems, name), state=new_state, problems=problems)
@@ -157,17 +155,17 @@ class S3Repository(Repository):
             return None
         return IndexUpdate(rows=[], state={"sha256": "empty"})
 
-    def _rows(self, tmp: str, problems: list[IndexProblem], name: str) -> Iterator[Dataset]:
+    def _rows(self, tmp: IO[bytes], problems: list[IndexProblem], name: str) -> Iterator[Dataset]:
         from .fetcher import object_base
 
         base = object_base(self.store, self._bucket_url())
         source = self.store.where(name)
         try:
-            yield from read_index_file(tmp, base_url=base, problems=problems, source=source)
+            yield from read_index_stream(tmp, base_url=base, problems=problems, source=source)
         finally:
-            os.unlink(tmp)
+            tmp.close()
 
-    def _get_index(self, name: str, state: Mapping[str, Any] | None) -> tuple[str, str, str] | str | None:
+    def _get_index(self, name: str, state: Mapping[str, Any] | None) -> tuple[IO[bytes], str, str] | str | None:
         """The index file ``name`` spooled to a temporary file (path, sha256, ETag); None when it did not
         change (HTTP 304); ``"absent"`` when there is no such object."""
         key = self.store.key(name)
@@ -192,27 +190,18 @@ class S3Repository(Repository):
                 f"the index {where} is larger than {limit} bytes; refusing it "
                 "(raise ONE_MAX_INDEX_BYTES if this is expected)"
             )
-        tmpdir = self.home / "tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".one_root")  # (swept by sweep_index_leftovers)
-        h = hashlib.sha256()
+        spool = IndexSpool(where, self.home / "tmp")  # nameless, bounded in size, time and throughput
         try:
-            with os.fdopen(fd, "wb") as f:
-                body = resp["Body"]
-                n = 0
-                for chunk in body.iter_chunks(1 << 20):
-                    n += len(chunk)
-                    if n > limit:
-                        raise TransferError(f"the index {where} is larger than {limit} bytes")
-                    h.update(chunk)
-                    f.write(chunk)
+            for chunk in resp["Body"].iter_chunks(1 << 20):
+                spool.write(chunk)
         except BaseException as e:
-            os.unlink(tmp)
+            spool.discard()
             err = self.store.error(e, what) if not isinstance(e, TransferError) else None
             if err is not None:
                 raise err from None
             raise
-        return tmp, h.hexdigest(), str(resp.get("ETag") or "")
+        tmp, digest = spool.finish()
+        return tmp, digest, str(resp.get("ETag") or "")
 
     # -- writing -------------------------------------------------------------------------------
     def backend(self, hashes: Any = None) -> Any:

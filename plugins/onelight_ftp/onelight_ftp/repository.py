@@ -8,8 +8,6 @@ Uploading goes through :func:`onecore.upload.upload_tree` with :class:`~onelight
 from __future__ import annotations
 
 import ftplib
-import hashlib
-import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 from urllib.parse import quote
@@ -21,6 +19,7 @@ from onecore.sdk import (
     Field,
     HTTPFetcher,
     IndexProblem,
+    IndexSpool,
     IndexUpdate,
     Progress,
     Repository,
@@ -29,7 +28,6 @@ from onecore.sdk import (
     TransferReport,
     TransientError,
     fetch_index_base,
-    max_index_bytes,
     read_index_stream,
     sweep_index_leftovers,
     url_join,
@@ -220,25 +218,11 @@ class FTPRepository(Repository):
         """The index file ``name`` in a nameless temporary file (nothing is left behind), and its sha256."""
         url = self.ftp_url(name)
         path = remote_path(self.settings["remote_root"], name)
-        limit = max_index_bytes()
-        f = tempfile.TemporaryFile(dir=tmpdir)
-        h = hashlib.sha256()
-        n = 0
-
-        def write(chunk: bytes) -> None:
-            nonlocal n
-            n += len(chunk)
-            if n > limit:
-                raise TransferError(
-                    f"the index {url} is larger than {limit} bytes; refusing it "
-                    "(raise ONE_MAX_INDEX_BYTES if this is expected)"
-                )
-            h.update(chunk)
-            f.write(chunk)
+        spool = IndexSpool(url, tmpdir)  # nameless, bounded in size, time and throughput
 
         def retr(ftp: ftplib.FTP) -> None:
             try:
-                ftp.retrbinary(f"RETR {path}", write, blocksize=1 << 20)
+                ftp.retrbinary(f"RETR {path}", spool.write, blocksize=1 << 20)
             except ftplib.error_perm as e:
                 if str(e)[:3] != "550":
                     raise
@@ -249,11 +233,10 @@ class FTPRepository(Repository):
 
         try:
             conn.run(retr, f"fetching the index {url}")
-            f.seek(0)
         except BaseException:
-            f.close()
+            spool.discard()
             raise
-        return f, h.hexdigest()
+        return spool.finish()
 
     # -- writing -------------------------------------------------------------------------------
     def backend(self) -> FTPTreeBackend:
