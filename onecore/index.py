@@ -38,8 +38,8 @@ from typing import IO, Callable, Iterable, Iterator
 
 from . import alf
 from .errors import IndexFormatError, UnsafePathError
+from .paths import check_relpath, url_join
 from .repository import Dataset
-from .transfer import check_relpath, url_join
 
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}\Z")
 _URL = re.compile(r"^(https?|ftps?)://[^\s]+\Z")

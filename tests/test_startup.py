@@ -74,7 +74,7 @@ def test_lazy_types_describe_their_class() -> None:
 
     reg = make_registry()
     lazy = {n: e for n, (e, _) in reg.repository_types.items() if isinstance(e, LazyRepositoryType)}
-    assert {"ftp", "figshare", "alyx", "zipfile"} <= set(lazy)
+    assert {"ftp", "figshare", "alyx", "zipfile", "s3"} <= set(lazy)
     for name, entry in lazy.items():
         cls = reg.repository_type(name)
         assert cls.type == name and cls.description == entry.description

@@ -146,8 +146,19 @@ def fetch_index_url(
 
     # IndexLines: parsed like read_index_file, and loaded by the catalog without a Dataset per row.
     rows = IndexLines.from_chunks(chunks(), base_url=base_url, source=url, problems=problems)
-    rows.spool = tmp  # type: ignore[attr-defined]  # closed (and so gone) when the rows are read or dropped
+    rows.spool = _Closer(tmp)  # type: ignore[attr-defined]  # the file goes when the rows are read or dropped
     return IndexUpdate(rows=rows, state=new_state, problems=problems)
+
+
+class _Closer:
+    """Closes (and so deletes: it is nameless) a spooled index file when dropped unread, e.g. by
+    ``add-repo``'s check, without a ResourceWarning."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+
+    def __del__(self) -> None:
+        self.f.close()
 
 
 def _spool_index(

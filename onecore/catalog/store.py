@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
+from ..paths import url_join
 from ..repository import Dataset, SessionRecord
-from ..transfer import url_join
 from .build import _Inserter
 from .bulk import build_file
 from .files import (
