@@ -106,7 +106,7 @@ def _metadata_of(key: str, keys: Iterable[str]) -> str | None:
     return next((k for k in keys if k != key and k.split(".")[0] == base), None)
 
 
-def assemble(loaded: dict[str, Any], check: bool = False) -> Bunch:
+def assemble(loaded: dict[str, Any], check: bool = False, name: str = "an ALF object") -> Bunch:
     """Apply ONE-api's object rules to ``{key: content}`` of one object's files (see the module doc).
 
     ``check``: raise ``ValueError`` when the attributes have inconsistent lengths (otherwise a warning
@@ -152,7 +152,11 @@ def assemble(loaded: dict[str, Any], check: bool = False) -> Bunch:
         sizes = ", ".join(f"{k} {v.shape}" for k, v in out.items() if hasattr(v, "shape"))
         if check:
             raise ValueError(f"attributes of inconsistent lengths: {sizes}")
-        log.warning("inconsistent dimensions for an ALF object: %s", sizes)
+        log.warning(
+            "%s has attributes of inconsistent lengths (%s); load it with check_dimensions=True to make this an error",
+            name,
+            sizes,
+        )
     return out
 
 

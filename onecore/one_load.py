@@ -95,7 +95,7 @@ class LoadMixin(ListMixin):
         check = bool(options.pop("check_dimensions", False))
         loaded = {_key(r): self._load_file(p, **options) for r, p in zip(found, paths)}
         try:
-            return assemble(loaded, check=check)
+            return assemble(loaded, check=check, name=f"object {found[0].object!r}")
         except ValueError as e:
             raise LoaderError(f"object {found[0].object!r}: {e}") from None
 

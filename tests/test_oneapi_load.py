@@ -68,14 +68,17 @@ def test_n1_arrays_flattened_timestamps_expanded_metadata_columns(one):
     assert set(clusters) == {"amp", "fr", "depths"} and clusters.amp.shape == (6,)
 
 
-def test_check_dimensions_only_when_asked(tmp_path, one_home):
+def test_check_dimensions_only_when_asked(tmp_path, one_home, caplog):
     s = tmp_path / "r" / "lab/Subjects/s/2020-01-01/001"
     s.mkdir(parents=True)
     np.save(s / "obj.a.npy", np.arange(3))
     np.save(s / "obj.b.npy", np.arange(4))
     with One(cache_dir=tmp_path / "r", home=one_home) as one:
-        got = one.load_object("lab/Subjects/s/2020-01-01/001", "obj")
-        assert got.check_dimensions == 1
+        with caplog.at_level("WARNING"):
+            got = one.load_object("lab/Subjects/s/2020-01-01/001", "obj")
+        assert got.check_dimensions == 1  # loaded, with a warning that names the object and the cure
+        assert "object 'obj' has attributes of inconsistent lengths" in caplog.text
+        assert "check_dimensions=True" in caplog.text
         with pytest.raises(LoaderError, match="inconsistent lengths"):
             one.load_object("lab/Subjects/s/2020-01-01/001", "obj", check_dimensions=True)
 
