@@ -26,6 +26,7 @@ that needs them is used.
   sha256, size, time and throughput caps),
   :class:`IndexProblem`.
 - Uploads: :func:`upload_tree`, its backend protocol :class:`TreeBackend` and :class:`UploadReport`;
+  :func:`upload_with_home` (the whole body of a tree type's ``upload``: home check, hash cache, run);
   :func:`scan`; :func:`describe_html` (a short HTML summary of a data root, for article descriptions).
 - Registration: :class:`LazyRepositoryType` (a type registered by name and imported on first use, so
   that a plugin's entry-point module stays light).
@@ -92,6 +93,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # uploads
     "upload_tree": ("onecore.upload", "upload_tree"),
     "UploadReport": ("onecore.upload", "UploadReport"),
+    "upload_with_home": ("onecore.uploadio", "upload_with_home"),
     "LazyRepositoryType": ("onecore.plugins", "LazyRepositoryType"),
     "describe_html": ("onecore.site.summary", "describe_html"),
     "TreeBackend": ("onecore.upload", "TreeBackend"),

@@ -102,24 +102,19 @@ class LocalRepository(Repository):
         progress: Callable[[Progress], None] | None = None,
         delete: bool = False,
     ) -> TransferReport:
-        from onecore.hashcache import HashCache
-        from onecore.upload import upload_tree
+        from onecore.uploadio import upload_with_home
 
         self.root.mkdir(parents=True, exist_ok=True)
-        hashes = HashCache(self.home / "hashes.sqlite")
-        try:
-            return upload_tree(
-                _FolderBackend(self.root),
-                Path(root),
-                datasets,
-                hashes=hashes,
-                dry_run=dry_run,
-                jobs=jobs,
-                progress=progress,
-                delete=delete,
-            )
-        finally:
-            hashes.close()
+        return upload_with_home(
+            self,
+            lambda hashes: _FolderBackend(self.root),
+            root,
+            datasets,
+            dry_run=dry_run,
+            jobs=jobs,
+            progress=progress,
+            delete=delete,
+        )
 
 
 def _fast_local(safe: dict[str, str], rel: str) -> Path | None:

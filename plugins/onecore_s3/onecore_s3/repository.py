@@ -225,31 +225,11 @@ class S3Repository(Repository):
         ``delete`` (``one upload --delete``): remove the objects of the index that are not among
         ``datasets``, after the new index is written (see :func:`onecore.upload.upload_tree`).
         """
-        from onecore.sdk import HashCache, upload_tree
+        from onecore.sdk import upload_with_home
 
-        if not dry_run:
-            try:  # upload_tree keeps lock files there: say so once, not once per file
-                (self.home / "locks").mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise TransferError(
-                    f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME {self.home} "
-                    f"({e.strerror or e}); make it writable or set ONE_HOME to a writable folder"
-                ) from None
-        hashes = HashCache(self.home / "hashes.sqlite")
-        backend = self.backend(hashes)
-        try:
-            return upload_tree(
-                backend,
-                Path(root),
-                datasets,
-                hashes=hashes,
-                dry_run=dry_run,
-                jobs=jobs,
-                progress=progress,
-                delete=delete,
-            )
-        finally:
-            hashes.close()
+        return upload_with_home(
+            self, self.backend, root, datasets, dry_run=dry_run, jobs=jobs, progress=progress, delete=delete
+        )
 
     def publish(self) -> str:
         """Not supported: who may read a bucket is set by its owner (bucket policy)."""

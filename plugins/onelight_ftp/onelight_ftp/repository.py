@@ -255,35 +255,22 @@ class FTPRepository(Repository):
     ) -> TransferReport:
         """Upload ``datasets`` of ``root`` into ``remote_root`` (created when missing; incremental,
         resumable), index last; ``delete`` removes the remote datasets that are not in ``datasets``."""
-        from onecore.sdk import HashCache, upload_tree
+        from onecore.sdk import upload_with_home
 
-        if not dry_run:
-            try:  # upload_tree keeps lock files there: say so once, not once per file
-                (self.home / "locks").mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise TransferError(
-                    f"cannot upload to repository {self.name!r}: cannot write in ONE_HOME "
-                    f"{self.home} ({e.strerror or e}); make it writable or set ONE_HOME to a "
-                    "writable folder"
-                ) from None
-        backend = self.backend()
-        hashes = HashCache(self.home / "hashes.sqlite")
-        try:
-            if not dry_run:
-                RetryPolicy.from_env().call(backend.ensure_root, f"opening {self.settings['remote_root']}")
-            return upload_tree(
-                backend,
-                Path(root),
-                datasets,
-                hashes=hashes,
-                dry_run=dry_run,
-                jobs=jobs,
-                progress=progress,
-                delete=delete,
-            )
-        finally:
-            backend.close_all()
-            hashes.close()
+        def create_root(backend: FTPTreeBackend) -> None:
+            RetryPolicy.from_env().call(backend.ensure_root, f"opening {self.settings['remote_root']}")
+
+        return upload_with_home(
+            self,
+            lambda hashes: self.backend(),
+            root,
+            datasets,
+            dry_run=dry_run,
+            jobs=jobs,
+            progress=progress,
+            delete=delete,
+            before=create_root,
+        )
 
     def publish(self) -> str:
         """Nothing to do: what is uploaded is readable at once."""
