@@ -93,7 +93,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # uploads
     "upload_tree": ("onecore.upload", "upload_tree"),
     "UploadReport": ("onecore.upload", "UploadReport"),
-    "upload_with_home": ("onecore.uploadio", "upload_with_home"),
+    "upload_with_home": ("onecore.upload_home", "upload_with_home"),
     "LazyRepositoryType": ("onecore.plugins", "LazyRepositoryType"),
     "describe_html": ("onecore.site.summary", "describe_html"),
     "TreeBackend": ("onecore.upload", "TreeBackend"),

@@ -102,7 +102,7 @@ class LocalRepository(Repository):
         progress: Callable[[Progress], None] | None = None,
         delete: bool = False,
     ) -> TransferReport:
-        from onecore.uploadio import upload_with_home
+        from onecore.upload_home import upload_with_home
 
         self.root.mkdir(parents=True, exist_ok=True)
         return upload_with_home(
