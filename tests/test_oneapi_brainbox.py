@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,45 +19,17 @@ import pytest
 import onecore
 from onecore.testing import brainbox_calls, oneapi_calls
 from onecore.testing.ibl_tree import make_session_loader_tree
-
-_OFFLINE = (
-    "Could not find a version",
-    "No matching distribution",
-    "NewConnectionError",
-    "Temporary failure in name resolution",
-    "Network is unreachable",
-    "Connection refused",
-    "ConnectTimeout",
-    "ReadTimeoutError",
-)
+from onecore.testing.venvs import cached_venv
 
 
 def _venv() -> Path:
     return Path(os.environ.get("ONECORE_IBLLIB_VENV", Path.home() / ".cache" / "onecore-ibllib-venv"))
 
 
-def _python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
 @pytest.fixture(scope="session")
 def ibllib_python() -> Path:
-    venv = _venv()
-    py = _python(venv)
     probe = "import brainbox.io.one, brainbox.behavior.training, one.api, pluggy, click, yaml, requests"
-    if py.exists() and subprocess.run([py, "-c", probe], capture_output=True, timeout=300).returncode == 0:
-        return py
-    shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    cmd = [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "ibllib", "pluggy", "click"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3000)
-    if done.returncode != 0:
-        if any(s in done.stderr for s in _OFFLINE):
-            reason = f"the package index cannot be reached to install ibllib: {done.stderr.strip()[-300:]}"
-            print(f"\nSKIPPED test_oneapi_brainbox: {reason}", file=sys.stderr)
-            pytest.skip(reason)
-        pytest.fail(f"installing ibllib into {venv} failed:\n{done.stderr[-2000:]}")
-    return py
+    return cached_venv(_venv(), ["ibllib", "pluggy", "click"], probe, "ibllib", "test_oneapi_brainbox")
 
 
 def _answers(py: Path, folder: Path, root: Path, side: str, home: Path) -> dict:

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,9 @@ from onecore import One
 from onecore.testing import oneapi_calls
 from onecore.testing.fixtures import build_registry
 from onecore.testing.ibl_tree import make_ibl_tree
+from onecore.testing.venvs import cached_venv
 
 ONEAPI = "ONE-api==3.6.1"
-_OFFLINE = (
-    "Could not find a version",
-    "No matching distribution",
-    "NewConnectionError",
-    "Temporary failure in name resolution",
-    "Network is unreachable",
-    "Connection refused",
-    "ConnectTimeout",
-    "ReadTimeoutError",
-)
 
 
 def _venv() -> Path:
@@ -40,33 +30,10 @@ def _venv() -> Path:
     return Path(os.environ.get("ONECORE_ONEAPI_VENV", default))
 
 
-def _python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _ready(venv: Path) -> bool:
-    py = _python(venv)
-    if not py.exists():
-        return False
-    probe = "import one, one.api, pyarrow; assert one.__version__ == '3.6.1'"
-    return subprocess.run([py, "-c", probe], capture_output=True, timeout=120).returncode == 0
-
-
 @pytest.fixture(scope="session")
-def oneapi_python(pytestconfig: pytest.Config) -> Path:
-    venv = _venv()
-    if not _ready(venv):
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-        cmd = [_python(venv), "-m", "pip", "install", "-q", "--disable-pip-version-check", ONEAPI, "pyarrow"]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-        if done.returncode != 0:
-            if any(s in done.stderr for s in _OFFLINE):
-                reason = f"the package index cannot be reached to install {ONEAPI}: {done.stderr.strip()[-300:]}"
-                print(f"\nSKIPPED test_oneapi_differential: {reason}", file=sys.stderr)
-                pytest.skip(reason)
-            pytest.fail(f"installing {ONEAPI} into {venv} failed:\n{done.stderr[-2000:]}")
-    return _python(venv)
+def oneapi_python() -> Path:
+    probe = "import one, one.api, pyarrow; assert one.__version__ == '3.6.1'"
+    return cached_venv(_venv(), [ONEAPI, "pyarrow"], probe, ONEAPI, "test_oneapi_differential", timeout=1500)
 
 
 @pytest.fixture(scope="module")
