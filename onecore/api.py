@@ -172,7 +172,7 @@ class One(SearchMixin, LoadMixin):
             update = self.repository.fetch_index(state)
         except TransferError as e:
             if self.catalog.exists():
-                from .transfer.protocols import unreachable_line
+                from .netprobe import unreachable_line
 
                 log.warning("%s", unreachable_line(self.repository.name, e, self.catalog.path))
                 self.offline = True

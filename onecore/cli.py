@@ -7,7 +7,6 @@ usage errors exit with 2. Plugins add commands through the ``one_register_comman
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -424,7 +423,7 @@ def search_cmd(
         _echo_json(result)
         return
     for r in result:
-        click.echo(json.dumps(r, default=str) if details else r)
+        click.echo(_echo_line(r) if details else r)
     click.echo(f"{_count(len(result), 'session')}{' (offline: cached catalog)' if one.offline else ''}", err=True)
     if not result and _hints_enabled():
         for line in _nearest_values(one, filters):
@@ -456,7 +455,7 @@ def list_cmd(
         _echo_json(result)
         return
     for r in result:
-        click.echo(json.dumps(r, default=str) if details else r)
+        click.echo(_echo_line(r) if details else r)
     if not result:
         click.echo(_count(0, "dataset"), err=True)
         if collection is not None:
@@ -542,3 +541,9 @@ if __name__ == "__main__":  # pragma: no cover - `python -m onecore.cli`: run th
     from onecore.cli import main as _main
 
     _main()
+
+
+def _echo_line(record: object) -> str:
+    import json
+
+    return json.dumps(record, default=str)

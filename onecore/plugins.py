@@ -41,8 +41,7 @@ ENTRY_POINT_GROUP = "onecore"
 ENV_PLUGINS = "ONE_PLUGINS"
 
 BUILTIN_PLUGINS = (
-    "onecore.builtins.local",
-    "onecore.builtins.http",
+    "onecore.builtins.types",
     "onecore.builtins.loaders",
     "onecore.builtins.viewers",
 )

@@ -78,7 +78,7 @@ def test_builtins_register_through_the_hooks():
     reg = make_registry(make_plugin_manager(load_entrypoints=False))
     assert {"local", "http"} <= set(reg.repository_types)
     assert {"npy", "csv", "tsv", "json"} <= set(reg.loaders)
-    assert reg.repository_types["local"][1] == "onecore.builtins.local"
+    assert reg.repository_types["local"][1] == "onecore.builtins.types"
 
 
 def test_every_hook_is_documented_in_hookspecs():
@@ -103,9 +103,9 @@ def test_third_party_plugin_found_through_entry_point(site, runner):
     out = run_cli(runner, "plugins", "--json").output
     data = {p["name"]: p for p in json.loads(out)}
     assert data["nas"] == {"name": "nas", "distribution": "lab-nas", "version": "1.2.3", "hooks": info.hooks}
-    assert "onecore.builtins.local" not in data
+    assert "onecore.builtins.types" not in data
     allp = {p["name"] for p in json.loads(run_cli(runner, "plugins", "--all", "--json").output)}
-    assert "onecore.builtins.local" in allp and "nas" in allp
+    assert "onecore.builtins.types" in allp and "nas" in allp
     # the command hook: a plugin's command is part of the CLI
     assert "hello from nas" in run_cli(runner, "nas-hello").output
     assert "nas-hello" in run_cli(runner, "--help").output
@@ -170,7 +170,7 @@ def test_duplicate_registration_names_both_plugins(site):
         ep_name="dup",
     )
     reg = make_registry()  # the registry still builds: only the conflicting name is disabled
-    with pytest.raises(PluginError, match="'local' is registered by both 'onecore.builtins.local' and 'dup'"):
+    with pytest.raises(PluginError, match="'local' is registered by both 'onecore.builtins.types' and 'dup'"):
         reg.repository_type("local")
     assert "http" in reg.repository_types and "npy" in reg.loaders
 

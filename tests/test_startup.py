@@ -107,3 +107,46 @@ def test_api_default_jobs_is_the_engine_default() -> None:
     from onecore import api, transfer
 
     assert api.DEFAULT_JOBS == transfer.DEFAULT_JOBS
+
+
+def test_search_with_the_server_down_falls_back_without_the_http_stack(tmp_path: Path, data_root: Path) -> None:
+    """A refused connection is found by a bare TCP probe: the cached catalog is used at once, in one line,
+    and neither requests nor the transfer engine is imported (half of the command's time before)."""
+    from onecore.testing.servers import FileServer
+
+    home = tmp_path / "home"
+    with FileServer(data_root) as server:
+        env = {**os.environ, "ONE_HOME": str(home)}
+        one = [sys.executable, "-m", "onecore.cli"]
+        for args in (["index", str(data_root), "--base-url", server.url], ["add-repo", "web", "--type", "http"]):
+            extra = ["--set", f"base_url={server.url}"] if args[0] == "add-repo" else []
+            subprocess.run([*one, *args, *extra], env=env, check=True, capture_output=True)
+        out, mods = _run(["search"], home)
+        assert "unreachable" not in out and "requests" in mods  # online: the usual path
+    out, mods = _run(["search"], home)
+    assert "repository 'web' unreachable (connection refused); using the catalog cached" in out
+    assert "sessions (offline: cached catalog)" in out
+    assert "Traceback" not in out
+    assert not [m for m in ("requests", "urllib3", "onecore.transfer") if m in mods]
+
+
+def test_probe_reports_refusal_and_leaves_the_rest_to_the_http_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from onecore.errors import UnreachableError
+    from onecore.netprobe import probe
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        assert probe(f"http://127.0.0.1:{port}/root/", "fetching the index") is None  # it answers
+    finally:
+        listener.close()
+    err = probe(f"http://127.0.0.1:{port}/root/", "fetching the index")  # nobody listens there now
+    assert isinstance(err, UnreachableError) and err.reason == "connection refused"
+    assert str(err) == "fetching the index: unreachable (connection refused)"
+    assert probe("ftp://127.0.0.1:1/", "x") is None  # not an HTTP URL: not probed
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+    assert probe(f"http://127.0.0.1:{port}/", "x") is None  # through a proxy the host is not ours to probe

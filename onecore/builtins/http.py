@@ -1,4 +1,4 @@
-"""Built-in plugin: the ``http`` repository type, any web server serving a data root.
+"""The built-in ``http`` repository type, any web server serving a data root.
 
 The data root must hold a ``.one_root`` index (``one index ROOT --base-url URL`` writes it). The
 index is fetched with a conditional request (ETag / Last-Modified) and rebuilt into the catalog only
@@ -8,9 +8,8 @@ when its content changed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from onecore import hookimpl
 from onecore.errors import ConfigError, TransferError, TransientError
 from onecore.index_spool import INDEX_SECONDS, MAX_INDEX_BYTES, max_index_bytes  # noqa: F401 (re-exported)
 from onecore.repository import Field, IndexUpdate, Repository
@@ -62,6 +61,13 @@ class HTTPRepository(Repository):
         self.fetch_index(None)
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
+        if self._fetcher is None:  # a server that refuses is known before the HTTP stack is imported
+            from onecore.netprobe import probe
+
+            base = self.settings["base_url"]
+            refused = probe(base, f"fetching the index {base}")
+            if refused is not None:
+                raise refused
         return fetch_index_base(self.fetcher(), self.settings["base_url"], state, self.home)
 
     def close(self) -> None:
@@ -208,8 +214,3 @@ def _strong_last_modified(headers: Mapping[str, str]) -> str | None:
     except (TypeError, ValueError):
         pass
     return None
-
-
-@hookimpl
-def one_register_repository_types(register: Callable) -> None:
-    register(HTTPRepository)

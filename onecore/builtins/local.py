@@ -1,4 +1,4 @@
-"""Built-in plugin: the ``local`` repository type, a data root on a local or mounted disk.
+"""The built-in ``local`` repository type, a data root on a local or mounted disk.
 
 Its index is built by scanning ``root_dir``; files are loaded in place (nothing is copied). As an
 upload target it copies a data root into ``root_dir`` (incremental, resumable) and writes a
@@ -15,7 +15,6 @@ import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from onecore import hookimpl
 from onecore.errors import ConfigError, OneError, TransientError
 from onecore.paths import check_relpath, safe_join
 from onecore.repository import Dataset, Field, IndexUpdate, Repository
@@ -234,8 +233,3 @@ class _FolderBackend:
 def copy_tree(src: Path, dst: Path) -> None:  # pragma: no cover - convenience for demos
 
     shutil.copytree(src, dst, dirs_exist_ok=True)
-
-
-@hookimpl
-def one_register_repository_types(register: Callable) -> None:
-    register(LocalRepository)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
 from ..errors import OneError, TransferError, TransientError, UnreachableError
+from ..netprobe import unreachable_line  # noqa: F401 (its former home)
 from .retry import parse_retry_after
 
 CHUNK = 1 << 20
@@ -138,17 +139,3 @@ def strong_validator(headers: Any) -> str | None:
     except (TypeError, ValueError):
         pass
     return None
-
-
-def unreachable_line(repository: str, error: BaseException, catalog: Any) -> str:
-    """The one line saying a repository is unreachable and which cached catalog is used instead:
-    ``repository 'ibl' unreachable (connection refused); using the catalog cached 2026-11-30 14:02``."""
-    import os
-    import time
-
-    reason = getattr(error, "reason", None) or _short(error)
-    try:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.stat(catalog).st_mtime))
-    except (OSError, TypeError, ValueError):
-        return f"repository {repository!r} unreachable ({reason}); using the cached catalog"
-    return f"repository {repository!r} unreachable ({reason}); using the catalog cached {when}"
