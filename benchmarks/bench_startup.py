@@ -6,6 +6,8 @@ first, with bytecode caching on, so every command is timed with its ``.pyc`` fil
 - ``import onecore`` — target ≤ 1.5× ``python -c pass``;
 - ``one --help`` and ``one search --help`` — target ≤ 2×;
 - ``one search --mode local`` on a local repository whose catalog is built — target ≤ 3×;
+- two floors, for reading the ``--help`` ratios: ``import click`` alone, and the ``--help`` of a bare
+  click group with as many commands and options as ``one`` (what any click CLI pays before its code);
 - ``one search`` (auto) with the repository's HTTP server down (connection refused) against the
   same search in ``--mode local`` — target ≤ 1.5× (the fall-back to the cached catalog must be fast).
 
@@ -62,6 +64,37 @@ def _best(commands: dict[str, list[str]], env: dict[str, str], repeat: int) -> d
     return best
 
 
+_CLICK_APP = """
+import click
+
+@click.group()
+def cli():
+    \"\"\"A bare click group: the floor under any click command line's start-up.\"\"\"
+
+for i in range({n}):
+    @cli.command(name=f"command{{i}}")
+    @click.option("--repo", help="a repository")
+    @click.option("--json", "as_json", is_flag=True, help="JSON output")
+    @click.option("--mode", type=click.Choice(["auto", "local"]), help="the mode")
+    def f(repo, as_json, mode):
+        \"\"\"One line of help.\"\"\"
+
+cli()
+"""
+
+
+def _click_floor(work: Path) -> Path:
+    """A script with a bare click group of as many commands as ``one`` has."""
+    import click
+
+    from onecore.cli import cli
+
+    n = len(cli.list_commands(click.Context(cli)))
+    script = work / "click_floor.py"
+    script.write_text(_CLICK_APP.format(n=n))
+    return script
+
+
 def _setup(work: Path, env: dict[str, str]) -> Any:
     from onecore.testing import make_data_root
     from onecore.testing.servers import FileServer
@@ -91,10 +124,14 @@ def main(quick: bool = False) -> dict[str, Any]:
     one = _one()
     try:
         server = _setup(work, env)
+        floor = _click_floor(work)
         try:
             start = _best(
                 {
                     "python -c pass": [sys.executable, "-c", "pass"],
+                    "floor: python -c 'import click'": [sys.executable, "-c", "import click"],
+                    "floor: bare click group --help": [sys.executable, str(floor), "--help"],
+                    "floor: bare click group COMMAND --help": [sys.executable, str(floor), "command1", "--help"],
                     "import onecore": [sys.executable, "-c", "import onecore"],
                     "one --help": [*one, "--help"],
                     "one search --help": [*one, "search", "--help"],
