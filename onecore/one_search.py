@@ -121,7 +121,7 @@ class SearchMixin:
             if remote is not None:
                 self.catalog.upsert(sessions=remote)
                 eids = [r.eid for r in remote]
-                if qc is not None and eids and self.repository.has_qc():
+                if qc is not None and eids:
                     eids = self._qc_filtered(eids, f, qc)
                 return self._with_details(eids) if details else eids
         extra = set(f) - set(_CATALOG_ARGS)
@@ -142,7 +142,15 @@ class SearchMixin:
     def _qc_filtered(self, eids: list[str], f: Mapping[str, Any], qc: int) -> list[str]:
         """The sessions of a server's answer that pass ``dataset_qc_lte=qc``, checked on the client:
         each session is listed (one request each; the catalog keeps the listing), then searched in
-        the catalog with the dataset terms and the QC level."""
+        the catalog with the dataset terms and the QC level. Nothing to check where the
+        repository's datasets have no QC."""
+        try:
+            if not self.repository.has_qc():
+                return eids
+        except TransferError as e:
+            log.warning(
+                "repository %r unreachable (%s); dataset_qc_lte checked on the cached catalog", self.repository.name, e
+            )
         for eid in eids:
             self._records(eid)  # ListMixin's: lists the session and refreshes the catalog
         terms = {k: f[k] for k in ("datasets", "collection", "revision", "namespace") if k in f}

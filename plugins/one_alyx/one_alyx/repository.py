@@ -71,7 +71,10 @@ def qc_value(value: Any) -> int | None:
     is missing or not a QC level (the dataset's QC is then unknown)."""
     if isinstance(value, str):
         text = value.strip().upper()
-        return int(text) if text.isdigit() and int(text) in _QC_CODES.values() else _QC_CODES.get(text)
+        if text.isascii() and text.isdigit():
+            value = int(text)
+        else:
+            return _QC_CODES.get(text)
     if isinstance(value, int) and not isinstance(value, bool) and value in _QC_CODES.values():
         return value
     return None
