@@ -101,10 +101,10 @@ def test_an_old_catalog_is_replaced(tmp_path):
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema', '\"3\"');"
     )
     db.close()
-    assert SCHEMA_VERSION == "4"
+    assert int(SCHEMA_VERSION) > 3  # catalogs without the qc column are rebuilt
     cat = Catalog(path)
     try:
-        assert cat.count() == (0, 0) and cat.get_meta("schema") == "4"
+        assert cat.count() == (0, 0) and cat.get_meta("schema") == SCHEMA_VERSION
         cat.rebuild(ROWS)
         assert "qc" in [r[1] for r in cat._q("PRAGMA table_info(datasets)")]
     finally:
