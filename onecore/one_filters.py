@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
 from .catalog import DatasetRecord
+from .qc import QC, qc_keep
 
 #: The ALF parts a ``filename`` dict (or ``load_object`` keyword) may filter on.
 FILE_PART_KEYS = ("namespace", "object", "attribute", "timescale", "extra", "extension")
@@ -142,3 +143,13 @@ def _pick_revisions(recs: list[DatasetRecord], revision: str | None) -> list[Dat
             pick = flagged[0] if flagged else max(group, key=lambda r: r.revision or "")
         out.append(pick)
     return out
+
+
+def filter_qc(recs: Sequence[DatasetRecord], qc: Any = QC.FAIL, ignore_qc_not_set: bool = False) -> list[DatasetRecord]:
+    """The records of QC at most ``qc`` (a :class:`onecore.qc.QC`, its name or int, or ONE-api's
+    ``QC``), as ONE-api's ``filter_datasets``; ``ignore_qc_not_set`` also drops those of QC NOT_SET.
+    Records whose QC is unknown (None: the repository has no QC) are always kept."""
+    level = int(QC.validate(qc))
+    if all(r.qc is None for r in recs):
+        return list(recs)
+    return [r for r in recs if qc_keep(r.qc, level, ignore_qc_not_set)]

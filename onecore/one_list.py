@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .catalog import DatasetRecord
 from .errors import TransferError
-from .one_filters import _pick_revisions, filter_records
+from .one_filters import _pick_revisions, filter_qc, filter_records
+from .qc import QC, qc_keep
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -61,10 +62,18 @@ class ListMixin:
         return filter_records(recs, filename, collection, revision, self.wildcards, revision_last_before=True)
 
     def _listed(
-        self, eid: Any, filename: Any, collection: Any, revision: Any, default_revisions_only: bool = False
+        self,
+        eid: Any,
+        filename: Any,
+        collection: Any,
+        revision: Any,
+        default_revisions_only: bool = False,
+        qc: Any = QC.FAIL,
+        ignore_qc_not_set: bool = False,
     ) -> list[DatasetRecord]:
-        """Listing's selection (ONE-api's): every revision, unless ``default_revisions_only``."""
-        recs = self._records(eid)
+        """Listing's selection (ONE-api's): every revision, unless ``default_revisions_only``; QC at
+        most ``qc`` where it is known."""
+        recs = filter_qc(self._records(eid), qc, ignore_qc_not_set)
         if default_revisions_only:
             recs = _pick_revisions(recs, None)
         return filter_records(recs, filename, collection, revision, self.wildcards)
@@ -75,7 +84,7 @@ class ListMixin:
         filename: Any = None,
         collection: Any = None,
         revision: Any = None,
-        qc: Any = None,
+        qc: Any = QC.FAIL,
         ignore_qc_not_set: bool = False,
         details: bool = False,
         query_type: str | None = None,
@@ -90,15 +99,21 @@ class ListMixin:
         (``{'object': 'spikes', 'attribute': ['times', 'clusters']}``); ``filename``, ``collection``
         and ``revision`` take shell wildcards (regular expressions when ``one.wildcards`` is False);
         ``''`` means "none". ``details=True``: a pandas DataFrame (rel_path, file_size, hash, exists,
-        default_revision, ... indexed by dataset id, with the session id too if ``keep_eid_index``)
-        when pandas is installed, else a list of dicts. ``qc``, ``ignore_qc_not_set`` and
-        ``query_type`` are accepted for ONE-api scripts; outside Alyx they change nothing (no QC is
-        known; the catalog is the local cache). Without ``eid``: every dataset of the catalog, as
-        paths from the data root.
+        default_revision, qc, ... indexed by dataset id, with the session id too if
+        ``keep_eid_index``) when pandas is installed, else a list of dicts.
+
+        ``qc`` (a name such as ``'WARNING'``, an int, or ONE-api's ``QC``; default ``FAIL`` as
+        ONE-api) keeps the datasets of QC at most that level, and ``ignore_qc_not_set=True`` also
+        drops those whose QC is ``NOT_SET``, where the repository knows QC (Alyx; the ``qc`` column
+        of ``details`` shows it). Elsewhere (local, HTTP, FTP, figshare, S3) no dataset has a QC:
+        both are accepted and change nothing. ``query_type`` is accepted for ONE-api scripts (the
+        catalog is the local cache). Without ``eid``: every dataset of the catalog, as paths from
+        the data root.
         """
         if eid is None:
-            return [d.rel_path for d in self.catalog.all_datasets()]
-        recs = self._listed(eid, filename, collection, revision, default_revisions_only)
+            level = int(QC.validate(qc))
+            return [d.rel_path for d in self.catalog.all_datasets() if qc_keep(d.qc, level, ignore_qc_not_set)]
+        recs = self._listed(eid, filename, collection, revision, default_revisions_only, qc, ignore_qc_not_set)
         if not details:
             return sorted(r.rel_path for r in recs)
         return records_table(self._with_sizes(recs), keep_eid_index)

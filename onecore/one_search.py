@@ -10,9 +10,10 @@ import datetime as _dt
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import OneError, TransferError
+from .qc import QC
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("onecore.api")
 
 #: Search terms every repository supports (``dataset``/``datasets`` and ``lab``/``laboratory`` are one
-#: term each; ``dataset_qc_lte`` filters only where the repository knows QC).
+#: term each; ``dataset_qc_lte`` filters only where datasets have a QC: Alyx).
 CORE_TERMS = (
     "dataset",
     "datasets",
@@ -49,6 +50,7 @@ class SearchMixin:
     repository: Repository
     mode: str
     offline: bool
+    _records: Callable[[Any], list[Any]]
 
     # -- search --------------------------------------------------------------------------------
     def search_terms(self) -> list[str]:
@@ -95,14 +97,20 @@ class SearchMixin:
         with ``None`` for an open end (``['2021-01-01']``: from that day on). ``dataset``/``datasets``:
         an object, ``object.attribute``, a file name, a collection folder, a shell wildcard, or a
         regular expression matching a whole file name; several are AND-ed per session. Also
-        ``collection``, ``revision``, ``namespace``, ``dataset_qc_lte`` (QC filter: Alyx only, no
-        effect elsewhere) and the repository's own terms. Terms may be abbreviated to an unambiguous
+        ``collection``, ``revision``, ``namespace`` and the repository's own terms.
+
+        ``dataset_qc_lte`` (a QC name such as ``'WARNING'``, an int, or ONE-api's ``QC``), as ONE-api:
+        with ``dataset`` terms, each term needs a matching dataset of QC at most that level (``FAIL``
+        when not given, as ONE-api: CRITICAL datasets do not count); without, a session needs any
+        dataset of QC at most that level. It filters only where the repository knows QC (Alyx: a
+        server search is checked on the client, listing each session found); elsewhere (local,
+        HTTP, FTP, figshare, S3) no dataset has a QC and it changes nothing. Terms may be abbreviated to an unambiguous
         prefix (``subj=``, ``data=``, ``date=``). On Alyx the server matches (case-insensitive
         partial). ``query_type`` is accepted for ONE-api scripts (``'local'``: the catalog only).
         """
         f = self._normalize(filters)
-        if "dataset_qc_lte" not in self.repository.extra_search_terms:
-            f.pop("dataset_qc_lte", None)  # no QC known: a documented no-op
+        qc = f.pop("dataset_qc_lte", None)
+        qc = None if qc is None else int(QC.validate(qc))
         if self.mode != "local" and query_type != "local":
             try:
                 remote = self.repository.search(_for_repository(f))
@@ -113,6 +121,8 @@ class SearchMixin:
             if remote is not None:
                 self.catalog.upsert(sessions=remote)
                 eids = [r.eid for r in remote]
+                if qc is not None and eids:
+                    eids = self._qc_filtered(eids, f, qc)
                 return self._with_details(eids) if details else eids
         extra = set(f) - set(_CATALOG_ARGS)
         if extra:
@@ -121,11 +131,31 @@ class SearchMixin:
                 f"the local catalog supports {', '.join(CORE_TERMS)}"
             )
         text = {k: f.pop(k) for k in (*TEXT_TERMS, "number") if k in f}
-        eids = self.catalog.search(**f)
+        if qc is None and f.get("datasets"):
+            qc = int(QC.FAIL)  # ONE-api's default for dataset terms (a no-op where no QC is known)
+        eids = self.catalog.search(**f, dataset_qc_lte=qc)
         if text:
             keep = self._session_filter(text)
             eids = [e for e in eids if e in keep]
         return self._with_details(eids) if details else eids
+
+    def _qc_filtered(self, eids: list[str], f: Mapping[str, Any], qc: int) -> list[str]:
+        """The sessions of a server's answer that pass ``dataset_qc_lte=qc``, checked on the client:
+        each session is listed (one request each; the catalog keeps the listing), then searched in
+        the catalog with the dataset terms and the QC level. Nothing to check where the
+        repository's datasets have no QC."""
+        try:
+            if not self.repository.has_qc():
+                return eids
+        except TransferError as e:
+            log.warning(
+                "repository %r unreachable (%s); dataset_qc_lte checked on the cached catalog", self.repository.name, e
+            )
+        for eid in eids:
+            self._records(eid)  # ListMixin's: lists the session and refreshes the catalog
+        terms = {k: f[k] for k in ("datasets", "collection", "revision", "namespace") if k in f}
+        keep = set(self.catalog.search(**terms, dataset_qc_lte=qc))
+        return [e for e in eids if e in keep]
 
     def _session_filter(self, text: Mapping[str, Any]) -> set[str]:
         """The sessions whose fields match the text terms (regex or substring) and numbers."""

@@ -78,7 +78,9 @@ class Dataset:
 
     ``url`` is where to get it (None: the repository knows how), ``size``/``md5`` verify it when known.
     ``eid`` is the session id for repositories whose sessions are not identified by path (Alyx UUIDs);
-    ``default`` marks the default revision when the repository says so; ``id`` is a dataset UUID.
+    ``default`` marks the default revision when the repository says so; ``id`` is a dataset UUID;
+    ``qc`` is the dataset's QC level (an int of :class:`onecore.qc.QC`) where the repository knows it
+    (Alyx), None (unknown) elsewhere.
     """
 
     rel_path: str
@@ -88,6 +90,7 @@ class Dataset:
     eid: str | None = None
     default: bool | None = None
     id: str | None = None
+    qc: int | None = None
 
 
 @dataclass
@@ -278,6 +281,11 @@ class Repository:
     def search(self, filters: Mapping[str, Any]) -> list[SessionRecord] | None:
         """Search on the server. None (the default) means: search the local catalog instead."""
         return None
+
+    def has_qc(self) -> bool:
+        """Whether this repository's datasets carry a QC level (Alyx): then ``search(dataset_qc_lte=)``
+        checks the sessions a server :meth:`search` found on the client. The default: False."""
+        return False
 
     def list_session(self, eid: str) -> list[Dataset] | None:
         """The datasets of one session from the server, or None if the index already has them."""

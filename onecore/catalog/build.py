@@ -20,6 +20,7 @@ class _Inserter:
         self.upsert = upsert
         self.sessions: dict[str, int] = {}
         self.names: dict[str, int] = {}
+        self.has_qc = False  # a row with a known QC was inserted
         if upsert:
             self.sessions = {eid: i for i, eid in db.execute("SELECT id, eid FROM sessions")}
             for i, c, r, f in db.execute("SELECT id, collection, revision, filename FROM names"):
@@ -129,15 +130,17 @@ class _Inserter:
                 nid = names.get(rel[cut:])
                 if nid is None:
                     nid = self._name(rel[cut:], rel)
-            url, size, md5, default, uuid = row.url, row.size, row.md5, row.default, row.id
-            if url is None and size is None and md5 is None and default is None and uuid is None:
+            url, size, md5, default, uuid, qc = row.url, row.size, row.md5, row.default, row.id, row.qc
+            if url is None and size is None and md5 is None and default is None and uuid is None and qc is None:
                 if shape:
                     self._flush(shape, batch)
                     shape = ()
                 batch.append(sid)
                 batch.append(nid)
             else:
-                vals = (url, size, md5, None if default is None else int(default), uuid)
+                vals = (url, size, md5, None if default is None else int(default), uuid, qc)
+                if qc is not None:
+                    self.has_qc = True
                 this = tuple(v is not None for v in vals)
                 if this != shape:
                     self._flush(shape, batch)
@@ -171,5 +174,5 @@ class _Inserter:
         batch.clear()
 
 
-_DATASET_COLS = ("url", "size", "md5", "is_default", "uuid")
-_ROWS_PER_INSERT = 100  # at most 700 parameters: under SQLite's oldest limit (999)
+_DATASET_COLS = ("url", "size", "md5", "is_default", "uuid", "qc")
+_ROWS_PER_INSERT = 100  # at most 800 parameters: under SQLite's oldest limit (999)

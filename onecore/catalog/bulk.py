@@ -23,7 +23,7 @@ from .bitmaps import build_bitmaps
 from .build import _Inserter
 from .records import _split
 from .rows import IndexLines, PathRows
-from .schema import _SCHEMA, _SESSION_INDEXES, SCHEMA_VERSION
+from .schema import _NAME_INDEX, _SCHEMA, _SESSION_INDEXES, SCHEMA_VERSION
 
 _HEX = "0123456789abcdefABCDEF"
 _FOLDER_CACHE = 200_000  # folders remembered at once (an index lists a folder's files together)
@@ -231,9 +231,10 @@ class BulkLoader(_Inserter):
                 nid = names.get(rel[cut:])
                 if nid is None:
                     nid = self._name(rel[cut:], rel)
-            vals = (row.url, row.size, row.md5, None if row.default is None else int(row.default), row.id)
+            vals = (row.url, row.size, row.md5, None if row.default is None else int(row.default), row.id, row.qc)
             this = tuple(v is not None for v in vals)
             if this != shape:
+                self.has_qc = self.has_qc or this[5]
                 self.flush_shaped(shape, batch)
                 shape = this
             self.n += 1
@@ -282,7 +283,7 @@ class BulkLoader(_Inserter):
             then(inserted)
 
 
-_DATASET_COLS = ("url", "size", "md5", "is_default", "uuid")
+_DATASET_COLS = ("url", "size", "md5", "is_default", "uuid", "qc")
 
 
 def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRecord], state: Any) -> int:
@@ -308,6 +309,7 @@ def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRe
             "built": _dt.datetime.now().isoformat(),
             "counts": [n_sessions, loader.inserted],
             "url_base": loader.url_base,
+            "qc": loader.has_qc,
         }
         db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
         db.execute("COMMIT")
@@ -315,6 +317,8 @@ def build_file(path: Path, rows: Iterable[Dataset], sessions: Iterable[SessionRe
         # No (name, session) index: dataset searches use the bitmaps (it is built for catalogs
         # filled by upsert, which have none).
         db.executescript(_SESSION_INDEXES)
+        if loader.has_qc:  # QC-filtered dataset searches are SQL, not bitmaps
+            db.executescript(_NAME_INDEX)
         if loader.inserted >= _SMALL:
             db.execute("ANALYZE")
         db.execute("PRAGMA journal_mode=WAL")  # as readers open it: the first of them need not write

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..qc import qc_name
+
 _SESSION_RE = re.compile(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)\Z", re.ASCII | re.DOTALL)
 
 
@@ -30,6 +32,7 @@ class DatasetRecord:
     md5: str | None
     default: bool | None
     uuid: str | None
+    qc: int | None = None  #: the dataset's QC level (:class:`onecore.qc.QC`), None when unknown
 
     @property
     def rel_path(self) -> str:
@@ -60,6 +63,7 @@ class DatasetRecord:
             "md5": self.md5,
             "default_revision": self.default,
             "id": self.uuid,
+            "qc": qc_name(self.qc),
         }
 
 

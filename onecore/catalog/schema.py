@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -16,7 +16,7 @@ CREATE TABLE names (
     extension TEXT NOT NULL, UNIQUE (collection, revision, filename));
 CREATE TABLE datasets (
     id INTEGER PRIMARY KEY, session INTEGER NOT NULL, name INTEGER NOT NULL, url TEXT, size INTEGER,
-    md5 TEXT, is_default INTEGER, uuid TEXT, UNIQUE (session, name));
+    md5 TEXT, is_default INTEGER, uuid TEXT, qc INTEGER, UNIQUE (session, name));
 CREATE TABLE name_bits (name INTEGER PRIMARY KEY, bits BLOB NOT NULL, sparse INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """

@@ -77,29 +77,44 @@ class SearchMixin:
         task_protocol: Sequence[str] | None = None,
         details: bool = False,
         limit: int | None = None,
+        dataset_qc_lte: int | None = None,
     ) -> list[Any]:
-        """Session ids (or records with ``details``) matching all filters, newest first."""
+        """Session ids (or records with ``details``) matching all filters, newest first.
+
+        ``dataset_qc_lte`` (an int of :class:`onecore.qc.QC`), as ONE-api: with dataset terms, each
+        term needs a matching dataset of QC at most that; without, a session needs any such dataset.
+        Datasets of unknown QC always qualify, so a catalog that knows no QC ignores it.
+        """
         where, params = [], []
         terms = list(datasets or [])
         if not terms and (collection is not None or revision is not None or namespace is not None):
             terms = ["*"]
+        if dataset_qc_lte is not None and not self._knows_qc():
+            dataset_qc_lte = None
+        qc_sql = "" if dataset_qc_lte is None else " AND (qc IS NULL OR qc <= ?)"
+        qc_params = [] if dataset_qc_lte is None else [int(dataset_qc_lte)]
+        if dataset_qc_lte is not None and not terms:
+            where.append("s.id IN (SELECT session FROM datasets WHERE qc IS NULL OR qc <= ?)")
+            params.append(int(dataset_qc_lte))
         term_ids = []
         for term in terms:
             ids = self.match_names(term, collection, revision, namespace)
             if not ids:
                 return []
             term_ids.append(ids)
-        if term_ids:
+        if term_ids and dataset_qc_lte is None:
             fast = self._bitmap_search(term_ids, lab, subject, date_range, number, projects, task_protocol, limit)
             if fast is not None:
                 return self._details(fast) if details else fast
         for ids in term_ids:
             if len(ids) == 1:
-                where.append("s.id IN (SELECT session FROM datasets WHERE name = ?)")
-                params.append(ids[0])
+                where.append(f"s.id IN (SELECT session FROM datasets WHERE name = ?{qc_sql})")
             else:
-                where.append(f"s.id IN (SELECT session FROM datasets WHERE name IN ({','.join('?' * len(ids))}))")
-                params.extend(ids)
+                where.append(
+                    f"s.id IN (SELECT session FROM datasets WHERE name IN ({','.join('?' * len(ids))}){qc_sql})"
+                )
+            params.extend(ids)
+            params.extend(qc_params)
         w, p = _session_filters(lab, subject, date_range, number, projects, task_protocol)
         where += w
         params += p
@@ -112,6 +127,10 @@ class SearchMixin:
             sql += f" LIMIT {int(limit)}"
         rows = self._q(sql, params)
         return [_session_dict(r) for r in rows] if details else [r[0] for r in rows]
+
+    def _knows_qc(self) -> bool:
+        """Whether any dataset of the catalog has a known QC (a flag written when such rows go in)."""
+        return bool(self._q("SELECT 1 FROM meta WHERE key = 'qc' AND value = 'true'"))
 
     def _details(self, eids: list[str]) -> list[dict[str, Any]]:
         """The session records of ``eids``, in that order."""

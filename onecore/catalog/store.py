@@ -217,7 +217,10 @@ class Catalog(SearchMixin):
             self._recent.clear()
             self._order = None
             try:
-                n = _Inserter(db, upsert=True).insert(rows, sessions)
+                inserter = _Inserter(db, upsert=True)
+                n = inserter.insert(rows, sessions)
+                if inserter.has_qc:  # search(dataset_qc_lte=) filters only catalogs that know QC
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('qc', 'true')")
                 db.execute("DELETE FROM name_bits")  # the bitmap index is rebuilt with the catalog only
                 db.execute("DELETE FROM blobs")
                 db.execute(_NAME_INDEX)  # what SQL searches use instead (a rebuild does not make it)
@@ -269,7 +272,7 @@ class Catalog(SearchMixin):
         if s is None:
             return []
         rows = db.execute(
-            "SELECT name, url, size, md5, is_default, uuid FROM datasets WHERE session = ?", (s[0],)
+            "SELECT name, url, size, md5, is_default, uuid, qc FROM datasets WHERE session = ?", (s[0],)
         ).fetchall()
         names = self._names
         if names is None or any(r[0] not in names for r in rows):
@@ -280,7 +283,7 @@ class Catalog(SearchMixin):
         base = self._url_base
         recs = []
         for n, r in out:
-            rec = DatasetRecord(eid, path, *n[1:], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), r[5])
+            rec = DatasetRecord(eid, path, *n[1:], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), r[5], r[6])
             if rec.url is None and base:
                 rec.url = url_join(base, rec.full_path)
             recs.append(rec)
@@ -322,14 +325,14 @@ class Catalog(SearchMixin):
             self._check_version()
             base = self._url_base
             cur = self.db.execute(
-                "SELECT s.path, n.collection, n.revision, n.filename, d.url, d.size, d.md5 FROM datasets d "
+                "SELECT s.path, n.collection, n.revision, n.filename, d.url, d.size, d.md5, d.qc FROM datasets d "
                 "JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name ORDER BY s.path"
             )
             rows = cur.fetchall()
-        for sp, coll, rev, fname, url, size, md5 in rows:
+        for sp, coll, rev, fname, url, size, md5, qc in rows:
             parts = [sp] + [p for p in (coll, f"#{rev}#" if rev else "") if p] + [fname]
             rel = "/".join(parts)
-            yield Dataset(rel, url if url is not None or not base else url_join(base, rel), size, md5)
+            yield Dataset(rel, url if url is not None or not base else url_join(base, rel), size, md5, qc=qc)
 
     search = _consistent(SearchMixin.search)
     count = _consistent(count)

@@ -12,6 +12,9 @@
   sessions, and :meth:`AlyxRepository.fetch_index` lists all its datasets (``/datasets?lab=``), so the
   catalog is filled in one go and searches work offline. Without ``lab`` the catalog fills lazily
   (a whole Alyx database is too big to list on every connection).
+- **QC**: a dataset's ``qc`` (IBL's Alyx gives it as a name, ``'NOT_SET'``...) becomes
+  :attr:`onecore.sdk.Dataset.qc`, so ``list_datasets(qc=...)`` and ``search(dataset_qc_lte=...)``
+  filter; alyx-local's datasets have no QC (None: both change nothing).
 - **Registering**: :meth:`AlyxRepository.upload` (see :mod:`one_alyx.register`).
 """
 
@@ -57,6 +60,24 @@ def _timestamp(value: Any) -> tuple[Any, str] | None:
         return datetime.fromisoformat(str(value)), str(value)
     except ValueError:
         return None
+
+
+#: Alyx's dataset QC codes (ONE-api's ``one.alf.spec.QC``); IBL's Alyx writes the names.
+_QC_CODES = {"CRITICAL": 50, "FAIL": 40, "WARNING": 30, "NOT_SET": 0, "PASS": 10}
+
+
+def qc_value(value: Any) -> int | None:
+    """A dataset record's ``qc`` (a name such as ``'NOT_SET'`` or a code) as its code; None when it
+    is missing or not a QC level (the dataset's QC is then unknown)."""
+    if isinstance(value, str):
+        text = value.strip().upper()
+        if text.isascii() and text.isdigit():
+            value = int(text)
+        else:
+            return _QC_CODES.get(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value in _QC_CODES.values():
+        return value
+    return None
 
 
 def is_uuid(text: str) -> bool:
@@ -114,6 +135,7 @@ class AlyxRepository(Repository):
         self._sessions: dict[str, SessionRecord] = {}
         self._subject_labs: dict[str, str | None] = {}
         self._repo_urls: dict[str, str | None] = {}
+        self._has_qc: bool | None = None  # whether dataset records carry IBL Alyx's ``qc`` (see has_qc)
 
     @classmethod
     def validate_settings(cls, settings: dict[str, Any], name: str) -> dict[str, Any]:
@@ -377,6 +399,8 @@ class AlyxRepository(Repository):
         md5 = ds.get("hash") or ds.get("md5") or next((fr.get("hash") for fr in records if fr.get("hash")), None)
         md5 = str(md5).lower() if md5 and _MD5.match(str(md5)) else None
         size = ds.get("file_size")
+        if "qc" in ds:
+            self._has_qc = True
         return Dataset(
             rel_path="/".join(parts),
             url=url,
@@ -385,7 +409,18 @@ class AlyxRepository(Repository):
             eid=session.eid,
             default=ds.get("default_dataset"),
             id=str(ds.get("id") or str(ds.get("url", ""))[-36:]) or None,
+            qc=qc_value(ds.get("qc")),
         )
+
+    def has_qc(self) -> bool:
+        """Whether the server's datasets have a QC (IBL's Alyx: ``'qc': 'NOT_SET'``...; alyx-local's
+        have none). Known from the records read so far, else from one small ``/datasets`` request."""
+        if self._has_qc is None:
+            page = self.client.get("datasets", {"limit": 1, **({"lab": self.lab} if self.lab else {})})
+            results = page.get("results") if isinstance(page, dict) else page
+            first = results[0] if isinstance(results, list) and results else None
+            self._has_qc = isinstance(first, dict) and "qc" in first
+        return self._has_qc
 
     def list_session(self, eid: str) -> list[Dataset] | None:
         """Every dataset of a session (``/datasets?session=<eid>``, all pages)."""

@@ -74,6 +74,7 @@ KEYS = [
     "count",
     "json",
     "nickname",
+    "qc",
 ]
 SESSION = {
     "id": "d3372b15-f696-4279-9be5-98f15783b5bb",

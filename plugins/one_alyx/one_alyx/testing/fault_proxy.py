@@ -4,11 +4,16 @@ It forwards every request (keeping the ``Host`` header of the proxy, so the serv
 point back at the proxy) and can: answer 503 to the next N requests, force a small ``limit`` on list
 requests (to exercise pagination on a small database), and refuse a token once with 403 (as if it
 had expired: Alyx hands the same token out again on renewal). It records the requests it saw.
+
+With ``dataset_qc`` (dataset id -> QC name) it also gives every dataset record of a ``/datasets``
+answer the ``qc`` field IBL's Alyx has (``'NOT_SET'`` unless listed there), which alyx-local's
+datasets lack: the QC tests run on the real server's records plus that one field.
 """
 
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -26,6 +31,7 @@ class FaultProxy:
         self.force_limit: int | None = None
         self.reject_token: str | None = None
         self.seen: list[tuple[str, str]] = []
+        self.dataset_qc: dict[str, str] | None = None
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,7 +62,10 @@ class FaultProxy:
                 r = requests.request(
                     self.command, proxy.target + path, headers=headers, data=body, timeout=60, allow_redirects=False
                 )
-                self._reply(r.status_code, r.content, r.headers.get("Content-Type", "application/json"))
+                content = r.content
+                if proxy.dataset_qc is not None and self.command == "GET" and r.status_code == 200:
+                    content = proxy.with_qc(urlsplit(path).path, content)
+                self._reply(r.status_code, content, r.headers.get("Content-Type", "application/json"))
 
             def _reply(self, code: int, content: bytes, ctype: str = "application/json") -> None:
                 self.send_response(code)
@@ -73,6 +82,21 @@ class FaultProxy:
         self.server = QuietThreadingHTTPServer(("127.0.0.1", 0), Handler)  # handler errors go to the log
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="fault-proxy")
+
+    def with_qc(self, path: str, content: bytes) -> bytes:
+        """A ``/datasets`` answer with IBL Alyx's ``qc`` field on each dataset record."""
+        if "/datasets" not in path:
+            return content
+        try:
+            page = json.loads(content)
+        except ValueError:
+            return content
+        items = page.get("results") if isinstance(page, dict) and "results" in page else page
+        for item in items if isinstance(items, list) else [items]:
+            if isinstance(item, dict) and "file_records" in item:
+                ds_id = str(item.get("id") or str(item.get("url", ""))[-36:])
+                item["qc"] = (self.dataset_qc or {}).get(ds_id, "NOT_SET")
+        return json.dumps(page).encode()
 
     @property
     def url(self) -> str:
