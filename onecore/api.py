@@ -376,7 +376,7 @@ class One(SearchMixin, LoadMixin):
         progress: Callable[[Progress], None] | None = None,
     ) -> TransferReport | list[DatasetRecord]:
         """Download a session's datasets (optionally only some objects); ``dry_run`` lists them."""
-        recs = self._select(self._records(eid), collection, revision)
+        recs = self._select(self._loadable(eid), collection, revision)
         if objects:
             wanted = list(objects)
             recs = [r for r in recs if any(_dataset_match(r, o) for o in wanted)]

@@ -449,7 +449,7 @@ def list_cmd(
 ) -> None:
     """List the datasets of SESSION (a session id or path)."""
     one = _one(repo, mode=mode)
-    recs = one._select(one._records(session), collection, _revision(revision))  # the default (or --revision) ones
+    recs = one._select(one._loadable(session), collection, _revision(revision))  # the default (or --revision) ones
     result = [r.as_dict() for r in recs] if details else [r.rel_path for r in recs]
     if as_json:
         _echo_json(result)

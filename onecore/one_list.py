@@ -51,6 +51,11 @@ class ListMixin:
                 recs = self.catalog.datasets(eid)
         return recs
 
+    def _loadable(self, eid: Any) -> list[DatasetRecord]:
+        """The records loading and downloading choose from: QC at most ``FAIL`` where QC is known
+        (``CRITICAL`` datasets are never loaded, as ONE-api's ``load_*``), all of them elsewhere."""
+        return filter_qc(self._records(eid))
+
     wildcards: bool
 
     def _select(

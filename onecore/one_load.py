@@ -57,7 +57,7 @@ class LoadMixin(ListMixin):
     def _object_records(
         self, eid: Any, obj: str, collection: Any, revision: str | None, parts: Mapping[str, Any]
     ) -> list[DatasetRecord]:
-        recs = self._records(eid)
+        recs = self._loadable(eid)
         wild = self.wildcards
         found = [
             r
@@ -169,7 +169,7 @@ class LoadMixin(ListMixin):
         ``_ibl_trials.choice.npy``), a path relative to the session (``alf/probe00/#2023-01-01#/x.y.npy``:
         every path :meth:`list_datasets` returns loads), a wildcard, or a dict of ALF parts.
         """
-        rec = self._find_dataset(self._records(eid), dataset, eid, collection, revision)
+        rec = self._find_dataset(self._loadable(eid), dataset, eid, collection, revision)
         path = self._local([rec])[0]
         return path if download_only else self._load_file(path, mmap=mmap)
 
@@ -192,7 +192,7 @@ class LoadMixin(ListMixin):
         """
         if isinstance(datasets, (str, Mapping)):
             raise OneError("load_datasets takes a list of datasets; use load_dataset for one")
-        recs = self._records(eid)
+        recs = self._loadable(eid)
         n = len(datasets)
         colls = collections if isinstance(collections, (list, tuple)) else [collections] * n
         revs = revisions if isinstance(revisions, (list, tuple)) else [revisions] * n
@@ -232,7 +232,7 @@ class LoadMixin(ListMixin):
         parts, options = _split_kwargs(kwargs, "load_collection")
         if object is not None:
             parts["object"] = object
-        recs = self._records(eid)
+        recs = self._loadable(eid)
         sel = filter_records(recs, parts or None, collection, revision, self.wildcards, revision_last_before=True)
         if not sel:
             raise ObjectNotFound(

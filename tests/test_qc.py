@@ -164,3 +164,23 @@ def test_list_and_search_filter_where_qc_is_known(one):
     assert one.search(dataset="wheel.timestamps.npy", dataset_qc_lte="WARNING") == eid
     assert one.search(dataset="wheel.timestamps.npy", dataset_qc_lte="PASS") == []
     assert one.search(dataset=["wheel.timestamps.npy", "lfp.raw.npy"], dataset_qc_lte="WARNING") == eid
+
+
+def test_loading_skips_critical_datasets_where_qc_is_known(one):
+    """ONE-api's load_* filter at FAIL: a CRITICAL dataset is not loaded, an object is assembled from
+    its other attributes, and downloads and `one list` leave it out; unknown QC loads as before."""
+    from onecore.errors import NotFound
+
+    raw = f"{A}/alf/lfp.raw.npy"
+    assert one.load_dataset(A, "lfp.raw.npy") is not None
+    assert {"raw", "timestamps"} <= set(one.load_object(A, "lfp"))
+    one.catalog.upsert(rows=[Dataset(raw, qc=int(QC.CRITICAL)), Dataset(f"{A}/alf/lfp.timestamps.npy", qc=30)])
+    with pytest.raises(NotFound):
+        one.load_dataset(A, "lfp.raw.npy")
+    lfp = one.load_object(A, "lfp")
+    assert "raw" not in lfp and "timestamps" in lfp  # a WARNING attribute still loads
+    data, _ = one.load_datasets(A, ["lfp.raw.npy", "lfp.timestamps.npy"], assert_present=False)
+    assert data[0] is None and data[1] is not None
+    assert "raw" not in one.load_collection(A, "alf")["lfp"]
+    assert "alf/lfp.raw.npy" not in [str(r.rel_path) for r in one.download(A, dry_run=True)]
+    assert "alf/lfp.raw.npy" in one.list_datasets(A, qc="CRITICAL")  # still listed when asked for
