@@ -18,7 +18,6 @@ types only through the :class:`~onecore.repository.Repository` contract.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import re
 import sys
@@ -97,6 +96,8 @@ class One(SearchMixin, LoadMixin):
             self.repository = self._connect_url(base_url, username, password, interactive=not silent)
         elif cache_dir is not None:
             root = Path(cache_dir).expanduser().resolve()
+            import hashlib
+
             name = "local-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
             cls = self.registry.repository_type("local")
             self.repository: Repository = cls(name, {"root_dir": str(root)}, home=self.home)  # ONE-api's form
@@ -105,7 +106,9 @@ class One(SearchMixin, LoadMixin):
             rc = config.get(repo)
             self.repository = self._open(rc)
         self.catalog = Catalog(self.home / "catalog" / f"{self.repository.name}.sqlite")
-        if mode != "local" or not self.catalog.exists():
+        # A catalog never built (none yet, or emptied because it had an older schema) is built even in
+        # local mode: an upgrade must not turn every search into "0 sessions".
+        if mode != "local" or not self.catalog.exists() or self.catalog.get_meta("built") is None:
             self.refresh(force=(mode == "refresh"))
 
     # -- opening -------------------------------------------------------------------------------

@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, M
 from .config import home as _home
 from .config import mask
 from .errors import ConfigError, UnsupportedOperation
-from .hashcache import md5_file
 
 if TYPE_CHECKING:
     from .config import RepoConfig
     from .transfer.progress import TransferReport
     from .transfer.protocols import Fetcher
 
-__all__ = ["Field", "Dataset", "SessionRecord", "IndexUpdate", "Repository", "md5_file"]
+__all__ = ["Field", "Dataset", "SessionRecord", "IndexUpdate", "Repository", "md5_file"]  # noqa: F822 (lazy)
 
 
 @dataclass(frozen=True)
@@ -321,3 +320,12 @@ def iter_files(root: Path) -> Iterator[tuple[str, os.DirEntry]]:
                     stack.append((rel + "/", entry.path))
                 elif entry.is_file(follow_symlinks=False):
                     yield rel, entry
+
+
+def __getattr__(name: str) -> Any:
+    """``md5_file`` (from :mod:`onecore.hashcache`), imported on first use: opening a catalog needs no hashlib."""
+    if name == "md5_file":
+        from .hashcache import md5_file
+
+        return md5_file
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

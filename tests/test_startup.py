@@ -150,3 +150,36 @@ def test_probe_reports_refusal_and_leaves_the_rest_to_the_http_stack(monkeypatch
     assert probe("ftp://127.0.0.1:1/", "x") is None  # not an HTTP URL: not probed
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
     assert probe(f"http://127.0.0.1:{port}/", "x") is None  # through a proxy the host is not ours to probe
+
+
+def test_search_in_local_mode_imports_no_transfer_or_hash_code(tmp_path: Path, data_root: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "ONE_HOME": str(home)}
+    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
+    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
+    out, _ = _run(["search"], home)  # builds the catalog
+    out2, mods = _run(["search", "--mode", "local"], home)
+    assert out2.splitlines()[-1] == out.splitlines()[-1] and "sessions" in out2
+    light = ("requests", "urllib3", "ftplib", "numpy", "hashlib", "onecore.transfer", "onecore.scan")
+    assert not [m for m in light + PLUGIN_REPOSITORY_MODULES if m in mods]
+
+
+def test_a_catalog_emptied_by_a_schema_upgrade_is_rebuilt_even_in_local_mode(tmp_path: Path, data_root: Path) -> None:
+    """An older catalog is replaced by an empty one; local mode must rebuild it, not answer 0 sessions."""
+    import sqlite3
+
+    from onecore import One
+
+    home = tmp_path / "home"
+    with One(cache_dir=data_root, home=home) as one:
+        n = len(one.search())
+        path = one.catalog.path
+    assert n > 0
+    path.unlink()
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema', '\"1\"');"
+    )
+    db.close()
+    with One(cache_dir=data_root, home=home, mode="local") as one:
+        assert len(one.search()) == n

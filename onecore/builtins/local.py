@@ -8,9 +8,7 @@ upload target it copies a data root into ``root_dir`` (incremental, resumable) a
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import shutil
 import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
@@ -54,6 +52,8 @@ class LocalRepository(Repository):
 
         self._check_root()
         paths = list(scan(self.root))
+
+        import hashlib
 
         sig = hashlib.sha1("\n".join(paths).encode()).hexdigest()
         if state and state.get("signature") == sig:
@@ -231,5 +231,7 @@ class _FolderBackend:
 
 
 def copy_tree(src: Path, dst: Path) -> None:  # pragma: no cover - convenience for demos
+
+    import shutil
 
     shutil.copytree(src, dst, dirs_exist_ok=True)
