@@ -79,6 +79,7 @@ class Store:
                 f"repository {self.name!r}: the AWS profile {s['profile']!r} (setting 'profile') is not in "
                 "the AWS config or credentials file; fix 'profile' or run 'aws configure --profile NAME'"
             ) from None
+        _share_loader(session)
         self._session = session
         region = s.get("region") or session.region_name or "us-east-1"
         timeout = float(s.get("timeout") or 30)
@@ -164,6 +165,8 @@ class Store:
         msg = f"{repo}: {what}"
         if code in TRANSIENT_CODES or (isinstance(status, int) and status >= 500):
             return TransientError(f"{msg}: the server is busy or failing ({code or status}); retried with backoff")
+        if code in ("BadDigest", "InvalidDigest"):  # the bytes received are not those hashed (Content-MD5)
+            return TransientError(f"{msg}: the server received other bytes than those hashed ({code}); sent again")
         if code == "NoSuchBucket":
             return ConfigError(
                 f"{msg}: the bucket {self.bucket!r} (setting 'bucket') does not exist at "
@@ -185,6 +188,21 @@ class Store:
         if code in ("NoSuchKey", "404", "NotFound") or status == 404:
             return TransferError(f"{msg}: not found in bucket {self.bucket!r}")
         return TransferError(f"{msg}: {code or status}: {err.get('Message', '')}".rstrip(": "))
+
+
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _share_loader(session: Any) -> None:
+    """Give ``session`` the data loader of the first session of this process: botocore's service models
+    (large JSON files) are then parsed once per process, not once per repository (~80 ms each)."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = session._session.get_component("data_loader")
+            return
+    session._session.register_component("data_loader", _LOADER)
 
 
 def error_code(e: BaseException) -> str | None:
