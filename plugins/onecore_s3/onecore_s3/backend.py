@@ -114,6 +114,9 @@ class S3TreeBackend:
         self.threshold = _env_bytes("ONE_S3_MULTIPART_THRESHOLD", MULTIPART_THRESHOLD, 5 * MiB)
         self.part_size = _env_bytes("ONE_S3_PART_SIZE", PART_SIZE, 5 * MiB)
         self.part_jobs = _env_bytes("ONE_S3_PART_JOBS", PART_JOBS)
+        #: How each part of a multipart upload is checked by the server (``ONE_S3_CHECKSUM``): ``crc32``
+        #: (S3's additional checksums, as boto3's own upload_file does) or ``md5`` (``Content-MD5``).
+        self.checksum = "md5" if os.environ.get("ONE_S3_CHECKSUM", "").lower() == "md5" else "crc32"
         endpoint = store.settings.get("endpoint_url") or "aws"
         #: Identifies this bucket and prefix in the local upload journal.
         self.key = f"s3+{endpoint}/{store.bucket}/{store.prefix}"
@@ -323,11 +326,9 @@ class S3TreeBackend:
         lookup = getattr(self.hashes, "lookup", None)
         return lookup(Path(path)) if lookup is not None else None
 
-    def _prehash(
-        self, src: IO[bytes], path: str | None, size: int, part_size: int
-    ) -> tuple[str, list[tuple[str, str]]]:
-        """The md5 of the whole file and of each of its parts, from one read (remembered in the cache when
-        the file did not change meanwhile)."""
+    def _prehash(self, src: IO[bytes], path: str | None, size: int, part_size: int) -> tuple[str, list[int]]:
+        """The md5 of the whole file and the CRC32 of each of its parts, from one read (the md5 is
+        remembered in the cache when the file did not change meanwhile)."""
         from onecore.hashcache import signature
 
         st = os.stat(path) if path is not None else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import zlib
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from onecore.sdk import TransferError, TransientError
@@ -38,35 +39,37 @@ def _read_exactly(src: IO[bytes], n: int) -> bytes:
     return out
 
 
-def hash_parts(src: IO[bytes], size: int, part_size: int, rel_shown: str) -> tuple[str, list[tuple[str, str]]]:
-    """(md5 of the ``size`` bytes of ``src``, [(hex, base64) md5 of each ``part_size`` part]) from one read:
-    the parts are hashed in a helper thread while this one hashes the whole (hashlib releases the GIL),
-    so it takes the time of one md5 on two cores. At most two parts are held in memory."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+def crc_b64(crc: int) -> str:
+    """A CRC32 as S3 writes it (``x-amz-checksum-crc32``: base64 of its 4 big-endian bytes)."""
+    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
 
+
+def hash_parts(src: IO[bytes], size: int, part_size: int, rel_shown: str) -> tuple[str, list[int]]:
+    """(md5 of the ``size`` bytes of ``src``, [CRC32 of each ``part_size`` part]) from one read (a CRC32
+    costs about a fifth of an md5). One part is held in memory at a time."""
     whole = hashlib.md5(usedforsecurity=False)
-    futures: list[Future] = []
+    crcs: list[int] = []
     src.seek(0)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="one-s3-md5") as pool:
-        offset = 0
-        while offset < size:
-            data = _read_exactly(src, min(part_size, size - offset))
-            if not data:
-                raise TransientError(f"{rel_shown} became shorter while it was read")
-            futures.append(pool.submit(md5_pair, data))
-            whole.update(data)
-            offset += len(data)
-            if len(futures) >= 2:
-                futures[-2].result()
-    return whole.hexdigest(), [f.result() for f in futures]
+    offset = 0
+    while offset < size:
+        data = _read_exactly(src, min(part_size, size - offset))
+        if not data:
+            raise TransientError(f"{rel_shown} became shorter while it was read")
+        whole.update(data)
+        crcs.append(zlib.crc32(data))
+        offset += len(data)
+    return whole.hexdigest(), crcs
 
 
 class Multipart:
     """One multipart upload of ``src`` to ``rel``: resumed when a record of an earlier one matches.
 
-    ``part_md5s``: the (hex, base64) md5 of each part, hashed with the whole file's ``md5`` from one read:
-    each part is sent with its ``Content-MD5`` and its ETag checked, so what is stored is what was hashed.
-    Without them (``md5`` came from the hash cache) the local bytes are read once, in order, in the calling
+    ``pins``: the CRC32 of each part, computed with the whole file's ``md5`` from one read. Each part sent
+    is checked against its pin (a part read after the file changed is not sent), carries its
+    ``Content-MD5`` and CRC32 (``x-amz-checksum-crc32``, unless ``ONE_S3_CHECKSUM=md5``) and has the
+    server's answer checked (the CRC32 it echoes, its ETag against the part's md5), so what is stored is
+    what was hashed.
+    Without pins (``md5`` came from the hash cache) the local bytes are read once, in order, in the calling
     thread, and hashed there: the upload is completed only when the parts kept and sent are the bytes
     whose md5 the object's metadata records."""
 
@@ -78,16 +81,17 @@ class Multipart:
         size: int,
         md5: str,
         part_size: int,
-        part_md5s: list[tuple[str, str]] | None = None,
+        pins: list[int] | None = None,
     ):
         self.be, self.rel, self.src, self.size, self.md5 = backend, rel, src, size, md5
         self.store = backend.store
         self.key = self.store.key(rel)
         self.upload_id: str | None = None
         self.part_size = part_size
-        self.part_md5s = part_md5s
-        self.parts: list[dict[str, Any]] = []  # verified: PartNumber, ETag, Size
-        self.h = hashlib.md5(usedforsecurity=False) if part_md5s is None else None  # parts kept and sent, in order
+        self.pins = pins
+        self.crc = backend.checksum == "crc32"  # S3's CRC32 checksums on the parts (else Content-MD5)
+        self.parts: list[dict[str, Any]] = []  # verified: PartNumber, ETag, Size (, ChecksumCRC32)
+        self.h = hashlib.md5(usedforsecurity=False) if pins is None else None  # parts kept and sent, in order
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         return self.store.call(fn, f"{what} of {self.rel}")
@@ -128,7 +132,7 @@ class Multipart:
                 if self.h is not None:
                     self.h.update(data)
                 number += 1
-                pending.add(pool.submit(self._send_part, number, data, self._part_md5(number, length)))
+                pending.add(pool.submit(self._send_part, number, data, self._pin(number, length)))
                 offset += length
             while pending:
                 collect(True)
@@ -149,7 +153,8 @@ class Multipart:
         record = self.be.read_record(self.rel)
         if record is None:
             return
-        if record.get("md5") != self.md5 or record.get("size") != self.size:
+        same = (record.get("md5"), record.get("size"), record.get("checksum", "md5"))
+        if same != (self.md5, self.size, self.be.checksum):
             self._abort(record.get("upload_id"))
             return
         listed = self._list(record["upload_id"])
@@ -163,18 +168,29 @@ class Multipart:
                 break
             if part["Size"] != self.part_size and offset + part["Size"] != self.size:
                 break
-            known = self._part_md5(n, part["Size"])
-            if known is not None:  # hashed with the whole file: nothing to read
-                if known[0] != clean_etag(part["ETag"]):
-                    break
-            else:
-                data = self._read(offset, part["Size"])
-                if md5_pair(data)[0] != clean_etag(part["ETag"]) or self.h is None:
-                    break
-                self.h.update(data)
-            self.parts.append({"PartNumber": n, "ETag": part["ETag"], "Size": part["Size"]})
+            if not self._kept(n, part, offset):
+                break
+            kept = {"PartNumber": n, "ETag": part["ETag"], "Size": part["Size"]}
+            if part.get("ChecksumCRC32"):
+                kept["ChecksumCRC32"] = part["ChecksumCRC32"]
+            self.parts.append(kept)
             offset += part["Size"]
         log.info("%s: resuming a multipart upload with %d part(s) already there", self.rel, len(self.parts))
+
+    def _kept(self, n: int, part: dict[str, Any], offset: int) -> bool:
+        """Whether part ``n`` on the server (from ``ListParts``) is the local bytes at ``offset``: read and
+        checked against its pin, the CRC32 listed and its ETag (a server may list a part it stored wrong)."""
+        data = self._read(offset, part["Size"])
+        crc = zlib.crc32(data)
+        pin = self._pin(n, part["Size"])
+        if (pin is not None and crc != pin) or (part.get("ChecksumCRC32") and crc_b64(crc) != part["ChecksumCRC32"]):
+            return False
+        etag = clean_etag(part["ETag"])
+        if len(etag) == 32 and md5_pair(data)[0] != etag:
+            return False
+        if self.h is not None:
+            self.h.update(data)
+        return True
 
     def _list(self, upload_id: str) -> list[dict[str, Any]] | None:
         parts: list[dict[str, Any]] = []
@@ -195,7 +211,10 @@ class Multipart:
     def _start(self) -> None:
         resp = self._call(
             lambda: self.be.client.create_multipart_upload(
-                Bucket=self.store.bucket, Key=self.key, Metadata={"md5": self.md5, "size": str(self.size)}
+                Bucket=self.store.bucket,
+                Key=self.key,
+                Metadata={"md5": self.md5, "size": str(self.size)},
+                **({"ChecksumAlgorithm": "CRC32"} if self.crc else {}),
             ),
             "starting the multipart upload (s3:PutObject)",
         )
@@ -208,18 +227,25 @@ class Multipart:
                 "md5": self.md5,
                 "size": self.size,
                 "part_size": self.part_size,
+                "checksum": self.be.checksum,
             },
         )
 
-    def _part_md5(self, number: int, length: int) -> tuple[str, str] | None:
-        """The md5 of part ``number`` (of ``length`` bytes) hashed with the whole file, if it was."""
-        if self.part_md5s is None or number > len(self.part_md5s):
+    def _pin(self, number: int, length: int) -> int | None:
+        """The CRC32 of part ``number`` (of ``length`` bytes) computed with the whole file's md5, if it was."""
+        if self.pins is None or number > len(self.pins):
             return None
         expected = min(self.part_size, self.size - (number - 1) * self.part_size)
-        return self.part_md5s[number - 1] if length == expected else None
+        return self.pins[number - 1] if length == expected else None
 
-    def _send_part(self, number: int, data: bytes, known: tuple[str, str] | None = None) -> dict[str, Any]:
-        md5, b64 = known or md5_pair(data)
+    def _send_part(self, number: int, data: bytes, pin: int | None = None) -> dict[str, Any]:
+        crc = zlib.crc32(data)
+        if pin is not None and crc != pin:  # read after the file changed: not the bytes of self.md5
+            raise TransientError(f"the local file of {self.rel} changed while it was being uploaded; sending it again")
+        md5, b64 = md5_pair(data)  # (in this part's thread: parts are hashed side by side)
+        checksum = {"ContentMD5": b64}
+        if self.crc:
+            checksum["ChecksumCRC32"] = crc_b64(crc)
         resp = self._call(
             lambda: self.be.client.upload_part(
                 Bucket=self.store.bucket,
@@ -227,14 +253,20 @@ class Multipart:
                 UploadId=self.upload_id,
                 PartNumber=number,
                 Body=data,
-                ContentMD5=b64,
+                **checksum,
             ),
             f"uploading part {number} (s3:PutObject)",
         )
-        etag = clean_etag(resp.get("ETag"))
+        part = {"PartNumber": number, "ETag": resp.get("ETag"), "Size": len(data)}
+        theirs = resp.get("ChecksumCRC32")
+        if theirs:
+            if theirs != crc_b64(crc):
+                raise TransientError(f"part {number} of {self.rel}: the server stored other bytes (CRC32)")
+            part["ChecksumCRC32"] = theirs
+        etag = clean_etag(resp.get("ETag"))  # the part's md5 (not with KMS: Content-MD5 vouches then)
         if len(etag) == 32 and etag != md5:
             raise TransientError(f"part {number} of {self.rel}: the server stored other bytes")
-        return {"PartNumber": number, "ETag": resp.get("ETag"), "Size": len(data)}
+        return part
 
     def _check_parts(self) -> None:
         """Before completing: the server lists exactly the parts sent or kept (each checked against the
@@ -250,7 +282,8 @@ class Multipart:
             raise TransientError(f"the parts of {self.rel} on the server are not those sent; starting again")
 
     def _complete(self) -> None:
-        parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self.parts]
+        keys = ("PartNumber", "ETag", "ChecksumCRC32")
+        parts = [{k: p[k] for k in keys if p.get(k)} for p in self.parts]
         self._call(
             lambda: self.be.client.complete_multipart_upload(
                 Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}

@@ -62,7 +62,7 @@ def test_multipart_is_hashed_once_before_sending_and_remembered(
     finally:
         backend_mod.hash_parts = real
     assert engine_hashing == [False, False], "the engine leaves the hashing to the backend"
-    assert reads == [12 * MiB + 5], "the multipart file was hashed (whole and parts) in one read"
+    assert reads == [12 * MiB + 5], "the multipart file was hashed (md5 and part CRC32s) in one read"
     c = moto_s3.client()
     for rel in rels:
         obj = c.get_object(Bucket=bucket, Key=rel)
