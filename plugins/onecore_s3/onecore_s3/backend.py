@@ -7,13 +7,15 @@ a no-op: a reader never sees an object under its final key with other bytes than
 
 - a single ``PUT`` carries the ``Content-MD5`` of the bytes read for it (the server refuses other bytes,
   and its ETag is checked against it);
-- each part of a multipart upload carries ``Content-MD5`` (its ETag is checked too), and before
-  ``CompleteMultipartUpload`` every part listed by the server (``ListParts``) is checked against those
-  sent. The whole file's md5 (kept in the object's metadata, needed before the upload starts) and every
-  part's md5 come from one read of the file before it is sent, the two hashes running side by side:
-  the parts stored are then, md5 for md5, the bytes that were hashed. When the hash cache already
-  knows the file's md5, the parts are instead hashed as they are sent, in order, and the upload is
-  completed only when they are the bytes of that md5.
+- each part of a multipart upload carries ``Content-MD5`` and a CRC32 (S3's ``x-amz-checksum-crc32``, as
+  boto3's own ``upload_file`` sends; ``ONE_S3_CHECKSUM=md5`` for a store that refuses it), its ETag is
+  checked, and before ``CompleteMultipartUpload`` every part listed by the server (``ListParts``) is
+  checked against those sent. The whole file's md5 (kept in the object's metadata, needed before the
+  upload starts) and every part's md5 and CRC32 come from one read of the file before it is sent (the
+  parts hashed in a second thread); a part read again for sending must have the same CRC32, so the
+  parts stored are the bytes that were hashed. When the hash cache already knows the file's md5, the
+  parts are instead hashed as they are sent, in order, and the upload is completed only when they are
+  the bytes of that md5.
 
 The engine does not hash what this backend sends (``verified_put``): :meth:`S3TreeBackend.remote_md5`
 gives the md5 of what was stored.
@@ -304,7 +306,7 @@ class S3TreeBackend:
         self._dirty(rel)
         key = self.store.key(rel)
         resp = self.store.call(
-            lambda: self.client.put_object(
+            lambda: self.store.upload_client.put_object(
                 Bucket=self.store.bucket,
                 Key=key,
                 Body=data,
@@ -326,8 +328,10 @@ class S3TreeBackend:
         lookup = getattr(self.hashes, "lookup", None)
         return lookup(Path(path)) if lookup is not None else None
 
-    def _prehash(self, src: IO[bytes], path: str | None, size: int, part_size: int) -> tuple[str, list[int]]:
-        """The md5 of the whole file and the CRC32 of each of its parts, from one read (the md5 is
+    def _prehash(
+        self, src: IO[bytes], path: str | None, size: int, part_size: int
+    ) -> tuple[str, list[tuple[int, str, str]]]:
+        """The md5 of the whole file and the CRC32 and md5 of each of its parts, from one read (the md5 is
         remembered in the cache when the file did not change meanwhile)."""
         from onecore.hashcache import signature
 

@@ -38,6 +38,7 @@ class Store:
         self.bucket: str = settings["bucket"]
         self.prefix: str = settings.get("prefix") or ""
         self._client: Any = None
+        self._upload_client: Any = None
         self._session: Any = None
         self._lock = threading.Lock()
 
@@ -59,7 +60,18 @@ class Store:
                     self._client = self._make_client()
         return self._client
 
-    def _make_client(self) -> Any:
+    @property
+    def upload_client(self) -> Any:
+        """A client whose request bodies are not SHA-256 signed, for requests whose body carries its
+        ``Content-MD5`` (a signed header): botocore skips that hash over HTTPS already, but over plain HTTP
+        it would hash every byte sent once more."""
+        if self._upload_client is None:
+            with self._lock:
+                if self._upload_client is None:
+                    self._upload_client = self._make_client(sign_payload=False)
+        return self._upload_client
+
+    def _make_client(self, sign_payload: bool = True) -> Any:
         import boto3
         import botocore.exceptions
         from botocore import UNSIGNED
@@ -83,13 +95,16 @@ class Store:
         self._session = session
         region = s.get("region") or session.region_name or "us-east-1"
         timeout = float(s.get("timeout") or 30)
+        s3: dict[str, Any] = {"addressing_style": "path" if s.get("endpoint_url") else "auto"}
+        if not sign_payload:
+            s3["payload_signing_enabled"] = False
         config = Config(
             signature_version=UNSIGNED if s.get("anonymous") else "s3v4",
             retries={"max_attempts": 5, "mode": "standard"},  # SlowDown/503 and throttling, with backoff
             connect_timeout=min(timeout, 10.0),
             read_timeout=timeout,
             max_pool_connections=32,
-            s3={"addressing_style": "path" if s.get("endpoint_url") else "auto"},
+            s3=s3,
             request_checksum_calculation="when_required",  # Content-MD5 is sent explicitly where it matters
             response_checksum_validation="when_required",
         )

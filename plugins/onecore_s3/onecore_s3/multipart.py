@@ -44,28 +44,38 @@ def crc_b64(crc: int) -> str:
     return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
 
 
-def hash_parts(src: IO[bytes], size: int, part_size: int, rel_shown: str) -> tuple[str, list[int]]:
-    """(md5 of the ``size`` bytes of ``src``, [CRC32 of each ``part_size`` part]) from one read (a CRC32
-    costs about a fifth of an md5). One part is held in memory at a time."""
+def hash_parts(src: IO[bytes], size: int, part_size: int, rel_shown: str) -> tuple[str, list[tuple[int, str, str]]]:
+    """(md5 of the ``size`` bytes of ``src``, [(CRC32, md5 hex, md5 base64) of each ``part_size`` part]) from
+    one read: the parts are hashed in a helper thread while this one hashes the whole (hashlib releases
+    the GIL), in the time of one md5 on two cores. At most two parts are held in memory."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     whole = hashlib.md5(usedforsecurity=False)
-    crcs: list[int] = []
+    futures: list[Future] = []
     src.seek(0)
-    offset = 0
-    while offset < size:
-        data = _read_exactly(src, min(part_size, size - offset))
-        if not data:
-            raise TransientError(f"{rel_shown} became shorter while it was read")
-        whole.update(data)
-        crcs.append(zlib.crc32(data))
-        offset += len(data)
-    return whole.hexdigest(), crcs
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="one-s3-md5") as pool:
+        offset = 0
+        while offset < size:
+            data = _read_exactly(src, min(part_size, size - offset))
+            if not data:
+                raise TransientError(f"{rel_shown} became shorter while it was read")
+            futures.append(pool.submit(_part_sums, data))
+            whole.update(data)
+            offset += len(data)
+            if len(futures) >= 2:
+                futures[-2].result()
+    return whole.hexdigest(), [f.result() for f in futures]
+
+
+def _part_sums(data: bytes) -> tuple[int, str, str]:
+    return (zlib.crc32(data), *md5_pair(data))
 
 
 class Multipart:
     """One multipart upload of ``src`` to ``rel``: resumed when a record of an earlier one matches.
 
-    ``pins``: the CRC32 of each part, computed with the whole file's ``md5`` from one read. Each part sent
-    is checked against its pin (a part read after the file changed is not sent), carries its
+    ``pins``: the CRC32 and md5 of each part, computed with the whole file's ``md5`` from one read. Each
+    part sent is checked against its pin's CRC32 (a part read after the file changed is not sent), carries its
     ``Content-MD5`` and CRC32 (``x-amz-checksum-crc32``, unless ``ONE_S3_CHECKSUM=md5``) and has the
     server's answer checked (the CRC32 it echoes, its ETag against the part's md5), so what is stored is
     what was hashed.
@@ -81,7 +91,7 @@ class Multipart:
         size: int,
         md5: str,
         part_size: int,
-        pins: list[int] | None = None,
+        pins: list[tuple[int, str, str]] | None = None,
     ):
         self.be, self.rel, self.src, self.size, self.md5 = backend, rel, src, size, md5
         self.store = backend.store
@@ -183,7 +193,7 @@ class Multipart:
         data = self._read(offset, part["Size"])
         crc = zlib.crc32(data)
         pin = self._pin(n, part["Size"])
-        if (pin is not None and crc != pin) or (part.get("ChecksumCRC32") and crc_b64(crc) != part["ChecksumCRC32"]):
+        if (pin is not None and crc != pin[0]) or (part.get("ChecksumCRC32") and crc_b64(crc) != part["ChecksumCRC32"]):
             return False
         etag = clean_etag(part["ETag"])
         if len(etag) == 32 and md5_pair(data)[0] != etag:
@@ -231,23 +241,23 @@ class Multipart:
             },
         )
 
-    def _pin(self, number: int, length: int) -> int | None:
+    def _pin(self, number: int, length: int) -> tuple[int, str, str] | None:
         """The CRC32 of part ``number`` (of ``length`` bytes) computed with the whole file's md5, if it was."""
         if self.pins is None or number > len(self.pins):
             return None
         expected = min(self.part_size, self.size - (number - 1) * self.part_size)
         return self.pins[number - 1] if length == expected else None
 
-    def _send_part(self, number: int, data: bytes, pin: int | None = None) -> dict[str, Any]:
+    def _send_part(self, number: int, data: bytes, pin: tuple[int, str, str] | None = None) -> dict[str, Any]:
         crc = zlib.crc32(data)
-        if pin is not None and crc != pin:  # read after the file changed: not the bytes of self.md5
+        if pin is not None and crc != pin[0]:  # read after the file changed: not the bytes of self.md5
             raise TransientError(f"the local file of {self.rel} changed while it was being uploaded; sending it again")
-        md5, b64 = md5_pair(data)  # (in this part's thread: parts are hashed side by side)
+        md5, b64 = pin[1:] if pin is not None and pin[1] else md5_pair(data)  # (else hashed in this part's thread)
         checksum = {"ContentMD5": b64}
         if self.crc:
             checksum["ChecksumCRC32"] = crc_b64(crc)
         resp = self._call(
-            lambda: self.be.client.upload_part(
+            lambda: self.be.store.upload_client.upload_part(
                 Bucket=self.store.bucket,
                 Key=self.key,
                 UploadId=self.upload_id,

@@ -131,3 +131,28 @@ def test_a_file_changed_between_hashing_and_sending_never_gets_the_old_md5(
     obj = c.get_object(Bucket=bucket, Key=rels[0])
     assert obj["Body"].read() == p.read_bytes() and obj["Metadata"]["md5"] == _md5(p)
     assert c.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "the stale upload was aborted"
+
+
+@pytest.mark.parametrize("mode", ["crc32", "md5"])
+def test_each_part_carries_its_checksums_and_no_body_is_hashed_for_signing(
+    tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3, proxy, multipart, monkeypatch, mode: str  # noqa: ANN001
+) -> None:
+    """Parts carry Content-MD5 (and, but with ONE_S3_CHECKSUM=md5, a CRC32) and their bodies are not SHA-256
+    signed (the signed Content-MD5 covers them); other requests keep their signed payload hash."""
+    monkeypatch.setenv("ONE_S3_CHECKSUM", mode)
+    root = tmp_path / "root"
+    rels = write_root(root, {"big.data.bin": 11 * MiB, "small.data.bin": 100})
+    make_repo(bucket, endpoint_url=proxy.url).upload(root, rels).raise_for_failures()
+    parts = proxy.seen("PUT", "partNumber=")
+    assert len(parts) == 3
+    for head in parts:
+        h = head.lower()
+        assert "content-md5:" in h and "x-amz-content-sha256: unsigned-payload" in h
+        assert ("x-amz-checksum-crc32:" in h) == (mode == "crc32")
+    created = proxy.seen("POST", "?uploads")
+    assert len(created) == 1 and ("x-amz-checksum-algorithm: crc32" in created[0].lower()) == (mode == "crc32")
+    completed = proxy.seen("POST", "uploadId=")
+    assert completed and "unsigned-payload" not in completed[0].lower()
+    c = moto_s3.client()
+    for rel in rels:
+        assert c.get_object(Bucket=bucket, Key=rel)["Body"].read() == (root / rel).read_bytes()
