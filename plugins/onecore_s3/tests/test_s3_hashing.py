@@ -135,7 +135,14 @@ def test_a_file_changed_between_hashing_and_sending_never_gets_the_old_md5(
 
 @pytest.mark.parametrize("mode", ["crc32", "md5"])
 def test_each_part_carries_its_checksums_and_no_body_is_hashed_for_signing(
-    tmp_path: Path, bucket: str, make_repo, moto_s3: MotoS3, proxy, multipart, monkeypatch, mode: str  # noqa: ANN001
+    tmp_path: Path,
+    bucket: str,
+    make_repo,
+    moto_s3: MotoS3,
+    proxy,
+    multipart,
+    monkeypatch,
+    mode: str,  # noqa: ANN001
 ) -> None:
     """Parts carry Content-MD5 (and, but with ONE_S3_CHECKSUM=md5, a CRC32) and their bodies are not SHA-256
     signed (the signed Content-MD5 covers them); other requests keep their signed payload hash."""
