@@ -255,6 +255,37 @@ def big_file_uploads(server, root: Path, big: list[str], work: Path, repeat: int
     ]
 
 
+def small_file_rows(server, root: Path, small: list[str], work: Path, repo, small_kb: int) -> list[dict]:  # noqa: ANN001
+    """Uploads and downloads of the many small files: onecore (1 and 4 jobs; 1 and 8 for downloads) vs a
+    raw STOR/RETR loop."""
+
+    def mbps(n: int, dt: float) -> float:
+        return n / dt / 1e6
+
+    small_bytes = sum((root / rel).stat().st_size for rel in small)
+    small_n = len(small)
+    rows: list[dict] = []
+    # -- many small files -------------------------------------------------------------
+    t_raw_up_s = raw_upload(server, root, small, "raws")
+    r1 = repo("small1")
+    t_up_s1, _ = one_upload(r1, root, small, jobs=1)
+    r1.close()
+    r4 = repo("small4")
+    t_up_s4, _ = one_upload(r4, root, small, jobs=4)
+    t_raw_dn_s = raw_download(server, small, "raws", work / "dl_raw")
+    t_dn_s1 = one_download(r4, small, work / "dl_one1", jobs=1)
+    t_dn_s8 = one_download(r4, small, work / "dl_one8", jobs=8)
+    r4.close()
+    files = f"{small_n} x {small_kb} KB"
+    raw_up, raw_dn = mbps(small_bytes, t_raw_up_s), mbps(small_bytes, t_raw_dn_s)
+    rows.append(_row(f"upload {files} (1 job)", mbps(small_bytes, t_up_s1), raw_up, "raw STOR loop"))
+    rows.append(_row(f"upload {files} (4 jobs)", mbps(small_bytes, t_up_s4), raw_up, "raw STOR loop", 0.8))
+    rows.append(_row(f"download {files} (1 job)", mbps(small_bytes, t_dn_s1), raw_dn, "raw RETR loop"))
+    rows.append(_row(f"download {files} (8 jobs)", mbps(small_bytes, t_dn_s8), raw_dn, "raw RETR loop"))
+
+    return rows
+
+
 def main(quick: bool = False) -> dict:
     """Run the FTP benchmark; returns the figures as rows (``quick``: 32 MiB and 300 small files)."""
     try:
@@ -274,7 +305,6 @@ def main(quick: bool = False) -> dict:
         print(f"generating {big_mb} MiB + {small_n} x {small_kb} KB in {root} ...", file=sys.stderr, flush=True)
         big, small = make_root(root, big_mb, small_n, small_kb)
         big_bytes = (root / big[0]).stat().st_size
-        small_bytes = small_n * small_kb * 1024
         rows: list[dict] = []
 
         with _ServerProcess(work / "ftp_home") as server:
@@ -300,23 +330,7 @@ def main(quick: bool = False) -> dict:
             _wipe(work / "dl_raw")
             _wipe(work / "dl_one")
 
-            # -- many small files -------------------------------------------------------------
-            t_raw_up_s = raw_upload(server, root, small, "raws")
-            r1 = repo("small1")
-            t_up_s1, _ = one_upload(r1, root, small, jobs=1)
-            r1.close()
-            r4 = repo("small4")
-            t_up_s4, _ = one_upload(r4, root, small, jobs=4)
-            t_raw_dn_s = raw_download(server, small, "raws", work / "dl_raw")
-            t_dn_s1 = one_download(r4, small, work / "dl_one1", jobs=1)
-            t_dn_s8 = one_download(r4, small, work / "dl_one8", jobs=8)
-            r4.close()
-            files = f"{small_n} x {small_kb} KB"
-            raw_up, raw_dn = mbps(small_bytes, t_raw_up_s), mbps(small_bytes, t_raw_dn_s)
-            rows.append(_row(f"upload {files} (1 job)", mbps(small_bytes, t_up_s1), raw_up, "raw STOR loop"))
-            rows.append(_row(f"upload {files} (4 jobs)", mbps(small_bytes, t_up_s4), raw_up, "raw STOR loop", 0.8))
-            rows.append(_row(f"download {files} (1 job)", mbps(small_bytes, t_dn_s1), raw_dn, "raw RETR loop"))
-            rows.append(_row(f"download {files} (8 jobs)", mbps(small_bytes, t_dn_s8), raw_dn, "raw RETR loop"))
+            rows += small_file_rows(server, root, small, work, repo, small_kb)
 
             # -- unchanged re-upload ----------------------------------------------------------
             everything = big + small

@@ -494,9 +494,10 @@ class _UploadRun:
         self.journal.sent(rel, size, mtime, md5)
         replace_into(be, part, rel)
         self.journal.completed(rel, size, mtime, md5)
-        if sent.hashed_ns is not None:  # the md5 of this version, for the next upload (to any repository)
+        remember = getattr(self.hashes, "remember", None)
+        if sent.hashed_ns is not None and remember is not None:  # this version's md5, for the next upload
             with contextlib.suppress(OneError, OSError):
-                self.hashes.remember(path, md5, st, sent.hashed_ns)
+                remember(path, md5, st, sent.hashed_ns)
         self.tracker.add(files=1, current=rel)
         return size, md5
 

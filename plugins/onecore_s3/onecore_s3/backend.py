@@ -333,17 +333,10 @@ class S3TreeBackend:
     ) -> tuple[str, list[tuple[int, str, str]]]:
         """The md5 of the whole file and the CRC32 and md5 of each of its parts, from one read (the md5 is
         remembered in the cache when the file did not change meanwhile)."""
-        from onecore.hashcache import signature
-
         st = os.stat(path) if path is not None else None
         started = time.time_ns()
         md5, parts = hash_parts(src, size, part_size, rel_shown=path or "the upload")
-        if (
-            path is not None
-            and st is not None
-            and self.hashes is not None
-            and signature(os.stat(path)) == signature(st)
-        ):
+        if path is not None and st is not None and self.hashes is not None and _version(os.stat(path)) == _version(st):
             remember = getattr(self.hashes, "remember", None)
             if remember is not None:
                 remember(Path(path), md5, st, started)
@@ -389,6 +382,11 @@ class S3TreeBackend:
 
     def drop_record(self, rel: str) -> None:
         self.record_path(rel).unlink(missing_ok=True)
+
+
+def _version(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes with any write to a file (as the hash cache's ``signature``)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _safe(rel: str) -> bool:
