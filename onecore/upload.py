@@ -8,7 +8,10 @@ calls :func:`upload_tree`, which:
   lists with the same size and md5 *and* that are really there with that size (a size from a listing
   that disagrees is checked again with an exact query);
 - sends each changed dataset to ``dir/.NAME.part`` (:func:`part_name`: a leading dot, so never a valid
-  ALF dataset name), hashing the bytes as they are sent; resumes a partial one only when the local
+  ALF dataset name), hashing the bytes as they are sent (in a helper thread for big files) unless the
+  hash cache holds the md5 of this very version of the file (:meth:`HashCache.trusted`; the file's
+  :func:`~onecore.hashcache.signature` is then checked unchanged after the send) or the backend hashes
+  and verifies what it stores itself (``verified_put``); resumes a partial one only when the local
   file has the size and mtime recorded when that partial upload began; checks the remote size (and
   md5 when the server can give it) and that the local file did not change, then renames it into place
   without ever deleting the previous version first (:func:`replace_into`);
@@ -26,20 +29,20 @@ import io
 import logging
 import os
 import posixpath
-import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Protocol
+from typing import IO, Any, Callable, Protocol
 
 from .errors import OneError, TransferError, TransientError
-from .hashcache import HashCache
+from .hashcache import HashCache, signature
 from .index import COMPANION_NAME, ONE_ROOT, IndexProblem, index_texts, read_one_root
 from .repository import Dataset
 from .transfer import Progress, RetryPolicy, TransferReport, check_relpath
 from .transfer.progress import ProgressTracker
+from .upload_signals import UploadInterrupted, signals_as_interrupts
 from .uploadio import THREADED_HASH_BYTES, HashingReader, summary_lines
 from .uploadjournal import JOURNAL_NAME, UploadJournal, upload_lock
 
@@ -82,7 +85,10 @@ class TreeBackend(Protocol):
     """A remote file tree. Paths are relative POSIX paths under the repository's root.
 
     Optional methods, used when present: ``exact_size(rel)`` (a size that does not come from a cached
-    listing), ``remote_md5(rel)`` (the md5 the server computes, or None), ``delete(rel)``."""
+    listing), ``remote_md5(rel)`` (the md5 the server computes, or None), ``delete(rel)``. Optional
+    attributes: ``pipeline = True`` (one job sends the next file while another connection renames the
+    previous one), ``verified_put = True`` (``put`` hashes the bytes it stores, the server checks them,
+    and ``remote_md5`` of the temporary name returns that md5: the engine does not hash them too)."""
 
     #: Identifies the remote tree in the local journal (e.g. ``ftp://host:21/root``).
     key: str
@@ -116,12 +122,16 @@ class UploadReport(TransferReport):
     deleted: list[str] = field(default_factory=list)
 
 
-class UploadInterrupted(KeyboardInterrupt):
-    """The upload was stopped by Ctrl-C, ``SIGTERM`` or ``SIGHUP`` (``signum``); the index was written."""
+@dataclass(frozen=True)
+class _Sent:
+    """What :meth:`_UploadRun.transmit` sent: the local file's size, mtime and :func:`signature` before
+    it was read, the md5 of its bytes, and when they began to be hashed (None: not hashed here)."""
 
-    def __init__(self, signum: int = signal.SIGINT):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    size: int
+    mtime: int
+    md5: str
+    signature: tuple[int, int, int, int]
+    hashed_ns: int | None
 
 
 class _Stopped(BaseException):
@@ -285,7 +295,7 @@ class _UploadRun:
             self.report.deleted = list(self.report.remote_only) if delete else []
             return self.report
         self.tracker = ProgressTracker(self.progress, len(todo), sum(os.stat(self.root / r).st_size for r in todo))
-        with _signals_as_interrupts() as deferred:
+        with signals_as_interrupts() as deferred:
             try:
                 self.send_all(todo)
             finally:
@@ -353,10 +363,10 @@ class _UploadRun:
             raise
         return finisher.submit(self._finish_job, rel, sent, lock)
 
-    def _finish_job(self, rel: str, sent: tuple[int, int, str], lock: Any) -> None:
+    def _finish_job(self, rel: str, sent: _Sent, lock: Any) -> None:
         try:
             try:
-                size, md5 = self.finish(self._worker(), rel, *sent)
+                size, md5 = self.finish(self._worker(), rel, sent)
             except TransientError:  # e.g. the size on the server is wrong: send it again, whole
                 self.tls.backend = self.backend.worker()
                 size, md5 = self.send(rel)
@@ -424,10 +434,15 @@ class _UploadRun:
 
     def send(self, rel: str) -> tuple[int, str]:
         """Send one dataset (with retries); returns its size and the md5 of the bytes sent."""
-        return self._retrying(lambda be: self.finish(be, rel, *self.transmit(be, rel)))
+        return self._retrying(lambda be: self.finish(be, rel, self.transmit(be, rel)))
 
-    def transmit(self, be: TreeBackend, rel: str) -> tuple[int, int, str]:
-        """Send the bytes of ``rel`` to its temporary name; returns (size, mtime, md5 of the bytes sent)."""
+    def transmit(self, be: TreeBackend, rel: str) -> _Sent:
+        """Send the bytes of ``rel`` to its temporary name; returns what was sent (:class:`_Sent`).
+
+        The md5 is that of the bytes as they are read for sending (hashed in a helper thread for big
+        files), unless the hash cache holds it for this very version of the file (:meth:`HashCache.trusted`:
+        then the file is sent without hashing, and :meth:`finish` checks it kept that version) or the
+        backend computes and checks it itself (``verified_put``)."""
         path, part = self.root / rel, part_name(rel)
         st = os.stat(path)
         size, mtime = st.st_size, st.st_mtime_ns
@@ -437,17 +452,33 @@ class _UploadRun:
             offset = got if got is not None and got <= size else 0
         if offset == 0:
             self.journal.started(rel, size, mtime)
-        with HashingReader(path, threaded=size > THREADED_HASH_BYTES) as src:
+        by_backend = bool(getattr(be, "verified_put", False))
+        known = None if by_backend else self._trusted_md5(path, st)
+        started = time.time_ns()
+        with HashingReader(path, threaded=size > THREADED_HASH_BYTES, hashing=not (by_backend or known)) as src:
             src.hash_through(offset)
             if offset < size or size == 0:
                 be.put(src, part, offset, self._count)
             src.hash_through(size)
-            return size, mtime, src.md5()
+            md5 = src.md5() or known
+        if by_backend:
+            md5 = be.remote_md5(part)  # type: ignore[attr-defined]
+            if md5 is None:
+                raise TransferError(f"{rel}: the repository did not say what it stored; run the upload again")
+        return _Sent(size, mtime, md5 or "", signature(st), started if src.hashing else None)
 
-    def finish(self, be: TreeBackend, rel: str, size: int, mtime: int, md5: str) -> tuple[int, str]:
+    def _trusted_md5(self, path: Path, st: os.stat_result) -> str | None:
+        trusted = getattr(self.hashes, "trusted", None)
+        try:
+            return trusted(path, st) if trusted is not None else None
+        except OneError:  # an unusable cache: hash as the bytes are sent
+            return None
+
+    def finish(self, be: TreeBackend, rel: str, sent: _Sent) -> tuple[int, str]:
         """Check what arrived (size, md5 where the server gives it, the local file unchanged), then
         rename it into place."""
         path, part = self.root / rel, part_name(rel)
+        size, mtime, md5 = sent.size, sent.mtime, sent.md5
         got = exact_size(be, part)
         if got != size:
             raise TransientError(f"the server has {got} bytes of {size} after sending")
@@ -457,12 +488,16 @@ class _UploadRun:
             self.journal.forget(rel, "partial")
             raise TransientError(f"the server computed md5 {theirs} for the bytes it received, not {md5}")
         st = os.stat(path)
-        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+        if signature(st) != sent.signature:
             self.journal.forget(rel, "partial")
             raise TransferError(f"{path} changed while it was being uploaded; run the upload again")
         self.journal.sent(rel, size, mtime, md5)
         replace_into(be, part, rel)
         self.journal.completed(rel, size, mtime, md5)
+        remember = getattr(self.hashes, "remember", None)
+        if sent.hashed_ns is not None and remember is not None:  # this version's md5, for the next upload
+            with contextlib.suppress(OneError, OSError):
+                remember(path, md5, st, sent.hashed_ns)
         self.tracker.add(files=1, current=rel)
         return size, md5
 
@@ -551,44 +586,3 @@ def write_remote_text(backend: TreeBackend, name: str, text: str, retry: RetryPo
         replace_into(backend, part_name(name), name)
 
     retry.call(put, f"writing {name}")
-
-
-class _Deferred:
-    """Signals received while held are re-raised (as :class:`UploadInterrupted`) on :meth:`release`."""
-
-    def __init__(self) -> None:
-        self.held = False
-        self.pending: int | None = None
-
-    def hold(self) -> None:
-        self.held = True
-
-    def handler(self, signum: int, frame: Any) -> None:
-        if self.held:
-            self.pending = signum
-            return
-        raise UploadInterrupted(signum)
-
-
-@contextlib.contextmanager
-def _signals_as_interrupts() -> Iterator[_Deferred]:
-    """In the main thread, turn ``SIGTERM`` and ``SIGHUP`` into :class:`UploadInterrupted` (as Ctrl-C
-    is), unless the program set another handler or ignores them (``nohup``)."""
-    deferred = _Deferred()
-    saved: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGHUP"):
-            s = getattr(signal, name, None)
-            if s is not None and signal.getsignal(s) == signal.SIG_DFL:
-                saved[s] = signal.signal(s, deferred.handler)
-    try:
-        yield deferred
-    except KeyboardInterrupt as e:
-        if not isinstance(e, UploadInterrupted):
-            raise UploadInterrupted(signal.SIGINT) from None
-        raise
-    finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
-    if deferred.pending is not None:
-        raise UploadInterrupted(deferred.pending)

@@ -21,15 +21,18 @@ class HashingReader:
 
     Reads may seek anywhere (a backend comparing a partial upload); the hash covers every byte from 0
     to :attr:`hashed` exactly once, as read (so it is the md5 of what was sent). With ``threaded``
-    the hashing runs in a helper thread (hashlib releases the GIL), overlapping the sending."""
+    the hashing runs in a helper thread (hashlib releases the GIL), overlapping the sending. Without
+    ``hashing`` it is a plain reader (the md5 is known already, or the backend computes it) and
+    :meth:`md5` is None."""
 
-    def __init__(self, path: Path, threaded: bool = False):
+    def __init__(self, path: Path, threaded: bool = False, hashing: bool = True):
         self.f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self.h = hashlib.md5(usedforsecurity=False)
-        self.hashed = 0
+        self.hashing = hashing
+        self.hashed = 0 if hashing else -1  # (-1: never inside a read range)
         self._q: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
-        if threaded:
+        if threaded and hashing:
             self._q = queue.Queue(maxsize=8)
             self._thread = threading.Thread(target=self._run, name="one-md5", daemon=True)
             self._thread.start()
@@ -46,6 +49,8 @@ class HashingReader:
         return self.f.tell()
 
     def read(self, n: int = -1) -> bytes:
+        if not self.hashing:
+            return self.f.read(n) if n >= 0 else self.f.readall()
         pos = self.f.tell()
         b = self.f.read(n) if n >= 0 else self.f.readall()
         if pos <= self.hashed < pos + len(b):
@@ -59,14 +64,17 @@ class HashingReader:
 
     def hash_through(self, end: int) -> None:
         """Hash the bytes up to ``end`` (the part already on the server, sent by an earlier run)."""
+        if not self.hashing:
+            return
         self.f.seek(self.hashed)
         while self.hashed < end:
             if not self.read(min(BLOCK, end - self.hashed)):
                 break
 
-    def md5(self) -> str:
+    def md5(self) -> str | None:
+        """The md5 of the bytes hashed (None when not ``hashing``)."""
         self._stop()
-        return self.h.hexdigest()
+        return self.h.hexdigest() if self.hashing else None
 
     def _stop(self) -> None:
         if self._thread is not None and self._q is not None:

@@ -5,10 +5,20 @@ what it sends ``dir/.NAME.part`` (:func:`onecore.upload.part_name`) then renames
 and a multipart ``Complete`` are atomic, so this backend writes the final key directly and the rename is
 a no-op: a reader never sees an object under its final key with other bytes than the local file, because
 
-- a single ``PUT`` carries ``Content-MD5`` (the server refuses other bytes);
-- each part of a multipart upload carries ``Content-MD5``, the parts are read in order (their md5 must
-  be the whole file's md5 kept in the object's metadata) and before ``CompleteMultipartUpload`` every
-  part listed by the server (``ListParts``) is checked against the local file's bytes.
+- a single ``PUT`` carries the ``Content-MD5`` of the bytes read for it (the server refuses other bytes,
+  and its ETag is checked against it);
+- each part of a multipart upload carries ``Content-MD5`` and a CRC32 (S3's ``x-amz-checksum-crc32``, as
+  boto3's own ``upload_file`` sends; ``ONE_S3_CHECKSUM=md5`` for a store that refuses it), its ETag is
+  checked, and before ``CompleteMultipartUpload`` every part listed by the server (``ListParts``) is
+  checked against those sent. The whole file's md5 (kept in the object's metadata, needed before the
+  upload starts) and every part's md5 and CRC32 come from one read of the file before it is sent (the
+  parts hashed in a second thread); a part read again for sending must have the same CRC32, so the
+  parts stored are the bytes that were hashed. When the hash cache already knows the file's md5, the
+  parts are instead hashed as they are sent, in order, and the upload is completed only when they are
+  the bytes of that md5.
+
+The engine does not hash what this backend sends (``verified_put``): :meth:`S3TreeBackend.remote_md5`
+gives the md5 of what was stored.
 
 Objects carry their md5 and size in metadata (``x-amz-meta-md5``/``x-amz-meta-size``): an object whose
 size and md5 match the local file is not sent again even when the index does not list it. Large files
@@ -18,19 +28,20 @@ go up in parts; an interrupted multipart upload is resumed by the next run (the 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
 import os
 import posixpath
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
 from onecore.sdk import COMPANION_NAME, HashCache, TransferError, TransientError
 
 from .client import Store, error_code
+from .multipart import Multipart, clean_etag, hash_parts, md5_pair
 
 log = logging.getLogger(__name__)
 MiB = 1 << 20
@@ -51,15 +62,6 @@ def _env_bytes(name: str, default: int, minimum: int = 1) -> int:
         return max(minimum, int(os.environ.get(name, default)))
     except ValueError:
         return default
-
-
-def _md5(data: bytes) -> tuple[str, str]:
-    h = hashlib.md5(data, usedforsecurity=False)
-    return h.hexdigest(), base64.b64encode(h.digest()).decode("ascii")
-
-
-def _etag(value: Any) -> str:
-    return str(value or "").strip('"').lower()
 
 
 def final_name(rel: str) -> str | None:
@@ -103,6 +105,9 @@ class _Shared:
 class S3TreeBackend:
     """The data root under ``prefix`` in one bucket (thread-safe: :meth:`worker` returns itself)."""
 
+    #: :meth:`put` hashes what it stores and the server checks it: the upload engine does not hash again.
+    verified_put = True
+
     def __init__(self, store: Store, hashes: HashCache | None, uploads_dir: Path, shared: _Shared | None = None):
         self.store = store
         self.hashes = hashes
@@ -111,6 +116,9 @@ class S3TreeBackend:
         self.threshold = _env_bytes("ONE_S3_MULTIPART_THRESHOLD", MULTIPART_THRESHOLD, 5 * MiB)
         self.part_size = _env_bytes("ONE_S3_PART_SIZE", PART_SIZE, 5 * MiB)
         self.part_jobs = _env_bytes("ONE_S3_PART_JOBS", PART_JOBS)
+        #: How each part of a multipart upload is checked by the server (``ONE_S3_CHECKSUM``): ``crc32``
+        #: (S3's additional checksums, as boto3's own upload_file does) or ``md5`` (``Content-MD5``).
+        self.checksum = "md5" if os.environ.get("ONE_S3_CHECKSUM", "").lower() == "md5" else "crc32"
         endpoint = store.settings.get("endpoint_url") or "aws"
         #: Identifies this bucket and prefix in the local upload journal.
         self.key = f"s3+{endpoint}/{store.bucket}/{store.prefix}"
@@ -236,7 +244,7 @@ class S3TreeBackend:
         def walk() -> None:
             for page in paginator.paginate(**kwargs):
                 for obj in page.get("Contents", ()):
-                    listing[obj["Key"]] = (int(obj["Size"]), _etag(obj.get("ETag")))
+                    listing[obj["Key"]] = (int(obj["Size"]), clean_etag(obj.get("ETag")))
 
         self.store.call(walk, f"listing s3://{self.store.bucket}/{prefix} (s3:ListBucket)")
         return listing
@@ -256,7 +264,7 @@ class S3TreeBackend:
                 with sh.lock:
                     sh.can_list = False  # no s3:ListBucket: one HeadObject per file instead
         head = self._head(rel)
-        return None if head is None else (int(head["ContentLength"]), _etag(head.get("ETag")))
+        return None if head is None else (int(head["ContentLength"]), clean_etag(head.get("ETag")))
 
     def _head(self, rel: str) -> dict[str, Any] | None:
         key = self.store.key(rel)
@@ -291,14 +299,14 @@ class S3TreeBackend:
         data = src.read(size + 1)
         if len(data) != size:
             raise TransientError(f"the local file of {rel} changed while it was read")
-        md5, b64 = _md5(data)
+        md5, b64 = md5_pair(data)  # of the very bytes sent: the server checks them (and its ETag is compared)
         if rel not in INDEX_NAMES and self._same(rel, size, md5):  # (the index is only written when it changed)
             progress(size)
             return md5
         self._dirty(rel)
         key = self.store.key(rel)
         resp = self.store.call(
-            lambda: self.client.put_object(
+            lambda: self.store.upload_client.put_object(
                 Bucket=self.store.bucket,
                 Key=key,
                 Body=data,
@@ -307,30 +315,48 @@ class S3TreeBackend:
             ),
             f"uploading {rel} (s3:PutObject)",
         )
-        etag = _etag(resp.get("ETag"))
+        etag = clean_etag(resp.get("ETag"))
         if len(etag) == 32 and etag != md5:  # (KMS-encrypted objects have other ETags: Content-MD5 vouches)
             raise TransferError(f"{self.store.where(rel)}: the server stored other bytes (ETag {etag}, md5 {md5})")
         progress(size)
         return md5
 
-    def _whole_md5(self, src: IO[bytes]) -> str:
-        """The md5 of the whole local file (from the hash cache when ``src`` has a path, else read once)."""
-        path = _source_path(src)
-        if path is not None and self.hashes is not None:
-            return self.hashes.md5(Path(path))
-        h = hashlib.md5(usedforsecurity=False)
-        src.seek(0)
-        while b := src.read(BLOCK):
-            h.update(b)
-        return h.hexdigest()
+    def _cached_md5(self, path: str | None) -> str | None:
+        """The md5 the hash cache has for the local file (checked later: the parts are hashed in order)."""
+        if path is None or self.hashes is None:
+            return None
+        lookup = getattr(self.hashes, "lookup", None)
+        return lookup(Path(path)) if lookup is not None else None
+
+    def _prehash(
+        self, src: IO[bytes], path: str | None, size: int, part_size: int
+    ) -> tuple[str, list[tuple[int, str, str]]]:
+        """The md5 of the whole file and the CRC32 and md5 of each of its parts, from one read (the md5 is
+        remembered in the cache when the file did not change meanwhile)."""
+        st = os.stat(path) if path is not None else None
+        started = time.time_ns()
+        md5, parts = hash_parts(src, size, part_size, rel_shown=path or "the upload")
+        if path is not None and st is not None and self.hashes is not None and _version(os.stat(path)) == _version(st):
+            remember = getattr(self.hashes, "remember", None)
+            if remember is not None:
+                remember(Path(path), md5, st, started)
+        return md5, parts
 
     def _put_multipart(self, src: IO[bytes], rel: str, size: int, progress: Callable[[int], None]) -> str:
-        md5 = self._whole_md5(src)
+        path = _source_path(src)
+        record = self.read_record(rel)
+        part_size = self.part_size
+        if record is not None and isinstance(record.get("part_size"), int) and record["part_size"] >= 5 * MiB:
+            part_size = record["part_size"]  # (a resumed upload keeps its part size)
+        md5 = self._cached_md5(path)
+        parts = None
+        if md5 is None:
+            md5, parts = self._prehash(src, path, size, part_size)
         if self._same(rel, size, md5):
             progress(size)
             return md5
         self._dirty(rel)
-        upload = _Multipart(self, rel, src, size, md5)
+        upload = Multipart(self, rel, src, size, md5, part_size, parts)
         upload.run(progress)
         return md5
 
@@ -358,6 +384,11 @@ class S3TreeBackend:
         self.record_path(rel).unlink(missing_ok=True)
 
 
+def _version(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes with any write to a file (as the hash cache's ``signature``)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def _safe(rel: str) -> bool:
     from onecore.sdk import UnsafePathError, check_relpath
 
@@ -366,187 +397,3 @@ def _safe(rel: str) -> bool:
     except UnsafePathError:
         return False
     return True
-
-
-class _Multipart:
-    """One multipart upload of ``src`` to ``rel``: resumed when a record of an earlier one matches.
-
-    The local bytes are read once, in order, in the calling thread (the upload engine's reader hashes
-    them as they are read), and hashed here too: the upload is completed only when the parts kept and
-    sent are the bytes whose md5 the object's metadata records."""
-
-    def __init__(self, backend: S3TreeBackend, rel: str, src: IO[bytes], size: int, md5: str):
-        self.be, self.rel, self.src, self.size, self.md5 = backend, rel, src, size, md5
-        self.store = backend.store
-        self.key = self.store.key(rel)
-        self.upload_id: str | None = None
-        self.part_size = backend.part_size
-        self.parts: list[dict[str, Any]] = []  # verified: PartNumber, ETag, Size
-        self.h = hashlib.md5(usedforsecurity=False)  # of the parts kept and sent, in order
-
-    def _call(self, fn: Callable[[], Any], what: str) -> Any:
-        return self.store.call(fn, f"{what} of {self.rel}")
-
-    def _read(self, offset: int, length: int) -> bytes:
-        self.src.seek(offset)
-        data = self.src.read(length)
-        if len(data) != length:
-            raise TransientError(f"the local file of {self.rel} became shorter while it was sent")
-        return data
-
-    def run(self, progress: Callable[[int], None]) -> None:
-        """Send the missing parts (``PART_JOBS`` at once), check them all, complete."""
-        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-
-        self._resume()
-        if self.upload_id is None:
-            self._start()
-        offset = sum(p["Size"] for p in self.parts)
-        number = len(self.parts)
-        pool = ThreadPoolExecutor(max_workers=self.be.part_jobs, thread_name_prefix="one-s3-part")
-        pending: set[Future] = set()
-
-        def collect(block: bool) -> None:
-            nonlocal pending
-            done, pending = wait(pending, return_when=FIRST_COMPLETED) if block else (set(), pending)
-            for fut in done:
-                part = fut.result()
-                self.parts.append(part)
-                progress(part["Size"])  # in this thread: an interrupt raised by it stops the upload
-
-        try:
-            while offset < self.size:
-                if len(pending) >= self.be.part_jobs:
-                    collect(True)
-                length = min(self.part_size, self.size - offset)
-                data = self._read(offset, length)
-                self.h.update(data)
-                number += 1
-                pending.add(pool.submit(self._send_part, number, data))
-                offset += length
-            while pending:
-                collect(True)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        self.parts.sort(key=lambda p: p["PartNumber"])
-        if self.h.hexdigest() != self.md5:
-            self._abort(self.upload_id)
-            raise TransferError(
-                f"the local file of {self.rel} changed while it was being uploaded (its md5 is no longer "
-                f"{self.md5}); run the upload again"
-            )
-        self._check_parts()
-        self._complete()
-
-    def _resume(self) -> None:
-        """Keep the parts of a recorded upload of the same file that the server has with the same bytes."""
-        record = self.be.read_record(self.rel)
-        if record is None:
-            return
-        if record.get("md5") != self.md5 or record.get("size") != self.size:
-            self._abort(record.get("upload_id"))
-            return
-        listed = self._list(record["upload_id"])
-        if listed is None:  # completed or aborted meanwhile
-            self.be.drop_record(self.rel)
-            return
-        self.upload_id, self.part_size = record["upload_id"], int(record.get("part_size") or self.part_size)
-        offset = 0
-        for n, part in enumerate(listed, 1):
-            if part["PartNumber"] != n or offset + part["Size"] > self.size:
-                break
-            if part["Size"] != self.part_size and offset + part["Size"] != self.size:
-                break
-            data = self._read(offset, part["Size"])
-            if _md5(data)[0] != _etag(part["ETag"]):
-                break
-            self.h.update(data)
-            self.parts.append({"PartNumber": n, "ETag": part["ETag"], "Size": part["Size"]})
-            offset += part["Size"]
-        log.info("%s: resuming a multipart upload with %d part(s) already there", self.rel, len(self.parts))
-
-    def _list(self, upload_id: str) -> list[dict[str, Any]] | None:
-        parts: list[dict[str, Any]] = []
-        paginator = self.be.client.get_paginator("list_parts")
-
-        def walk() -> None:
-            for page in paginator.paginate(Bucket=self.store.bucket, Key=self.key, UploadId=upload_id):
-                parts.extend(page.get("Parts", ()))
-
-        try:
-            walk()
-        except Exception as e:  # noqa: BLE001
-            if error_code(e) in ("NoSuchUpload", "404"):
-                return None
-            raise self.store.error(e, f"listing the parts of {self.rel} (s3:ListMultipartUploadParts)") or e from None
-        return sorted(parts, key=lambda p: p["PartNumber"])
-
-    def _start(self) -> None:
-        resp = self._call(
-            lambda: self.be.client.create_multipart_upload(
-                Bucket=self.store.bucket, Key=self.key, Metadata={"md5": self.md5, "size": str(self.size)}
-            ),
-            "starting the multipart upload (s3:PutObject)",
-        )
-        self.upload_id = resp["UploadId"]
-        self.be.write_record(
-            self.rel,
-            {
-                "key": self.key,
-                "upload_id": self.upload_id,
-                "md5": self.md5,
-                "size": self.size,
-                "part_size": self.part_size,
-            },
-        )
-
-    def _send_part(self, number: int, data: bytes) -> dict[str, Any]:
-        md5, b64 = _md5(data)
-        resp = self._call(
-            lambda: self.be.client.upload_part(
-                Bucket=self.store.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                PartNumber=number,
-                Body=data,
-                ContentMD5=b64,
-            ),
-            f"uploading part {number} (s3:PutObject)",
-        )
-        etag = _etag(resp.get("ETag"))
-        if len(etag) == 32 and etag != md5:
-            raise TransientError(f"part {number} of {self.rel}: the server stored other bytes")
-        return {"PartNumber": number, "ETag": resp.get("ETag"), "Size": len(data)}
-
-    def _check_parts(self) -> None:
-        """Before completing: the server lists exactly the parts sent or kept (each checked against the
-        local bytes: by its ETag when sent, by hashing the local range when kept from an earlier run)."""
-        listed = self._list(self.upload_id or "")
-        if listed is None:
-            self.be.drop_record(self.rel)
-            raise TransientError(f"the multipart upload of {self.rel} disappeared from the server; sending it again")
-        got = [(p["PartNumber"], _etag(p["ETag"]), int(p["Size"])) for p in listed]
-        want = [(p["PartNumber"], _etag(p["ETag"]), int(p["Size"])) for p in self.parts]
-        if got != want or sum(p[2] for p in want) != self.size:
-            self._abort(self.upload_id)
-            raise TransientError(f"the parts of {self.rel} on the server are not those sent; starting again")
-
-    def _complete(self) -> None:
-        parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self.parts]
-        self._call(
-            lambda: self.be.client.complete_multipart_upload(
-                Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
-            ),
-            "completing the multipart upload (s3:PutObject)",
-        )
-        self.be.drop_record(self.rel)
-
-    def _abort(self, upload_id: str | None) -> None:
-        """Abort an upload of another version (best effort: a lifecycle rule cleans up otherwise)."""
-        self.be.drop_record(self.rel)
-        if not upload_id:
-            return
-        try:
-            self.be.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key, UploadId=upload_id)
-        except Exception as e:  # noqa: BLE001
-            log.info("%s: could not abort the old multipart upload (%s)", self.rel, error_code(e) or e)

@@ -38,6 +38,7 @@ class Store:
         self.bucket: str = settings["bucket"]
         self.prefix: str = settings.get("prefix") or ""
         self._client: Any = None
+        self._upload_client: Any = None
         self._session: Any = None
         self._lock = threading.Lock()
 
@@ -59,7 +60,18 @@ class Store:
                     self._client = self._make_client()
         return self._client
 
-    def _make_client(self) -> Any:
+    @property
+    def upload_client(self) -> Any:
+        """A client whose request bodies are not SHA-256 signed, for requests whose body carries its
+        ``Content-MD5`` (a signed header): botocore skips that hash over HTTPS already, but over plain HTTP
+        it would hash every byte sent once more."""
+        if self._upload_client is None:
+            with self._lock:
+                if self._upload_client is None:
+                    self._upload_client = self._make_client(sign_payload=False)
+        return self._upload_client
+
+    def _make_client(self, sign_payload: bool = True) -> Any:
         import boto3
         import botocore.exceptions
         from botocore import UNSIGNED
@@ -79,16 +91,20 @@ class Store:
                 f"repository {self.name!r}: the AWS profile {s['profile']!r} (setting 'profile') is not in "
                 "the AWS config or credentials file; fix 'profile' or run 'aws configure --profile NAME'"
             ) from None
+        _share_loader(session)
         self._session = session
         region = s.get("region") or session.region_name or "us-east-1"
         timeout = float(s.get("timeout") or 30)
+        s3: dict[str, Any] = {"addressing_style": "path" if s.get("endpoint_url") else "auto"}
+        if not sign_payload:
+            s3["payload_signing_enabled"] = False
         config = Config(
             signature_version=UNSIGNED if s.get("anonymous") else "s3v4",
             retries={"max_attempts": 5, "mode": "standard"},  # SlowDown/503 and throttling, with backoff
             connect_timeout=min(timeout, 10.0),
             read_timeout=timeout,
             max_pool_connections=32,
-            s3={"addressing_style": "path" if s.get("endpoint_url") else "auto"},
+            s3=s3,
             request_checksum_calculation="when_required",  # Content-MD5 is sent explicitly where it matters
             response_checksum_validation="when_required",
         )
@@ -164,6 +180,8 @@ class Store:
         msg = f"{repo}: {what}"
         if code in TRANSIENT_CODES or (isinstance(status, int) and status >= 500):
             return TransientError(f"{msg}: the server is busy or failing ({code or status}); retried with backoff")
+        if code in ("BadDigest", "InvalidDigest"):  # the bytes received are not those hashed (Content-MD5)
+            return TransientError(f"{msg}: the server received other bytes than those hashed ({code}); sent again")
         if code == "NoSuchBucket":
             return ConfigError(
                 f"{msg}: the bucket {self.bucket!r} (setting 'bucket') does not exist at "
@@ -185,6 +203,21 @@ class Store:
         if code in ("NoSuchKey", "404", "NotFound") or status == 404:
             return TransferError(f"{msg}: not found in bucket {self.bucket!r}")
         return TransferError(f"{msg}: {code or status}: {err.get('Message', '')}".rstrip(": "))
+
+
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _share_loader(session: Any) -> None:
+    """Give ``session`` the data loader of the first session of this process: botocore's service models
+    (large JSON files) are then parsed once per process, not once per repository (~80 ms each)."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = session._session.get_component("data_loader")
+            return
+    session._session.register_component("data_loader", _LOADER)
 
 
 def error_code(e: BaseException) -> str | None:

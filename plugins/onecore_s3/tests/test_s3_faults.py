@@ -214,8 +214,11 @@ def test_multipart_whose_bytes_are_not_the_recorded_md5_is_not_completed(
     root = tmp_path / "root"
     rels = write_root(root, {"big.data.bin": 11 * MiB})
 
-    class StaleHashes:
+    class StaleHashes:  # a cache entry that is not the md5 of the file's bytes
         def md5(self, path: Path) -> str:
+            return "0" * 32
+
+        def lookup(self, path: Path) -> str:
             return "0" * 32
 
     backend = make_repo(bucket).backend(StaleHashes())
