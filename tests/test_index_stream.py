@@ -142,3 +142,28 @@ def test_the_deadline_counts_the_server_not_the_parser(
     update = repo.fetch_index(None)
     assert update is not None and len(list(update.rows)) == _n_rows(served.root)
     repo.close()
+
+
+def test_duplicates_across_batches_and_blocks_are_reported_with_their_line(tmp_path: Path) -> None:
+    """Rows refused by the unique key are found batch by batch (12,000 rows), from blocks of 64 KiB:
+    each is reported once, with its own line number and text, in line order."""
+    from onecore.catalog import IndexLines
+
+    types = ("alf/spikes.times.npy", "alf/probe00/spikes.amps.npy", "raw/a.b.bin", "c.d.npy")
+    lines = ["#one_index 1"]
+    for i in range(4000):
+        sp = f"lab/Subjects/S{i % 50}/2020-01-{1 + i % 10:02d}/{i % 5:03d}"
+        lines += [f"{sp}/{t}\t\t{i}\t{'a' * 32}" for t in types]
+    data = ("\n".join(lines) + "\n").encode()
+    problems: list = []
+    chunks = iter([data[i : i + 65536] for i in range(0, len(data), 65536)])
+    n = Catalog(tmp_path / "c.sqlite").rebuild(IndexLines.from_chunks(chunks, problems=problems))
+    seen: set[str] = set()
+    expected = []
+    for k, line in enumerate(lines[1:], 2):
+        rel = line.split("\t")[0]
+        if rel in seen:
+            expected.append((k, line, f"duplicate row for {rel}"))
+        seen.add(rel)
+    assert n == 50 * 4 and len(expected) == 16000 - 50 * 4
+    assert [(p.line, p.text, p.reason) for p in problems] == expected
