@@ -213,14 +213,21 @@ def _spool_index(
 
 
 def _stream_index(
-    fetcher: HTTPFetcher, url: str, headers: dict[str, str], tmpdir: Path, base_url: str | None
+    fetcher: HTTPFetcher,
+    url: str,
+    headers: dict[str, str],
+    tmpdir: Path,
+    base_url: str | None,
+    published: bool = True,
 ) -> tuple[Any, str, dict[str, str]] | None:
     """One GET of the index, parsed and loaded into a new catalog file as it arrives: ((the
     :class:`BuiltCatalog`, the index problems), sha256, the answer's headers), or None for ``304``.
     The same bounds as :func:`_spool_index` (the parser's own time left out of the deadline and the
     stall rule); a cut answer is a :class:`TransientError` (the whole fetch is retried) and leaves
-    no file."""
+    no file. When the data root publishes a prebuilt catalog (``published``), the index is only hashed
+    and that catalog is used if it matches (:mod:`onecore.builtins.http_catalog`)."""
     import time
+    from itertools import chain
 
     from onecore.catalog import IndexLines
     from onecore.catalog.prebuilt import build_streamed
@@ -252,12 +259,32 @@ def _stream_index(
                 yield chunk
                 meter.pause(time.monotonic() - t)
 
+        chunks = body()
+        first = next(chunks, b"")
+        if published and base_url is not None and _announces_catalog(first):
+            from .http_catalog import REFUSED, fetch_published
+
+            got = fetch_published(fetcher, url, chain([first], chunks), meter, base_url, tmpdir)
+            if got == REFUSED:  # the index was only hashed: fetched again, to be parsed
+                r.close()
+                return _stream_index(fetcher, url, headers, tmpdir, base_url, published=False)
+            found, digest = got
+            return found, digest, dict(r.headers)
         problems: list[IndexProblem] = []
-        rows = IndexLines.from_chunks(body(), base_url=base_url, source=url, problems=problems)
+        rows = IndexLines.from_chunks(chain([first], chunks), base_url=base_url, source=url, problems=problems)
         built = build_streamed(tmpdir, rows, None)
         return (built, problems), meter.sha256.hexdigest(), dict(r.headers)
     finally:
         r.close()
+
+
+def _announces_catalog(first: bytes) -> bool:
+    """Whether the index's first line is a companion header announcing a prebuilt catalog
+    (``catalog=.one_catalog.sqlite``: see :mod:`onecore.catalog.published`)."""
+    from onecore.catalog.published import CATALOG_FIELD
+
+    line = first.split(b"\n", 1)[0].rstrip(b"\r")
+    return line.startswith(b"#one_index") and CATALOG_FIELD.encode() in line.split(b"\t")
 
 
 def _strong_last_modified(headers: Mapping[str, str]) -> str | None:
