@@ -167,3 +167,23 @@ def test_duplicates_across_batches_and_blocks_are_reported_with_their_line(tmp_p
         seen.add(rel)
     assert n == 50 * 4 and len(expected) == 16000 - 50 * 4
     assert [(p.line, p.text, p.reason) for p in problems] == expected
+
+
+def test_a_killed_fetch_leftover_is_swept(served: FileServer, home: Path) -> None:
+    """A catalog file a killed process was building from a download (its pid is gone) is removed by
+    the next fetch; one of a live process is left alone."""
+    import os
+
+    tmp = home / "tmp"
+    tmp.mkdir(exist_ok=True)
+    dead = tmp / "index-0123456789ab.999999999.building"
+    dead.write_bytes(b"x")
+    (tmp / "published-0123456789ab.999999999.building-journal").write_bytes(b"x")
+    alive = tmp / f"index-0123456789ab.{os.getppid()}.building"
+    alive.write_bytes(b"x")
+    repo = HTTPRepository("web", {"base_url": served.url}, home=home)
+    update = repo.fetch_index(None)
+    assert update is not None
+    list(update.rows)
+    repo.close()
+    assert _tmp_files(home) == [alive.name]
