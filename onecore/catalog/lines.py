@@ -62,6 +62,7 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
     names = loader.names
     glue = base or "\0"  # base + path: what a row's URL is when it is the default one
     n0 = 0  # lines before this block
+    sp, cut, here = "\0", 0, (0, 0)  # the last session seen: path + "/", its length, (id, length)
     for clean, block in src.blocks():
         lines = block if clean else _texts(block, n0, batch.source, problems)
         if n0 == 0 and lines and lines[0].startswith("#one_index"):  # the companion's header (see read_one_root)
@@ -77,12 +78,20 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
             cols = line.split("\t")
             k = len(cols)
             rel = cols[0]
-            slash = rel.rfind("/")
-            hit = folders.get(rel[:slash])
-            if hit is None:
-                hit = _new_folder(loader, checked, folders, rel, slash)
+            # the session of the row before (its path + "/"), and a known name after it: checked
+            nid = names.get(rel[cut:]) if rel.startswith(sp) else None
+            if nid is not None:
+                hit = here
+            else:
+                slash = rel.rfind("/")
+                hit = folders.get(rel[:slash])
+                if hit is None:
+                    hit = _new_folder(loader, checked, folders, rel, slash)
+                if hit is not None:
+                    here, cut = hit, hit[1]
+                    sp = rel[:cut]
+                    nid = names.get(rel[cut:])
             if k == 4 and hit is not None:  # the usual row (path, default URL, size, md5): inlined
-                nid = names.get(rel[hit[1] :])
                 u, size, m = cols[1], cols[2], cols[3]
                 if (
                     nid is not None
