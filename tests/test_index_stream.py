@@ -187,3 +187,23 @@ def test_a_killed_fetch_leftover_is_swept(served: FileServer, home: Path) -> Non
     list(update.rows)
     repo.close()
     assert _tmp_files(home) == [alive.name]
+
+
+def test_a_row_shaped_like_a_name_key_is_refused_like_the_reference_reader(tmp_path: Path) -> None:
+    """Known names are also remembered by (collection, revision, file name): no path can look like
+    one of those keys and pass as an earlier row's name."""
+    from onecore.catalog import IndexLines
+    from onecore.index import read_one_root
+
+    a, b = "lab/Subjects/S1/2020-01-01/001", "lab/Subjects/S1/2020-01-02/001"
+    md5 = "a" * 32
+    text = (
+        f"{a}/alf/spikes.times.npy\t\t1\t{md5}\n{b}/c.d.npy\t\t1\t{md5}\n{b}/alf\x00\x00spikes.times.npy\t\t1\t{md5}\n"
+    )
+    problems: list = []
+    cat = Catalog(tmp_path / "c.sqlite")
+    n = cat.rebuild(IndexLines.from_chunks(iter([text.encode()]), problems=problems))
+    reference: list = []
+    assert len(list(read_one_root(text.splitlines(), problems=reference))) == 2
+    assert n == 2 and [(p.line, p.reason) for p in problems] == [(p.line, p.reason) for p in reference]
+    assert sorted(d.rel_path for d in cat.all_datasets()) == [f"{a}/alf/spikes.times.npy", f"{b}/c.d.npy"]
