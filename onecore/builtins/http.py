@@ -58,8 +58,8 @@ class HTTPRepository(Repository):
             )
         return self._fetcher
 
-    def check(self) -> None:
-        self.fetch_index(None)
+    def check(self) -> None:  # the index is fetched, not parsed: its rows are never read
+        fetch_index_base(self.fetcher(), self.settings["base_url"], None, self.home)
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
         return fetch_index_base(self.fetcher(), self.settings["base_url"], state, self.home, build=True)
