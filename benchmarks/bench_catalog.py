@@ -378,7 +378,8 @@ def machine() -> str:
 
     return (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, NumPy {np.__version__}, SQLite {__import__('sqlite3').sqlite_version}"
+        f"{platform.python_version()}, NumPy {np.__version__}, SQLite {__import__('sqlite3').sqlite_version}, "
+        f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} at the end"
     )
 
 

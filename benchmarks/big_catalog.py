@@ -4,8 +4,9 @@
   from a generator (kept and reused while ``.complete`` is there);
 - build and first open run in a child process that reports its time and its peak RSS (``VmHWM``):
   *local build* parses the file and builds the catalog; *first open over HTTP* is what ``One()``
-  does for an ``http`` repository the first time (download, parse, build) against a loopback
-  ``FileServer`` running in another process;
+  does for an ``http`` repository the first time against a loopback ``FileServer`` running in
+  another process: parse and build while downloading, and, from a second root publishing a prebuilt
+  catalog (``one index --catalog``), hash the index, download the catalog and check it;
 - then, in this process: catalog open time, dataset searches (rare, common, AND of two), subject and
   date-range searches, ``list_datasets`` of one session (medians).
 
@@ -208,6 +209,27 @@ def local_build_child(code_root: Path, root: Path, home: Path, repeat: int) -> d
     return json.loads(r.stdout)
 
 
+def write_published_root(n_sessions: int) -> Path:
+    """A second data root serving the same index as a companion whose header announces a prebuilt
+    catalog, and that catalog (``one index --catalog`` does the same); written once, reused."""
+    from onecore.catalog.published import write_published
+    from onecore.index import COMPANION_HEADER
+
+    root = write_index(n_sessions)
+    dest = WORK / f"big-{n_sessions}-catalog"
+    if (dest / ".complete").exists():
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / ".port").write_text((root / ".port").read_text())
+    with open(root / ".one_root", "rb") as src, open(dest / ".one_index.tsv", "wb") as f:
+        f.write((COMPANION_HEADER + "\tcatalog=.one_catalog.sqlite\n").encode())
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            f.write(chunk)
+    write_published(dest, base_url(root))
+    (dest / ".complete").write_text("ok\n")
+    return dest
+
+
 def _child(*args: str, code_root: Path = HERE.parent) -> dict[str, Any]:
     r = subprocess.run(
         [sys.executable, "-c", _CHILD, str(code_root), *args], capture_output=True, text=True, check=False
@@ -287,20 +309,31 @@ def bench_big(
         web = WORK / f"catalog-{n_sessions}-http.sqlite"
         for p in WORK.glob(f"catalog-{n_sessions}-http.sqlite*"):
             p.unlink()
-        server = _Server(root, int(base.rsplit(":", 1)[1].strip("/")))
+        port = int(base.rsplit(":", 1)[1].strip("/"))
+        server = _Server(root, port)
         try:
             first = _child("http", server.url, str(web), base, str(home))
-            for p in WORK.glob(f"catalog-{n_sessions}-http.sqlite*"):
-                p.unlink()
-            streamed = _child("stream", server.url, str(web), base, str(home))
             if before:
                 for p in WORK.glob(f"catalog-{n_sessions}-http.sqlite*"):
                     p.unlink()
                 old = _child("http", server.url, str(web), base, str(home), code_root=before_tree(before))
         finally:
             server.stop()
+        t = time.perf_counter()
+        published_root = write_published_root(n_sessions)
+        print(f"published catalog ready ({fmt(time.perf_counter() - t)})", file=sys.stderr)
+        for p in WORK.glob(f"catalog-{n_sessions}-http.sqlite*"):
+            p.unlink()
+        server = _Server(published_root, port)
+        try:
+            published = _child("http", server.url, str(web), base, str(home))
+        finally:
+            server.stop()
         limit = 5.0 if n_rows <= 1_000_000 else 60.0 * n_rows / 10_000_000
-        for what, got in (("One() today: download, then parse + build", first), ("parse while downloading", streamed)):
+        for what, got in (
+            ("One(), no prebuilt catalog: parse + build while downloading", first),
+            ("One(), prebuilt catalog (one index --catalog): index hashed, catalog downloaded + checked", published),
+        ):
             rows.add(
                 f"first open over HTTP, {what} ({n_rows:,} rows)",
                 got["seconds"],

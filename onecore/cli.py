@@ -242,7 +242,12 @@ def scan_cmd(root: Path, sessions_only: bool, as_json: bool, follow_symlinks: bo
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--base-url", required=True, help="Public URL that will serve ROOT (e.g. https://host/data/).")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links that lead outside ROOT.")
-def index_cmd(root: Path, base_url: str, follow_symlinks: bool) -> None:
+@click.option(
+    "--catalog",
+    is_flag=True,
+    help="Also write ROOT/.one_catalog.sqlite, a prebuilt catalog clients download instead of parsing the index.",
+)
+def index_cmd(root: Path, base_url: str, follow_symlinks: bool, catalog: bool) -> None:
     """Write ROOT/.one_root (path, URL) and ROOT/.one_index.tsv (with sizes and md5s) so a web server
     can share ROOT."""
     from .config import home
@@ -264,8 +269,13 @@ def index_cmd(root: Path, base_url: str, follow_symlinks: bool) -> None:
     finally:
         hashes.close()
     _echo_skipped(problems)
-    n = write_index_file(rows, root / ".one_root")
+    n = write_index_file(rows, root / ".one_root", catalog=catalog)
     click.echo(f"Wrote {root / '.one_root'} and {root / '.one_index.tsv'} with {n} datasets.")
+    if catalog:
+        from .catalog.published import write_published
+
+        path, _ = write_published(root, base_url if base_url.endswith("/") else base_url + "/")
+        click.echo(f"Wrote {path} (prebuilt catalog of that index).")
 
 
 def _echo_skipped(problems: list[tuple[str, str]]) -> None:

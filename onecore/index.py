@@ -163,9 +163,10 @@ def write_one_root(rows: Iterable[Dataset], f: IO[str]) -> int:
     return n
 
 
-def write_companion(rows: Iterable[Dataset], f: IO[str]) -> int:
-    """Write the companion index: the header line, then ``path<TAB>url<TAB>size<TAB>md5`` rows."""
-    f.write(COMPANION_HEADER + "\n")
+def write_companion(rows: Iterable[Dataset], f: IO[str], catalog: bool = False) -> int:
+    """Write the companion index: the header line, then ``path<TAB>url<TAB>size<TAB>md5`` rows.
+    ``catalog``: the header announces a prebuilt catalog (see :mod:`onecore.catalog.published`)."""
+    f.write(COMPANION_HEADER + ("\tcatalog=.one_catalog.sqlite" if catalog else "") + "\n")
     n = 0
     for r in rows:
         check_relpath(r.rel_path)
@@ -243,15 +244,20 @@ def _decoded_lines(f: IO[bytes], source: str, problems: list[IndexProblem] | Non
 
 
 def write_index_file(
-    rows: Iterable[Dataset], path: str | os.PathLike, fmt: IndexFormat = ONE_ROOT, companion: bool = True
+    rows: Iterable[Dataset],
+    path: str | os.PathLike,
+    fmt: IndexFormat = ONE_ROOT,
+    companion: bool = True,
+    catalog: bool = False,
 ) -> int:
     """Write an index atomically: to a new temporary file beside ``path`` (``O_EXCL``: a planted file or
     symlink is never followed), fully closed, then renamed over ``path`` (a symlink there is replaced,
-    not followed). With the ``.one_root`` format the companion :data:`COMPANION_NAME` is written too."""
+    not followed). With the ``.one_root`` format the companion :data:`COMPANION_NAME` is written too
+    (``catalog``: its header announces a prebuilt catalog, which the caller then writes)."""
     path = Path(path)
     rows = list(rows)
     if fmt is ONE_ROOT and companion:
-        _write_atomic(path.with_name(COMPANION_NAME), lambda f: write_companion(rows, f))
+        _write_atomic(path.with_name(COMPANION_NAME), lambda f: write_companion(rows, f, catalog))
     return _write_atomic(path, lambda f: fmt.write(rows, f))
 
 

@@ -16,6 +16,11 @@ index and the variable that changes it::
         spool.discard()
         raise
     f, sha256 = spool.finish()      # the file, at its start
+
+``IndexSpool(url, tmpdir, keep=False)`` only counts, checks and hashes (no file): for an index parsed
+as it arrives (:func:`onecore.catalog.prebuilt.build_streamed`); the consumer's own time between two
+chunks is given back with :meth:`IndexSpool.pause`, so the deadline and the stall rule measure the
+server, not the parser.
 """
 
 from __future__ import annotations
@@ -46,15 +51,17 @@ def max_index_bytes() -> int:
 class IndexSpool:
     """The bytes of one remote index as they arrive, bounded in size, time and throughput."""
 
-    def __init__(self, url: str, tmpdir: str | os.PathLike) -> None:
+    def __init__(self, url: str, tmpdir: str | os.PathLike, keep: bool = True) -> None:
         import hashlib  # (imported when an index is fetched: not at start-up)
         import tempfile
 
         from .transfer.limits import StallWatch, env_number
 
         self.url = url
-        Path(tmpdir).mkdir(parents=True, exist_ok=True)
-        self.file: IO[bytes] = tempfile.TemporaryFile(dir=tmpdir)
+        self.file: IO[bytes] | None = None
+        if keep:
+            Path(tmpdir).mkdir(parents=True, exist_ok=True)
+            self.file = tempfile.TemporaryFile(dir=tmpdir)
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.limit = max_index_bytes()
@@ -77,13 +84,22 @@ class IndexSpool:
                 "(raise ONE_MAX_INDEX_BYTES if this is expected)"
             )
         self.sha256.update(chunk)
-        self.file.write(chunk)
+        if self.file is not None:
+            self.file.write(chunk)
+
+    def pause(self, seconds: float) -> None:
+        """Leave ``seconds`` (spent by the consumer, not waiting for the server) out of the deadline and
+        the stall rule."""
+        self.deadline += seconds
+        self.stall.start += seconds
 
     def finish(self) -> tuple[IO[bytes], str]:
         """The received index (a file at its start; closing it deletes it) and its sha256."""
+        assert self.file is not None, "IndexSpool(keep=False) holds no file"
         self.file.seek(0)
         return self.file, self.sha256.hexdigest()
 
     def discard(self) -> None:
         """Drop what was received (after a failure)."""
-        self.file.close()
+        if self.file is not None:
+            self.file.close()

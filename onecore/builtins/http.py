@@ -57,8 +57,8 @@ class HTTPRepository(Repository):
             )
         return self._fetcher
 
-    def check(self) -> None:
-        self.fetch_index(None)
+    def check(self) -> None:  # the index is fetched, not parsed: its rows are never read
+        fetch_index_base(self.fetcher(), self.settings["base_url"], None, self.home)
 
     def fetch_index(self, state: Mapping[str, Any] | None) -> IndexUpdate | None:
         if self._fetcher is None:  # a server that refuses is known before the HTTP stack is imported
@@ -68,7 +68,7 @@ class HTTPRepository(Repository):
             refused = probe(base, f"fetching the index {base}")
             if refused is not None:
                 raise refused
-        return fetch_index_base(self.fetcher(), self.settings["base_url"], state, self.home)
+        return fetch_index_base(self.fetcher(), self.settings["base_url"], state, self.home, build=True)
 
     def close(self) -> None:
         if self._fetcher is not None:
@@ -76,17 +76,18 @@ class HTTPRepository(Repository):
 
 
 def fetch_index_base(
-    fetcher: HTTPFetcher, base_url: str, state: Mapping[str, Any] | None, home: Path
+    fetcher: HTTPFetcher, base_url: str, state: Mapping[str, Any] | None, home: Path, build: bool = False
 ) -> IndexUpdate | None:
     """The index of the data root at ``base_url``: its companion ``.one_index.tsv`` (sizes and md5s)
-    when the server has one, else ``.one_root``; ``state["index_name"]`` says which was read."""
+    when the server has one, else ``.one_root``; ``state["index_name"]`` says which was read.
+    ``build``: see :func:`fetch_index_url`."""
     from onecore.index import COMPANION_NAME
     from onecore.paths import url_join
 
     for name in (COMPANION_NAME, ".one_root"):
         same = state if state and state.get("index_name", ".one_root") == name else None
         try:
-            update = fetch_index_url(fetcher, url_join(base_url, name), same, home, base_url)
+            update = fetch_index_url(fetcher, url_join(base_url, name), same, home, base_url, build=build)
         except TransferError as e:
             if name == COMPANION_NAME and any(f"HTTP {c}" in str(e) for c in (403, 404, 410)):
                 continue  # a data root indexed by ONE light or an older onecore (some hosts say 403)
@@ -98,13 +99,22 @@ def fetch_index_base(
 
 
 def fetch_index_url(
-    fetcher: HTTPFetcher, url: str, state: Mapping[str, Any] | None, home: Path, base_url: str | None
+    fetcher: HTTPFetcher,
+    url: str,
+    state: Mapping[str, Any] | None,
+    home: Path,
+    base_url: str | None,
+    build: bool = False,
 ) -> IndexUpdate | None:
     """Conditionally GET an index URL; None when unchanged, else an update streaming its rows.
 
-    Shared by every type whose index is a ``.one_root`` served over HTTP.
+    Shared by every type whose index is a ``.one_root`` served over HTTP. ``build``: when there is no
+    earlier sha256 to compare with (a first open, a forced refresh), the index is parsed and loaded
+    into a new catalog file while it downloads, and ``rows`` is that file
+    (:class:`~onecore.catalog.prebuilt.BuiltCatalog`, which ``Catalog.rebuild`` installs as it is);
+    else it is spooled first, so that identical bytes under a new validator are not parsed at all.
     """
-    from onecore.catalog import IndexLines
+    from onecore.catalog import IndexLines, sweep_leftovers
     from onecore.index import IndexProblem, sweep_index_leftovers
     from onecore.transfer import RetryPolicy
 
@@ -117,8 +127,13 @@ def fetch_index_url(
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
     sweep_index_leftovers(tmpdir)
+    sweep_leftovers(tmpdir)  # catalog files of killed streamed fetches
+
+    streamed = build and not (state and state.get("sha256"))
 
     def get() -> tuple[Any, str, dict[str, str]] | None:
+        if streamed:
+            return _stream_index(fetcher, url, headers, tmpdir, base_url)
         return _spool_index(fetcher, url, headers, tmpdir)
 
     try:
@@ -137,6 +152,9 @@ def fetch_index_url(
         "last_modified": _strong_last_modified(resp_headers),
         "sha256": digest,
     }
+    if streamed:
+        built, problems = tmp
+        return IndexUpdate(rows=built, state=new_state, problems=problems)
     if state and state.get("sha256") == digest:
         tmp.close()
         if all(state.get(k) == new_state.get(k) for k in ("etag", "last_modified")):
@@ -198,6 +216,81 @@ def _spool_index(
         return f, digest, dict(r.headers)
     finally:
         r.close()
+
+
+def _stream_index(
+    fetcher: HTTPFetcher,
+    url: str,
+    headers: dict[str, str],
+    tmpdir: Path,
+    base_url: str | None,
+    published: bool = True,
+) -> tuple[Any, str, dict[str, str]] | None:
+    """One GET of the index, parsed and loaded into a new catalog file as it arrives: ((the
+    :class:`BuiltCatalog`, the index problems), sha256, the answer's headers), or None for ``304``.
+    The same bounds as :func:`_spool_index` (the parser's own time left out of the deadline and the
+    stall rule); a cut answer is a :class:`TransientError` (the whole fetch is retried) and leaves
+    no file. When the data root publishes a prebuilt catalog (``published``), the index is only hashed
+    and that catalog is used if it matches (:mod:`onecore.builtins.http_catalog`)."""
+    import time
+    from itertools import chain
+
+    from onecore.catalog import IndexLines
+    from onecore.catalog.prebuilt import build_streamed
+    from onecore.index import IndexProblem
+    from onecore.index_spool import IndexSpool
+    from onecore.transfer import http_error
+    from onecore.transfer.answers import cut_errors, iter_body
+
+    r = fetcher.get(url, headers=headers, stream=True)
+    try:
+        if r.status_code == 304:
+            return None
+        if r.status_code != 200:
+            raise http_error(r, f"GET {url} (the repository index)")
+        meter = IndexSpool(url, tmpdir, keep=False)
+        cut = cut_errors()
+
+        def body() -> Iterator[bytes]:
+            it = iter_body(r, 1 << 20)
+            while True:
+                try:
+                    chunk = next(it, None)
+                except cut as e:
+                    raise TransientError(f"fetching the index {url}: the answer was cut ({type(e).__name__})") from None
+                if chunk is None:
+                    return
+                meter.write(chunk)
+                t = time.monotonic()
+                yield chunk
+                meter.pause(time.monotonic() - t)
+
+        chunks = body()
+        first = next(chunks, b"")
+        if published and base_url is not None and _announces_catalog(first):
+            from .http_catalog import REFUSED, fetch_published
+
+            got = fetch_published(fetcher, url, chain([first], chunks), meter, base_url, tmpdir)
+            if got == REFUSED:  # the index was only hashed: fetched again, to be parsed
+                r.close()
+                return _stream_index(fetcher, url, headers, tmpdir, base_url, published=False)
+            found, digest = got
+            return found, digest, dict(r.headers)
+        problems: list[IndexProblem] = []
+        rows = IndexLines.from_chunks(chain([first], chunks), base_url=base_url, source=url, problems=problems)
+        built = build_streamed(tmpdir, rows, None)
+        return (built, problems), meter.sha256.hexdigest(), dict(r.headers)
+    finally:
+        r.close()
+
+
+def _announces_catalog(first: bytes) -> bool:
+    """Whether the index's first line is a companion header announcing a prebuilt catalog
+    (``catalog=.one_catalog.sqlite``: see :mod:`onecore.catalog.published`)."""
+    from onecore.catalog.published import CATALOG_FIELD
+
+    line = first.split(b"\n", 1)[0].rstrip(b"\r")
+    return line.startswith(b"#one_index") and CATALOG_FIELD.encode() in line.split(b"\t")
 
 
 def _strong_last_modified(headers: Mapping[str, str]) -> str | None:

@@ -24,7 +24,7 @@ class _Inserter:
         if upsert:
             self.sessions = {eid: i for i, eid in db.execute("SELECT id, eid FROM sessions")}
             for i, c, r, f in db.execute("SELECT id, collection, revision, filename FROM names"):
-                self.names[f"{c}\0{r}\0{f}"] = i
+                self.names[f"{c}\t{r}\t{f}"] = i  # (a tab: never in a path, so never a path)
 
     def _session(
         self, eid: str, sp: str, lab: str | None, subject: str, date: str, number: str, rec: SessionRecord | None = None
@@ -65,7 +65,7 @@ class _Inserter:
         if folders and folders[-1].startswith("#") and folders[-1].endswith("#"):
             rev = folders.pop()[1:-1]
         coll = "/".join(folders)
-        key = f"{coll}\0{rev}\0{fname}"
+        key = f"{coll}\t{rev}\t{fname}"
         nid = self.names.get(key)
         if nid is None:
             p = alf.parse(full)

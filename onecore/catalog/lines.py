@@ -61,33 +61,37 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
     folders: dict[str, tuple[int, int]] = {}
     names = loader.names
     glue = base or "\0"  # base + path: what a row's URL is when it is the default one
-    n = 0
+    n0 = 0  # lines before this block
+    sp, cut, here = "\0", 0, (0, 0)  # the last session seen: path + "/", its length, (id, length)
     for clean, block in src.blocks():
-        for raw in block:
+        lines = block if clean else _texts(block, n0, batch.source, problems)
+        if n0 == 0 and lines and lines[0].startswith("#one_index"):  # the companion's header (see read_one_root)
+            _check_header(lines[0], batch.source, problems)
+            lines[0] = ""  # counted, not a row
+        short = max(map(len, lines), default=0) <= MAX_LINE  # else checked row by row
+        batch.block(n0, lines)
+        values = batch.values
+        n = n0
+        n0 += len(lines)
+        for line in lines:
             n += 1
-            if clean:
-                line = raw
-            elif isinstance(raw, bytes):
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as e:
-                    text = raw[:120].decode("utf-8", "replace")
-                    problems.append(IndexProblem(batch.source, n, text, f"not UTF-8 text ({e.reason})"))
-                    continue
-            else:
-                line = raw.rstrip("\r\n")
-            if n == 1 and line.startswith("#one_index"):  # the companion's header (see read_one_root)
-                _check_header(line, batch.source, problems)
-                continue
             cols = line.split("\t")
             k = len(cols)
             rel = cols[0]
-            slash = rel.rfind("/")
-            hit = folders.get(rel[:slash])
-            if hit is None:
-                hit = _new_folder(loader, checked, folders, rel, slash)
+            # the session of the row before (its path + "/"), and a known name after it: checked
+            nid = names.get(rel[cut:]) if rel.startswith(sp) else None
+            if nid is not None:
+                hit = here
+            else:
+                slash = rel.rfind("/")
+                hit = folders.get(rel[:slash])
+                if hit is None:
+                    hit = _new_folder(loader, checked, folders, rel, slash)
+                if hit is not None:
+                    here, cut = hit, hit[1]
+                    sp = rel[:cut]
+                    nid = names.get(rel[cut:])
             if k == 4 and hit is not None:  # the usual row (path, default URL, size, md5): inlined
-                nid = names.get(rel[hit[1] :])
                 u, size, m = cols[1], cols[2], cols[3]
                 if (
                     nid is not None
@@ -97,17 +101,19 @@ def load_lines(loader: BulkLoader, src: IndexLines) -> None:
                     and len(size) < 19
                     and len(m) == 32
                     and not m.strip(_HEX)
-                    and len(line) <= MAX_LINE
+                    and (short or len(line) <= MAX_LINE)
                 ):
                     if batch.shape != _USUAL:
                         batch.flush()
                         batch.shape = _USUAL
-                    batch.values += (n, hit[0], nid, size, m.lower())  # size: SQLite makes it an integer
-                    batch.lines.append(line)
-                    if len(batch.lines) >= 12_000:
+                        values = batch.values
+                    values += (n, hit[0], nid, size, m.lower())  # size: SQLite makes it an integer
+                    if len(values) >= 60_000:
                         batch.flush()
+                        values = batch.values
                     continue
             _other_row(loader, batch, checked, folders, n, line, cols, hit, base, problems)
+            values = batch.values  # (a flush gives the batch a new list)
     batch.flush()
     loader._flush_sessions()
     loader.drain()  # duplicates are reported from the writer thread
@@ -169,6 +175,22 @@ def _other_row(
 
 
 _USUAL = (False, True, True)
+
+
+def _texts(raw: list, n0: int, source: str, problems: list[IndexProblem]) -> list[str]:
+    """The lines of a block that is not plain UTF-8 text without CRs, as text without their line ends;
+    a line that is not UTF-8 is reported and read as a blank line."""
+    out = []
+    for n, line in enumerate(raw, n0 + 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                text = line[:120].decode("utf-8", "replace")
+                problems.append(IndexProblem(source, n, text, f"not UTF-8 text ({e.reason})"))
+                line = ""
+        out.append(line.rstrip("\r\n"))
+    return out
 
 
 def _new_folder(
@@ -257,8 +279,14 @@ class _Batch:
         self.source = src.source
         self.problems = problems
         self.values: list[Any] = []
-        self.lines: list[str] = []
+        self.blocks: list[tuple[int, list[str]]] = []  # (lines before, lines) of the rows in values
         self.shape: tuple[bool, bool, bool] = (False, False, False)
+
+    def block(self, n0: int, lines: list[str]) -> None:
+        """The rows that follow come from ``lines`` (numbered from ``n0 + 1``)."""
+        if not self.values:  # no row of the earlier blocks waits: they need not be kept
+            self.blocks.clear()
+        self.blocks.append((n0, lines))
 
     def add(self, n: int, sid: int, nid: int, url: Any, size: Any, md5: Any, line: str) -> None:
         shape = (url is not None, size is not None, md5 is not None)
@@ -273,7 +301,6 @@ class _Batch:
             v.append(size)
         if md5 is not None:
             v.append(md5)
-        self.lines.append(line)
         if len(v) >= 60_000:
             self.flush()
 
@@ -283,29 +310,35 @@ class _Batch:
         loader = self.loader
         cols = ("id", "session", "name", *(c for c, filled in zip(_COLS, self.shape) if filled))
         width = len(cols)
-        values, lines = self.values, self.lines
+        values, blocks = self.values, self.blocks
+        rows = len(values) // width
         loader.sids.extend(values[1::width])
         loader.nids.extend(values[2::width])
         loader._flush_sessions()
 
         def then(inserted: int) -> None:  # in the writer thread
             loader.n += inserted
-            if inserted != len(lines):
-                self._duplicates(values[0::width], lines)
+            if inserted != rows:
+                self._duplicates(values[0::width], blocks)
 
         loader.insert_values(cols, values, then)
         self.values = []
-        self.lines = []
+        self.blocks = blocks[-1:]  # the current block goes on
 
-    def _duplicates(self, ids: list[int], lines: list[str]) -> None:
+    def _duplicates(self, ids: list[int], blocks: list[tuple[int, list[str]]]) -> None:
         """Report the rows of a batch that the unique (session, name) key refused."""
+        import bisect
+
+        starts = [b[0] for b in blocks]
         kept: set[int] = set()
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
             q = f"SELECT id FROM datasets WHERE id IN ({','.join('?' * len(chunk))})"
             kept.update(r[0] for r in self.loader.db.execute(q, chunk))
-        for n, line in zip(ids, lines):
+        for n in ids:
             if n not in kept:
+                n0, lines = blocks[bisect.bisect_left(starts, n) - 1]
+                line = lines[n - n0 - 1]
                 rel = line.split("\t")[0].strip()
                 self.problems.append(IndexProblem(self.source, n, line, f"duplicate row for {rel}"))
 

@@ -25,6 +25,7 @@ from .files import (
     remove_with_side_files,
     sweep_leftovers,
 )
+from .prebuilt import BuiltCatalog, datasets_of, move_into
 from .records import _SESSION_COLS, DatasetRecord, _by_name, _session_dict
 from .schema import _INDEXES, _NAME_INDEX, _SCHEMA, SCHEMA_VERSION
 from .search import SearchMixin
@@ -191,7 +192,8 @@ class Catalog(SearchMixin):
         """Replace the whole catalog with ``rows`` (streamed) atomically; returns the row count.
 
         ``rows`` may be any iterable of :class:`Dataset`, or a :class:`~onecore.catalog.PathRows` /
-        :class:`~onecore.catalog.IndexLines` (the fast paths: no object per row).
+        :class:`~onecore.catalog.IndexLines` (the fast paths: no object per row), or a
+        :class:`~onecore.catalog.prebuilt.BuiltCatalog` (a file already built: installed, with ``state``).
         """
         check_path(self.path)
         with self._errors("building"):
@@ -201,7 +203,12 @@ class Catalog(SearchMixin):
         try:
             with self._errors("building"):
                 remove_with_side_files(tmp)
-                n = build_file(tmp, rows, sessions, state)
+                if isinstance(rows, BuiltCatalog):  # built while it downloaded: installed as it is
+                    n = rows.n
+                    move_into(rows.take(), tmp)
+                    _store_state(tmp, state)
+                else:
+                    n = build_file(tmp, rows, sessions, state)
             with self._lock, self._errors("installing"):
                 self.close()
                 install(tmp, self.path, self._connect)
@@ -322,19 +329,19 @@ class Catalog(SearchMixin):
     def all_datasets(self) -> Iterator[Dataset]:
         """Every dataset as index rows (for re-exporting an index)."""
         with self._lock:
-            self._check_version()
-            base = self._url_base
-            cur = self.db.execute(
-                "SELECT s.path, n.collection, n.revision, n.filename, d.url, d.size, d.md5, d.qc FROM datasets d "
-                "JOIN sessions s ON s.id = d.session JOIN names n ON n.id = d.name ORDER BY s.path"
-            )
-            rows = cur.fetchall()
-        for sp, coll, rev, fname, url, size, md5, qc in rows:
-            parts = [sp] + [p for p in (coll, f"#{rev}#" if rev else "") if p] + [fname]
-            rel = "/".join(parts)
-            yield Dataset(rel, url if url is not None or not base else url_join(base, rel), size, md5, qc=qc)
+            rows = list(datasets_of(self.db))
+        yield from rows
 
     search = _consistent(SearchMixin.search)
     count = _consistent(count)
     session = _consistent(session)
     find_session = _consistent(find_session)
+
+
+def _store_state(path: Path, state: Any) -> None:
+    """Record the repository's validator ``state`` in the finished catalog file ``path``."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('state', ?)", (json.dumps(state),))
+    finally:
+        db.close()
