@@ -151,7 +151,7 @@ HOSTILE = {
     ),
     "escaping name": ("UPDATE names SET collection = '../../..' WHERE id = 1;", "unsafe dataset name"),
     "foreign ids": ("UPDATE datasets SET session = 99999 WHERE id = (SELECT min(id) FROM datasets);", "dataset rows"),
-    "qc an index cannot give": ("UPDATE datasets SET qc = 50 WHERE id = (SELECT min(id) FROM datasets);", "dataset rows"),
+    "qc": ("UPDATE datasets SET qc = 50 WHERE id = (SELECT min(id) FROM datasets);", "dataset rows"),
     "odd url": ("UPDATE datasets SET url = 'file:///etc/passwd' WHERE id = (SELECT min(id) FROM datasets);", "dataset"),
     "schema version": ("UPDATE meta SET value = '\"2\"' WHERE key = 'schema';", "schema version"),
     "bitmaps": ("UPDATE blobs SET value = x'00' WHERE key = 'rank_of';", "search index"),

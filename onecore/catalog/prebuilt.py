@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -80,6 +79,8 @@ def build_streamed(tmpdir: Path, rows: Iterable[Dataset], state: Any) -> BuiltCa
     from .bulk import build_file
 
     tmpdir.mkdir(parents=True, exist_ok=True)
+    import secrets  # (here: hmac and hashlib cost start-up time)
+
     path = tmpdir / f"index-{secrets.token_hex(6)}.{os.getpid()}.building"
     try:
         n = build_file(path, rows, (), state)
