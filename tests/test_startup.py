@@ -161,6 +161,7 @@ def test_search_in_local_mode_imports_no_transfer_or_hash_code(tmp_path: Path, d
     out2, mods = _run(["search", "--mode", "local"], home)
     assert out2.splitlines()[-1] == out.splitlines()[-1] and "sessions" in out2
     light = ("requests", "urllib3", "ftplib", "numpy", "hashlib", "onecore.transfer", "onecore.scan")
+    light += ("onecore.catalog.bulk", "onecore.catalog.build", "onecore.catalog.prebuilt")
     assert not [m for m in light + PLUGIN_REPOSITORY_MODULES if m in mods]
 
 

@@ -13,8 +13,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..paths import url_join
 from ..repository import Dataset, SessionRecord
-from .build import _Inserter
-from .bulk import build_file
 from .files import (
     CatalogError,
     ReaderLock,
@@ -25,7 +23,6 @@ from .files import (
     remove_with_side_files,
     sweep_leftovers,
 )
-from .prebuilt import BuiltCatalog, datasets_of, move_into
 from .records import _SESSION_COLS, DatasetRecord, _by_name, _session_dict
 from .schema import _INDEXES, _NAME_INDEX, _SCHEMA, SCHEMA_VERSION
 from .search import SearchMixin
@@ -195,6 +192,9 @@ class Catalog(SearchMixin):
         :class:`~onecore.catalog.IndexLines` (the fast paths: no object per row), or a
         :class:`~onecore.catalog.prebuilt.BuiltCatalog` (a file already built: installed, with ``state``).
         """
+        from .bulk import build_file  # (here, as the other builders: searching imports none of them)
+        from .prebuilt import BuiltCatalog, move_into
+
         check_path(self.path)
         with self._errors("building"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +224,8 @@ class Catalog(SearchMixin):
             self._recent.clear()
             self._order = None
             try:
+                from .build import _Inserter
+
                 inserter = _Inserter(db, upsert=True)
                 n = inserter.insert(rows, sessions)
                 if inserter.has_qc:  # search(dataset_qc_lte=) filters only catalogs that know QC
@@ -329,6 +331,8 @@ class Catalog(SearchMixin):
     def all_datasets(self) -> Iterator[Dataset]:
         """Every dataset as index rows (for re-exporting an index)."""
         with self._lock:
+            from .prebuilt import datasets_of
+
             rows = list(datasets_of(self.db))
         yield from rows
 
