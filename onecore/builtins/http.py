@@ -185,6 +185,20 @@ class _Closer:
         self.f.close()
 
 
+def _index_response(fetcher: HTTPFetcher, url: str, headers: dict[str, str]) -> Any:
+    """The open ``200`` answer to a GET of the index (the caller closes it); None for ``304``, the
+    HTTP error for anything else."""
+    from onecore.transfer import http_error
+
+    r = fetcher.get(url, headers=headers, stream=True)
+    if r.status_code == 200:
+        return r
+    r.close()
+    if r.status_code == 304:
+        return None
+    raise http_error(r, f"GET {url} (the repository index)")
+
+
 def _spool_index(
     fetcher: HTTPFetcher, url: str, headers: dict[str, str], tmpdir: Path
 ) -> tuple[Any, str, dict[str, str]] | None:
@@ -193,15 +207,12 @@ def _spool_index(
     for ``304``. Bounded in size (``ONE_MAX_INDEX_BYTES``), whole time (``ONE_INDEX_SECONDS``) and
     throughput (the stall rule)."""
     from onecore.index_spool import IndexSpool
-    from onecore.transfer import http_error
     from onecore.transfer.answers import cut_errors, iter_body
 
-    r = fetcher.get(url, headers=headers, stream=True)
+    r = _index_response(fetcher, url, headers)
+    if r is None:
+        return None
     try:
-        if r.status_code == 304:
-            return None
-        if r.status_code != 200:
-            raise http_error(r, f"GET {url} (the repository index)")
         spool = IndexSpool(url, tmpdir)  # nameless: nothing is left behind, even by a kill
         try:
             for chunk in iter_body(r, 1 << 20):
@@ -239,15 +250,12 @@ def _stream_index(
     from onecore.catalog.prebuilt import build_streamed
     from onecore.index import IndexProblem
     from onecore.index_spool import IndexSpool
-    from onecore.transfer import http_error
     from onecore.transfer.answers import cut_errors, iter_body
 
-    r = fetcher.get(url, headers=headers, stream=True)
+    r = _index_response(fetcher, url, headers)
+    if r is None:
+        return None
     try:
-        if r.status_code == 304:
-            return None
-        if r.status_code != 200:
-            raise http_error(r, f"GET {url} (the repository index)")
         meter = IndexSpool(url, tmpdir, keep=False)
         cut = cut_errors()
 
