@@ -57,26 +57,35 @@ def probe(url: str, what: str, wait: float = PROBE_WAIT) -> UnreachableError | N
     if not host or parts.scheme not in ("http", "https"):
         return None
     try:
-        family, type_, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         return UnreachableError(f"{what}: unreachable (name not resolved)", "name not resolved")
     except (OSError, UnicodeError):
         return None
-    return _connect_error(family, type_, proto, addr, what, wait)
+    reason = None
+    for family, type_, proto, _, addr in addresses[:4]:  # as the HTTP stack would: every address in turn
+        reason = _refusal(family, type_, proto, addr, wait)
+        if reason is None:
+            return None  # this one answers, or may: the HTTP stack decides
+    return UnreachableError(f"{what}: unreachable ({reason})", reason) if reason else None
 
 
-def _connect_error(family: int, type_: int, proto: int, addr: Any, what: str, wait: float) -> UnreachableError | None:
-    sock = socket.socket(family, type_, proto)
+def _refusal(family: int, type_: int, proto: int, addr: Any, wait: float) -> str | None:
+    """``"connection refused"`` or ``"no route to host"`` when connecting to ``addr`` fails so within
+    ``wait`` seconds; None when it connects, has not answered yet, or fails otherwise."""
+    try:
+        sock = socket.socket(family, type_, proto)
+    except OSError:
+        return None
     try:
         sock.setblocking(False)
         code = sock.connect_ex(addr)
         if code in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
             _, writable, _ = select.select([], [sock], [], wait)
             if not writable:
-                return None  # no answer yet: the HTTP stack decides
+                return None
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        reason = _UNREACHABLE_ERRNOS.get(code)
-        return UnreachableError(f"{what}: unreachable ({reason})", reason) if reason else None
+        return _UNREACHABLE_ERRNOS.get(code)
     except OSError:
         return None
     finally:

@@ -184,3 +184,32 @@ def test_a_catalog_emptied_by_a_schema_upgrade_is_rebuilt_even_in_local_mode(tmp
     db.close()
     with One(cache_dir=data_root, home=home, mode="local") as one:
         assert len(one.search()) == n
+
+
+def test_probe_tries_every_address_of_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``localhost`` may resolve to ::1 first while the server listens on 127.0.0.1 only: a refusal on
+    one address is not the server being down (the HTTP stack would try the next one)."""
+    import socket
+
+    from onecore import netprobe
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = closed.getsockname()[1]
+    closed.close()
+    answers = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", dead)),  # refuses
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),  # answers
+    ]
+    monkeypatch.setattr(netprobe.socket, "getaddrinfo", lambda *a, **k: answers)
+    try:
+        assert netprobe.probe("http://example.test/", "x") is None
+        answers.pop()
+        err = netprobe.probe("http://example.test/", "x")
+        assert err is not None and err.reason == "connection refused"
+    finally:
+        listener.close()
