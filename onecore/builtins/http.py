@@ -117,6 +117,7 @@ def fetch_index_url(
     from onecore.catalog import IndexLines, sweep_leftovers
     from onecore.index import IndexProblem, sweep_index_leftovers
     from onecore.transfer import RetryPolicy
+    from onecore.transfer.protocols import strong_last_modified
 
     headers = {"Accept-Encoding": "gzip"}
     if state:
@@ -149,7 +150,7 @@ def fetch_index_url(
     tmp, digest, resp_headers = got
     new_state = {
         "etag": resp_headers.get("ETag"),
-        "last_modified": _strong_last_modified(resp_headers),
+        "last_modified": strong_last_modified(resp_headers),
         "sha256": digest,
     }
     if streamed:
@@ -299,19 +300,3 @@ def _announces_catalog(first: bytes) -> bool:
 
     line = first.split(b"\n", 1)[0].rstrip(b"\r")
     return line.startswith(b"#one_index") and CATALOG_FIELD.encode() in line.split(b"\t")
-
-
-def _strong_last_modified(headers: Mapping[str, str]) -> str | None:
-    """``Last-Modified`` if usable as a validator: per RFC 7232 (2.2.2) only when the response's ``Date``
-    is at least one second later, since an index rewritten within the same second keeps the same value."""
-    from email.utils import parsedate_to_datetime
-
-    lm, date = headers.get("Last-Modified"), headers.get("Date")
-    if not lm or not date:
-        return None
-    try:
-        if (parsedate_to_datetime(date) - parsedate_to_datetime(lm)).total_seconds() >= 1:
-            return lm
-    except (TypeError, ValueError):
-        pass
-    return None

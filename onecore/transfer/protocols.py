@@ -123,11 +123,17 @@ def network_error(what: str, exc: BaseException) -> TransferError:
 
 def strong_validator(headers: Any) -> str | None:
     """A validator proving which version of a file a response holds, for ``If-Range``: a strong ``ETag``
-    (not ``W/``), else ``Last-Modified`` when it is strong in the sense of RFC 9110 8.8.2.2 (the
-    response's ``Date`` is at least one second later); None when the response proves nothing."""
+    (not ``W/``), else a strong ``Last-Modified`` (:func:`strong_last_modified`); None when the response
+    proves nothing."""
     etag = headers.get("ETag")
     if etag and not etag.startswith("W/") and etag.startswith('"'):
         return etag
+    return strong_last_modified(headers)
+
+
+def strong_last_modified(headers: Any) -> str | None:
+    """``Last-Modified`` when it is strong in the sense of RFC 9110 8.8.2.2: the response's ``Date`` is at
+    least one second later (a file rewritten within the same second keeps the same value); else None."""
     from email.utils import parsedate_to_datetime
 
     lm, date = headers.get("Last-Modified"), headers.get("Date")
