@@ -13,7 +13,9 @@ numpy, sqlite3 or requests until they are needed.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2-3 ms)
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
