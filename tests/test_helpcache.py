@@ -163,3 +163,15 @@ def test_home_is_the_config_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert helpcache.home() == str(home())
     monkeypatch.delenv("ONE_HOME")
     assert helpcache.home() == str(home())
+
+
+def test_a_link_planted_at_the_temporary_name_is_not_followed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ONE_HOME", str(tmp_path / "home"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    path = Path(helpcache._cache_path(helpcache.request_key(["--help"])))
+    path.parent.mkdir(parents=True)
+    Path(f"{path}.{os.getpid()}.tmp").symlink_to(victim)
+    helpcache.store(["--help"], "Usage: one\n")
+    assert victim.read_text() == "untouched" and not path.exists()
+    assert helpcache.lookup(["--help"]) is None
