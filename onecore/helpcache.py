@@ -11,8 +11,9 @@ answered from there in a few milliseconds, but only when nothing it depends on h
 - the environment variables that shape help or plugin loading (every ``ONE_*`` variable, the locale
   variables, ``COLUMNS``); the values of variables that look secret are never written, only their
   presence;
-- size and modification time of every non-standard-library source file that was loaded while the
-  text was rendered (onecore, click, pluggy, each plugin's command module) and of ``config.yaml``.
+- size, inode, modification and change times of every non-standard-library source file that was
+  loaded while the text was rendered (onecore, click, pluggy, each plugin's command module) and of
+  ``config.yaml`` (the change time moves even when an edit restores the modification time).
 
 Anything else (an error, a warning on stderr, a terminal escape code in the text, a home that cannot
 be written) means the text is not kept, and the next request renders it again. ``ONE_HELP_CACHE=0``
@@ -69,7 +70,7 @@ def _stat(path: str) -> str:
         st = os.stat(path)
     except OSError:
         return "-"
-    return f"{st.st_mtime_ns} {st.st_size}"
+    return f"{st.st_mtime_ns} {st.st_ctime_ns} {st.st_size} {st.st_ino}"  # ctime: a restored mtime shows
 
 
 def _env_lines() -> list[str]:

@@ -95,6 +95,11 @@ def test_a_plugin_installed_edited_or_removed_is_seen(tmp_path: Path) -> None:
     module.write_text(module.read_text().replace("Greets the lab.", "Waves at the rig."))
     _, edited, _, mods = _one(["--help"], home, PYTHONPATH=str(site))
     assert "Waves at the rig." in edited and "Greets the lab." not in edited and "click" in mods
+    st = module.stat()
+    module.write_text(module.read_text().replace("Waves at the rig.", "Sleeps in the rig"))  # same size
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old modification time
+    _, restored, _, _ = _one(["--help"], home, PYTHONPATH=str(site))
+    assert "Sleeps in the rig" in restored
     shutil.rmtree(site / "helpplug-0.1.dist-info")
     _, removed, _, _ = _one(["--help"], home, PYTHONPATH=str(site))
     assert "say-hello" not in removed and removed == before
