@@ -156,11 +156,11 @@ def _stamp(text: str) -> list[int]:
 
 
 def _read_parsed(base: Path, text: str) -> dict[str, Any] | None:
-    import json
+    from .jsontext import loads  # json.loads without importing json
 
     try:
         with open(base / PARSED_NAME, encoding="utf-8") as f:
-            cached = json.loads(f.read(MAX_CONFIG_BYTES + 1))
+            cached = loads(f.read(MAX_CONFIG_BYTES + 1))
     except (OSError, ValueError):
         return None
     if not isinstance(cached, dict) or cached.get("stamp") != _stamp(text):
