@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from .lazylog import lazy_logger
+from .lazy import LazyPattern, lazy_logger
 
 log = lazy_logger("onecore.api")  # logging is imported when something is logged
 
 __all__ = ["Bunch", "assemble", "ts2vec", "check_dimensions"]
 
-_PAIR = re.compile(r".+?_[01]$")
+_PAIR = LazyPattern(r".+?_[01]$")
 
 
 class Bunch(dict):

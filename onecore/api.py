@@ -29,7 +29,7 @@ from .catalog import Catalog, DatasetRecord
 from .config import Config, RepoConfig
 from .config import home as default_home
 from .errors import ConfigError, NotFound, OneError, TransferError
-from .lazylog import lazy_logger
+from .lazy import lazy_logger
 from .one_filters import _match, _object_match
 from .one_load import LoadMixin
 from .one_search import CORE_TERMS, SearchMixin, session_details

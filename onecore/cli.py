@@ -70,7 +70,7 @@ def _mask_logged_urls() -> None:
     The filter is installed when :mod:`logging` is imported (at once if it already is): a command
     that logs nothing does not import it.
     """
-    from .lazylog import when_imported
+    from .lazy import when_imported
 
     when_imported("logging", _install_url_mask)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .catalog import DatasetRecord
 from .errors import TransferError
-from .lazylog import lazy_logger
+from .lazy import lazy_logger
 from .one_filters import _pick_revisions, filter_qc, filter_records
 from .qc import QC, qc_keep
 

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import OneError, TransferError
-from .lazylog import lazy_logger
+from .lazy import lazy_logger
 from .qc import QC
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UnknownRepositoryType
-from .lazylog import lazy_logger
+from .lazy import lazy_logger
 
 log = lazy_logger(__name__)  # logging is imported when something is logged
 

@@ -264,7 +264,7 @@ logging.getLogger("onecore.transfer").warning("GET http://alice:s3cr3tpw@127.0.0
 def test_when_imported_calls_back_after_the_module_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    from onecore.lazylog import LazyLogger, when_imported
+    from onecore.lazy import LazyLogger, when_imported
 
     (tmp_path / "lazylog_probe_mod.py").write_text("VALUE = 42\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..jsontext import loads
+from ..lazy import LazyPattern
 from ..qc import qc_name
 
-_SESSION_RE = re.compile(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)\Z", re.ASCII | re.DOTALL)
+_SESSION_RE = LazyPattern(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)\Z", re.ASCII | re.DOTALL)
 
 
 @dataclass
