@@ -122,8 +122,12 @@ repo_option = click.option(
 
 def _one(repo: str | None, **kwargs: Any) -> Any:
     from .api import One
+    from .lazy import freeze_startup
+    from .plugins import get_registry
 
     _mask_logged_urls()
+    get_registry()  # the one One() uses, built now so that freeze_startup() leaves it out of collections
+    freeze_startup()
     return One(repo=repo, **kwargs)
 
 

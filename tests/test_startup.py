@@ -244,6 +244,22 @@ def test_search_in_local_mode_imports_no_logging_or_json(tmp_path: Path, data_ro
     assert "json" in mods and json.loads(out3) == out.splitlines()[:-1]
 
 
+def test_search_freezes_start_up_objects_and_still_closes_its_catalog(tmp_path: Path, data_root: Path) -> None:
+    """Start-up's objects are left out of garbage collection (gc.freeze), the connection made after
+    them is not: the catalog is closed at exit as before (no -wal/-shm files left beside it)."""
+    home = tmp_path / "home"
+    env = {**os.environ, "ONE_HOME": str(home)}
+    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
+    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
+    _run(["search"], home)  # builds the catalog
+    frozen = 'import gc; print("FROZEN", gc.get_freeze_count()); print("\\nMODULES="'
+    code = _PROBE.replace('print("\\nMODULES="', frozen)
+    assert "FROZEN" in code
+    out, _ = _run(["search", "--mode", "local"], home, code)
+    assert "sessions" in out and int(out.split("FROZEN ")[1].split()[0]) > 10000
+    assert sorted(p.name for p in (home / "catalog").iterdir()) == ["loc.sqlite", "loc.sqlite.lock"]
+
+
 def test_url_mask_is_installed_when_logging_is_imported_later(tmp_path: Path) -> None:
     """A command that has not imported logging yet still masks passwords in whatever is logged later."""
     code = """
