@@ -10,15 +10,16 @@ time per sample (:func:`ts2vec`) when the other attributes give the sample count
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any, Iterable
 
-log = logging.getLogger("onecore.api")
+from .lazy import LazyPattern, lazy_logger
+
+log = lazy_logger("onecore.api")  # logging is imported when something is logged
 
 __all__ = ["Bunch", "assemble", "ts2vec", "check_dimensions"]
 
-_PAIR = re.compile(r".+?_[01]$")
+_PAIR = LazyPattern(r".+?_[01]$")
 
 
 class Bunch(dict):

@@ -16,12 +16,14 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
+from .lazy import LazyPattern
+
 __all__ = ["ALFPath"]
 
-_SESSION = re.compile(
+_SESSION = LazyPattern(
     r"(?:^|/)(?:(?P<lab>\w+)/Subjects/)?(?P<subject>[\w.-]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<number>\d{1,3})(?=/|$)"
 )
-_NAME = re.compile(
+_NAME = LazyPattern(
     r"^(?:_(?P<namespace>[a-zA-Z0-9]+)_)?(?P<object>\w+?)\."
     r"(?P<attribute>(?:_[a-z]+_)?[a-zA-Z0-9]+(?:_times(?=[_.])|_intervals(?=[_.]))?)"
     r"(?:_(?P<timescale>\w+))?(?:\.(?P<extra>[.\w-]+))*\.(?P<extension>\w+)$"

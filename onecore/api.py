@@ -18,7 +18,6 @@ types only through the :class:`~onecore.repository.Repository` contract.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import re
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from .catalog import Catalog, DatasetRecord
 from .config import Config, RepoConfig
 from .config import home as default_home
 from .errors import ConfigError, NotFound, OneError, TransferError
+from .lazy import lazy_logger
 from .one_filters import _match, _object_match
 from .one_load import LoadMixin
 from .one_search import CORE_TERMS, SearchMixin, session_details
@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # the transfer engine (http.client, ssl) is imported when som
 
 DEFAULT_JOBS = 8  # onecore.transfer.DEFAULT_JOBS (tests/test_startup.py checks they agree)
 
-log = logging.getLogger(__name__)
+log = lazy_logger(__name__)  # logging is imported when something is logged
 
 __all__ = ["One", "ONE", "Bunch", "CORE_TERMS"]
 

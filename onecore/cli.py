@@ -65,9 +65,18 @@ _CLI_WORDING = (
 
 
 def _mask_logged_urls() -> None:
-    """Mask passwords in URLs of every log line the command prints (warnings reach stderr)."""
-    import logging
+    """Mask passwords in URLs of every log line the command prints (warnings reach stderr).
 
+    The filter is installed when :mod:`logging` is imported (at once if it already is): a command
+    that logs nothing does not import it.
+    """
+    from .lazy import when_imported
+
+    when_imported("logging", _install_url_mask)
+
+
+def _install_url_mask(logging: Any) -> None:
+    """Add the masking filter to the last-resort handler and the root logger's handlers."""
     from .config import mask_url
 
     class _Mask(logging.Filter):
@@ -113,8 +122,12 @@ repo_option = click.option(
 
 def _one(repo: str | None, **kwargs: Any) -> Any:
     from .api import One
+    from .lazy import freeze_startup
+    from .plugins import get_registry
 
     _mask_logged_urls()
+    get_registry()  # the one One() uses, built now so that freeze_startup() leaves it out of collections
+    freeze_startup()
     return One(repo=repo, **kwargs)
 
 

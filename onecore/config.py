@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .errors import ConfigError
+from .lazy import LazyPattern
 
 ENV_HOME = "ONE_HOME"
 CONFIG_NAME = "config.yaml"
@@ -52,7 +53,7 @@ LOCK_NAME = ".config.lock"
 MAX_CONFIG_BYTES = 1 << 20
 #: How long a config change waits for another process's change to finish (seconds).
 LOCK_TIMEOUT = 30.0
-_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s:]*):([^/@\s]+)@")
+_USERINFO = LazyPattern(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s:]*):([^/@\s]+)@")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
@@ -156,11 +157,11 @@ def _stamp(text: str) -> list[int]:
 
 
 def _read_parsed(base: Path, text: str) -> dict[str, Any] | None:
-    import json
+    from .jsontext import loads  # json.loads without importing json
 
     try:
         with open(base / PARSED_NAME, encoding="utf-8") as f:
-            cached = json.loads(f.read(MAX_CONFIG_BYTES + 1))
+            cached = loads(f.read(MAX_CONFIG_BYTES + 1))
     except (OSError, ValueError):
         return None
     if not isinstance(cached, dict) or cached.get("stamp") != _stamp(text):

@@ -122,9 +122,12 @@ def entry_points(group: str) -> list[Any]:
                 continue
             path = os.path.join(base, folder)
             seen.add(key)
+            file = os.path.join(path, "entry_points.txt")
+            if not os.access(file, os.F_OK):  # most distributions have none: no exception for those
+                continue
             try:
-                with open(os.path.join(path, "entry_points.txt"), encoding="utf-8") as f:
-                    text = f.read()
+                with open(file, "rb") as f:
+                    text = f.read().decode("utf-8")
             except OSError:
                 continue
             if f"[{group}]" in text:

@@ -6,12 +6,12 @@ records, refreshed from the repository when it lists sessions itself).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .catalog import DatasetRecord
 from .errors import TransferError
+from .lazy import lazy_logger
 from .one_filters import _pick_revisions, filter_qc, filter_records
 from .qc import QC, qc_keep
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .catalog import Catalog
     from .repository import Repository
 
-log = logging.getLogger("onecore.api")
+log = lazy_logger("onecore.api")  # logging is imported when something is logged
 
 
 class ListMixin:

@@ -7,19 +7,18 @@ and ``mode`` attributes that ``One`` sets.
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import OneError, TransferError
+from .lazy import lazy_logger
 from .qc import QC
 
 if TYPE_CHECKING:
     from .catalog import Catalog
     from .repository import Repository
 
-log = logging.getLogger("onecore.api")
+log = lazy_logger("onecore.api")  # logging is imported when something is logged
 
 #: Search terms every repository supports (``dataset``/``datasets`` and ``lab``/``laboratory`` are one
 #: term each; ``dataset_qc_lte`` filters only where datasets have a QC: Alyx).
@@ -169,11 +168,13 @@ class SearchMixin:
                 tests.append((key, lambda v, rx=rx: v is not None and rx.search(v) is not None))
             else:
                 tests.append((key, lambda v, vals=tuple(values): v is not None and any(x in v for x in vals)))
+        from .jsontext import loads  # json.loads without importing json
+
         rows = self.catalog._q("SELECT eid, lab, subject, number, projects, task_protocol FROM sessions")
         out = set()
         for eid, lab, subject, number, projects, task_protocol in rows:
             fields = {"lab": lab, "subject": subject, "number": number, "task_protocol": task_protocol}
-            fields["projects"] = ",".join(json.loads(projects)) if projects else ""
+            fields["projects"] = ",".join(loads(projects)) if projects else ""
             if all(test(fields[key]) for key, test in tests):
                 out.add(eid)
         return out

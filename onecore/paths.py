@@ -9,16 +9,16 @@ can collide with them: :func:`part_path` gives the temporary file of a target.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from urllib.parse import quote
 
 from .errors import UnsafePathError
+from .lazy import LazyPattern
 
 __all__ = ["PART_SUFFIX", "check_relpath", "part_meta_path", "part_path", "safe_join", "url_join"]
 
 PART_SUFFIX = ".part"
-_SAFE_REL = re.compile(r"^[A-Za-z0-9_.\-#/]+\Z")
+_SAFE_REL = LazyPattern(r"^[A-Za-z0-9_.\-#/]+\Z")
 
 
 def check_relpath(rel: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -24,18 +25,9 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UnknownRepositoryType
+from .lazy import lazy_logger
 
-
-class _LazyLogger:
-    """``logging.getLogger(__name__)``, imported on first use (logging costs ~5 ms at start-up)."""
-
-    def __getattr__(self, name: str) -> Any:
-        import logging
-
-        return getattr(logging.getLogger(__name__), name)
-
-
-log: Any = _LazyLogger()
+log = lazy_logger(__name__)  # logging is imported when something is logged
 
 ENTRY_POINT_GROUP = "onecore"
 ENV_PLUGINS = "ONE_PLUGINS"
@@ -253,12 +245,27 @@ class Registry:
         return out
 
 
+#: What pluggy takes as a hook implementation (a function, a method, a classmethod or staticmethod).
+_HOOKABLE = (types.FunctionType, types.MethodType, classmethod, staticmethod)
+
+
 class PluginManager(pluggy.PluginManager):
     """A pluggy manager that also remembers which distribution each entry-point plugin came from."""
 
     def __init__(self) -> None:
         super().__init__("onecore")
         self.dists: dict[str, tuple[str | None, str | None]] = {}
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        """pluggy's answer; a module's attribute that is no function is skipped without asking pluggy.
+
+        pluggy looks every name of a plugin up with :func:`inspect.getattr_static` (a third of the
+        registry's cost): for a plain module that lookup gives the module's own value, and pluggy
+        only takes functions, methods, classmethods and staticmethods.
+        """
+        if type(plugin) is types.ModuleType and not isinstance(plugin.__dict__.get(name), _HOOKABLE):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
 
 
 def _allowed_plugins() -> set[str] | None:

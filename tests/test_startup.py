@@ -213,3 +213,109 @@ def test_probe_tries_every_address_of_a_name(monkeypatch: pytest.MonkeyPatch) ->
         assert err is not None and err.reason == "connection refused"
     finally:
         listener.close()
+
+
+#: The probe without json (it must not import what it looks for): argv as a Python literal, JSON out by hand.
+_BARE_PROBE = """
+import ast, sys
+sys.argv = ["one", *ast.literal_eval(sys.argv[1])]
+from onecore.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stdout.flush()
+print('\\nMODULES=["' + '", "'.join(sorted(sys.modules)) + '"]')
+"""
+
+
+def test_search_in_local_mode_imports_no_logging_or_json(tmp_path: Path, data_root: Path) -> None:
+    """Both are imported on demand (a warning logged, a JSON value read that the C scanner cannot take)."""
+    home = tmp_path / "home"
+    env = {**os.environ, "ONE_HOME": str(home)}
+    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
+    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
+    out, _ = _run(["search"], home)  # builds the catalog
+    for args in (["search", "--mode", "local"], ["search", "--mode", "local", "--lab", "lab"]):
+        out2, mods = _run(args, home, _BARE_PROBE)
+        assert out2.splitlines()[-1] == out.splitlines()[-1] and "sessions" in out2
+        assert not [m for m in ("logging", "json") if m in mods], args
+    out3, mods = _run(["search", "--mode", "local", "--json"], home, _BARE_PROBE)  # JSON out: json is imported
+    assert "json" in mods and json.loads(out3) == out.splitlines()[:-1]
+
+
+def test_search_freezes_start_up_objects_and_still_closes_its_catalog(tmp_path: Path, data_root: Path) -> None:
+    """Start-up's objects are left out of garbage collection (gc.freeze), the connection made after
+    them is not: the catalog is closed at exit as before (no -wal/-shm files left beside it)."""
+    home = tmp_path / "home"
+    env = {**os.environ, "ONE_HOME": str(home)}
+    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
+    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
+    _run(["search"], home)  # builds the catalog
+    frozen = 'import gc; print("FROZEN", gc.get_freeze_count()); print("\\nMODULES="'
+    code = _PROBE.replace('print("\\nMODULES="', frozen)
+    assert "FROZEN" in code
+    out, _ = _run(["search", "--mode", "local"], home, code)
+    assert "sessions" in out and int(out.split("FROZEN ")[1].split()[0]) > 10000
+    assert sorted(p.name for p in (home / "catalog").iterdir()) == ["loc.sqlite", "loc.sqlite.lock"]
+
+
+def test_url_mask_is_installed_when_logging_is_imported_later(tmp_path: Path) -> None:
+    """A command that has not imported logging yet still masks passwords in whatever is logged later."""
+    code = """
+import sys
+from onecore.cli import _mask_logged_urls
+_mask_logged_urls()
+_mask_logged_urls()
+assert "logging" not in sys.modules
+import logging
+assert len(logging.lastResort.filters) == 1
+logging.getLogger("onecore.transfer").warning("GET http://alice:s3cr3tpw@127.0.0.1:1/x failed")
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "GET http://alice:****@127.0.0.1:1/x failed" in p.stderr and "s3cr3tpw" not in p.stderr
+
+
+def test_when_imported_calls_back_after_the_module_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from onecore.lazy import LazyLogger, when_imported
+
+    (tmp_path / "lazylog_probe_mod.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[int] = []
+    when_imported("lazylog_probe_mod", lambda m: seen.append(m.VALUE))
+    assert seen == []
+    mod = importlib.import_module("lazylog_probe_mod")
+    try:
+        assert seen == [42]  # once the module's code ran
+        assert type(mod.__loader__).__name__ == "SourceFileLoader" and "exec_module" not in vars(mod.__loader__)
+        assert not [f for f in sys.meta_path if type(f).__name__ == "_AfterImport"]
+        importlib.reload(mod)
+        when_imported("lazylog_probe_mod", lambda m: seen.append(-m.VALUE))  # already imported: at once
+        assert seen == [42, -42]
+    finally:
+        sys.modules.pop("lazylog_probe_mod", None)
+    log = LazyLogger("onecore.api")
+    assert log.name == "onecore.api" and log.getEffectiveLevel() == log._logger.getEffectiveLevel()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"4"', "null", "false", "[18, 185]", '{"signature": "92d1", "a": [1.5e3, -0, null]}', '"\\u00e9\\n"', "NaN"]
+    + [" 1", "1 ", "\ufeff1", "[1,", "", "01", '"a\nb"', '{"x": 1}x', "12345678901234567890", '{"a": 1, "a": 2}'],
+)
+def test_jsontext_loads_is_json_loads(text: str) -> None:
+    """The same value, or the same error, as json.loads (white space, BOM and errors go through json)."""
+    from onecore.jsontext import loads
+
+    try:
+        expected: object = json.loads(text)
+    except ValueError as e:
+        with pytest.raises(type(e)) as got:
+            loads(text)
+        assert str(got.value) == str(e)
+        return
+    value = loads(text)
+    assert repr(value) == repr(expected) and type(value) is type(expected)

@@ -11,7 +11,6 @@ load as ``None`` and files with no loader come back as their local path (the ONE
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -108,11 +107,15 @@ def load_yaml(path: Path, **_: Any) -> Any:
 
 
 def load_jsonable(path: Path, **_: Any) -> list[Any]:
+    import json
+
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
 def load_json(path: Path, **_: Any) -> Any:
+    import json
+
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 

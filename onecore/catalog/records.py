@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..jsontext import loads
+from ..lazy import LazyPattern
 from ..qc import qc_name
 
-_SESSION_RE = re.compile(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)\Z", re.ASCII | re.DOTALL)
+_SESSION_RE = LazyPattern(r"^(?:([^/]+)/Subjects/)?([^/]+)/(\d{4}-\d{2}-\d{2})/(\d{1,3})/(.+)\Z", re.ASCII | re.DOTALL)
 
 
 @dataclass
@@ -92,9 +93,9 @@ def _session_dict(r: tuple) -> dict[str, Any]:
         "date": r[3],
         "number": r[4],
         "path": r[5],
-        "projects": json.loads(r[6]) if r[6] else [],
+        "projects": loads(r[6]) if r[6] else [],
         "task_protocol": r[7],
     }
     if r[8]:
-        d.update(json.loads(r[8]))
+        d.update(loads(r[8]))
     return d

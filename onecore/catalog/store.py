@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
+from ..jsontext import loads as _loads
 from ..paths import url_join
 from ..repository import Dataset, SessionRecord
 from .files import (
@@ -99,6 +99,8 @@ class Catalog(SearchMixin):
                 return db
             if db is not None and self._is_empty(db):
                 # A new file. Several processes may get here at once: IF NOT EXISTS, in one transaction.
+                import json
+
                 db.executescript(
                     "BEGIN IMMEDIATE;"
                     + _SCHEMA.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
@@ -125,6 +127,8 @@ class Catalog(SearchMixin):
 
     def _install_empty(self) -> None:
         """Replace an old-schema or foreign catalog file by an empty one (safely for its readers)."""
+        import json
+
         self._reader.release()
         tmp = building_path(self.path)
         try:
@@ -154,7 +158,7 @@ class Catalog(SearchMixin):
     def _has_schema(db: sqlite3.Connection) -> bool:
         try:
             v = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            return bool(v and json.loads(v[0]) == SCHEMA_VERSION)
+            return bool(v and _loads(v[0]) == SCHEMA_VERSION)
         except (sqlite3.DatabaseError, ValueError):
             return False
 
@@ -178,9 +182,11 @@ class Catalog(SearchMixin):
     def get_meta(self, key: str) -> Any:
         with self._lock, self._errors("reading"):
             row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return _loads(row[0]) if row else None
 
     def set_meta(self, key: str, value: Any) -> None:
+        import json
+
         with self._lock, self._errors("writing"):
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
@@ -308,7 +314,7 @@ class Catalog(SearchMixin):
             self._recent.clear()
             self._names = None
             row = self.db.execute("SELECT value FROM meta WHERE key = 'url_base'").fetchone()
-            self._url_base = json.loads(row[0]) if row else None
+            self._url_base = _loads(row[0]) if row else None
             self._recent_version = version
 
     def _load_names(self) -> dict[int, tuple]:
@@ -344,6 +350,8 @@ class Catalog(SearchMixin):
 
 def _store_state(path: Path, state: Any) -> None:
     """Record the repository's validator ``state`` in the finished catalog file ``path``."""
+    import json
+
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("INSERT OR REPLACE INTO meta VALUES ('state', ?)", (json.dumps(state),))
