@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import OneError, TransferError
 from .lazy import lazy_logger
@@ -164,7 +164,7 @@ class SearchMixin:
             if key == "number":
                 tests.append((key, lambda v, n=set(values): v in n))
             elif wild:
-                rx = re.compile("|".join(f"(?:{v})" for v in values))
+                rx = _text_pattern(key, values)
                 tests.append((key, lambda v, rx=rx: v is not None and rx.search(v) is not None))
             else:
                 tests.append((key, lambda v, vals=tuple(values): v is not None and any(x in v for x in vals)))
@@ -267,3 +267,16 @@ def _normalize_value(term: str, value: Any) -> Any:
         except (TypeError, ValueError):
             raise OneError(f"number: {value!r} is not a session number (or a list of them)") from None
     return value
+
+
+def _text_pattern(key: str, values: Sequence[str]) -> re.Pattern[str]:
+    """One regular expression matching any of a text term's values; a bad one is a clear OneError."""
+    for v in values:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise OneError(
+                f"search term {key}={v!r} is not a valid regular expression ({e}); text terms are regular "
+                f"expressions, as in ONE-api: write '{'.' + v if v.startswith('*') else re.escape(v)}' instead"
+            ) from None
+    return re.compile("|".join(f"(?:{v})" for v in values))

@@ -166,6 +166,8 @@ def test_search_and_list_errors_are_clean(runner, configured):
     assert res.exit_code == 1 and "has nothing to publish" in res.output
     res = runner.invoke(cli, ["search", "--repo", "ghost"])
     assert res.exit_code == 1 and "unknown repository 'ghost'" in res.output
+    res = runner.invoke(cli, ["search", "--lab", "*lab"])
+    assert res.exit_code == 1 and "not a valid regular expression" in res.output and "Traceback" not in res.output
 
 
 def test_upload_to_a_local_mirror(runner, data_root, tmp_path):

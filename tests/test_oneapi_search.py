@@ -30,6 +30,15 @@ def test_text_terms_are_case_sensitive_partial_regular_expressions(one):
     assert set(one.search(subject=["^KS005$", "KS023"])) == {A, B, D}  # a list is an OR
 
 
+def test_a_text_term_that_is_no_regular_expression_is_one_clear_error(one):
+    with pytest.raises(OneError, match=r"lab='\*lab' is not a valid regular expression .* write '\.\*lab'"):
+        one.search(lab="*lab")
+    with pytest.raises(OneError, match=r"subject='KS\(' is not a valid regular expression"):
+        one.search(subject=["KS005", "KS("])
+    one.wildcards = False  # plain substrings: no regular expression to get wrong
+    assert one.search(subject="KS(") == []
+
+
 def test_wildcards_false_means_plain_substrings(one):
     one.wildcards = False
     assert one.search(subject="^KS005$") == []
