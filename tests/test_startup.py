@@ -22,16 +22,17 @@ PLUGIN_REPOSITORY_MODULES = (
     "onecore_example.archive",
 )
 
+#: argv as a Python literal and the module list written by hand: the probe itself imports no json.
 _PROBE = """
-import json, sys
-sys.argv = ["one", *json.loads(sys.argv[1])]
+import ast, sys
+sys.argv = ["one", *ast.literal_eval(sys.argv[1])]
 from onecore.cli import main
 try:
     main()
 except SystemExit:
     pass
 sys.stdout.flush()
-print("\\nMODULES=" + json.dumps(sorted(sys.modules)))
+print('\\nMODULES=["' + '", "'.join(sorted(sys.modules)) + '"]')
 """
 
 
@@ -215,20 +216,6 @@ def test_probe_tries_every_address_of_a_name(monkeypatch: pytest.MonkeyPatch) ->
         listener.close()
 
 
-#: The probe without json (it must not import what it looks for): argv as a Python literal, JSON out by hand.
-_BARE_PROBE = """
-import ast, sys
-sys.argv = ["one", *ast.literal_eval(sys.argv[1])]
-from onecore.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-sys.stdout.flush()
-print('\\nMODULES=["' + '", "'.join(sorted(sys.modules)) + '"]')
-"""
-
-
 def test_search_in_local_mode_imports_no_logging_or_json(tmp_path: Path, data_root: Path) -> None:
     """Both are imported on demand (a warning logged, a JSON value read that the C scanner cannot take)."""
     home = tmp_path / "home"
@@ -237,10 +224,10 @@ def test_search_in_local_mode_imports_no_logging_or_json(tmp_path: Path, data_ro
     subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
     out, _ = _run(["search"], home)  # builds the catalog
     for args in (["search", "--mode", "local"], ["search", "--mode", "local", "--lab", "lab"]):
-        out2, mods = _run(args, home, _BARE_PROBE)
+        out2, mods = _run(args, home, _PROBE)
         assert out2.splitlines()[-1] == out.splitlines()[-1] and "sessions" in out2
         assert not [m for m in ("logging", "json") if m in mods], args
-    out3, mods = _run(["search", "--mode", "local", "--json"], home, _BARE_PROBE)  # JSON out: json is imported
+    out3, mods = _run(["search", "--mode", "local", "--json"], home, _PROBE)  # JSON out: json is imported
     assert "json" in mods and json.loads(out3) == out.splitlines()[:-1]
 
 
@@ -252,8 +239,8 @@ def test_search_freezes_start_up_objects_and_still_closes_its_catalog(tmp_path: 
     add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
     subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
     _run(["search"], home)  # builds the catalog
-    frozen = 'import gc; print("FROZEN", gc.get_freeze_count()); print("\\nMODULES="'
-    code = _PROBE.replace('print("\\nMODULES="', frozen)
+    frozen = "import gc; print('FROZEN', gc.get_freeze_count()); print('\\nMODULES="
+    code = _PROBE.replace("print('\\nMODULES=", frozen)
     assert "FROZEN" in code
     out, _ = _run(["search", "--mode", "local"], home, code)
     assert "sessions" in out and int(out.split("FROZEN ")[1].split()[0]) > 10000
