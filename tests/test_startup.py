@@ -47,6 +47,16 @@ def _run(args: list[str], home: Path, code: str = _PROBE) -> tuple[str, set[str]
     return out + p.stderr, set(json.loads(mods))
 
 
+def _local_repository(tmp_path: Path, data_root: Path) -> tuple[Path, str]:
+    """A home whose current repository is a local one with its catalog built; and `one search`'s output."""
+    home = tmp_path / "home"
+    env = {**os.environ, "ONE_HOME": str(home)}
+    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
+    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
+    out, _ = _run(["search"], home)  # builds the catalog
+    return home, out
+
+
 def _heavy(mods: set[str], extra: tuple[str, ...] = ()) -> list[str]:
     return [m for m in HEAVY + PLUGIN_REPOSITORY_MODULES + extra if m in mods]
 
@@ -154,11 +164,7 @@ def test_probe_reports_refusal_and_leaves_the_rest_to_the_http_stack(monkeypatch
 
 
 def test_search_in_local_mode_imports_no_transfer_or_hash_code(tmp_path: Path, data_root: Path) -> None:
-    home = tmp_path / "home"
-    env = {**os.environ, "ONE_HOME": str(home)}
-    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
-    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
-    out, _ = _run(["search"], home)  # builds the catalog
+    home, out = _local_repository(tmp_path, data_root)
     out2, mods = _run(["search", "--mode", "local"], home)
     assert out2.splitlines()[-1] == out.splitlines()[-1] and "sessions" in out2
     light = ("requests", "urllib3", "ftplib", "numpy", "hashlib", "onecore.transfer", "onecore.scan")
@@ -218,11 +224,7 @@ def test_probe_tries_every_address_of_a_name(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_search_in_local_mode_imports_no_logging_or_json(tmp_path: Path, data_root: Path) -> None:
     """Both are imported on demand (a warning logged, a JSON value read that the C scanner cannot take)."""
-    home = tmp_path / "home"
-    env = {**os.environ, "ONE_HOME": str(home)}
-    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
-    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
-    out, _ = _run(["search"], home)  # builds the catalog
+    home, out = _local_repository(tmp_path, data_root)
     for args in (["search", "--mode", "local"], ["search", "--mode", "local", "--lab", "lab"]):
         out2, mods = _run(args, home, _PROBE)
         assert out2.splitlines()[-1] == out.splitlines()[-1] and "sessions" in out2
@@ -234,11 +236,7 @@ def test_search_in_local_mode_imports_no_logging_or_json(tmp_path: Path, data_ro
 def test_search_freezes_start_up_objects_and_still_closes_its_catalog(tmp_path: Path, data_root: Path) -> None:
     """Start-up's objects are left out of garbage collection (gc.freeze), the connection made after
     them is not: the catalog is closed at exit as before (no -wal/-shm files left beside it)."""
-    home = tmp_path / "home"
-    env = {**os.environ, "ONE_HOME": str(home)}
-    add = ["add-repo", "loc", "--type", "local", "--set", f"root_dir={data_root}"]
-    subprocess.run([sys.executable, "-m", "onecore.cli", *add], env=env, check=True, capture_output=True)
-    _run(["search"], home)  # builds the catalog
+    home, _ = _local_repository(tmp_path, data_root)
     frozen = "import gc; print('FROZEN', gc.get_freeze_count()); print('\\nMODULES="
     code = _PROBE.replace("print('\\nMODULES=", frozen)
     assert "FROZEN" in code
