@@ -14,6 +14,12 @@ def isolated_home(one_home: Path) -> Path:
 
 
 @pytest.fixture
+def home(one_home: Path) -> Path:
+    """The test's ``$ONE_HOME`` (the same folder as ``one_home``), for tests that name it so."""
+    return one_home
+
+
+@pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     from onecore.testing import make_data_root
 

@@ -20,11 +20,6 @@ from onecore.testing import make_data_root
 from onecore.testing.servers import FileServer
 
 
-@pytest.fixture(autouse=True)
-def home(one_home: Path) -> Path:
-    return one_home
-
-
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
