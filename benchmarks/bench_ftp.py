@@ -247,14 +247,9 @@ def md5_alone(path: Path) -> float:
 
 
 def _row(measure: str, ours: float, raw: float, vs: str, target: float | None = None) -> dict:
-    return {
-        "measure": measure,
-        "shown": f"{ours:.1f} MB/s",
-        "vs": f"{vs} {raw:.1f} MB/s",
-        "ratio": round(ours / raw, 2),
-        "target": f">= {target:.0%}" if target else None,
-        "ok": (ours / raw >= target) if target else None,
-    }
+    from run import throughput_row  # benchmarks/run.py: the shared row format
+
+    return throughput_row(measure, ours, raw, vs, target)
 
 
 def big_file_uploads(server, root: Path, big: list[str], work: Path, repeat: int) -> list[dict]:  # noqa: ANN001

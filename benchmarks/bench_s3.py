@@ -255,17 +255,9 @@ class _Bench:
         return min(times)
 
     def row(self, measure: str, nbytes: int, t_raw: float, t_one: float, vs: str, target: float | None) -> None:
-        raw, ours = nbytes / t_raw / 1e6, nbytes / t_one / 1e6
-        self.rows.append(
-            {
-                "measure": measure,
-                "shown": f"{ours:.1f} MB/s",
-                "vs": f"{vs} {raw:.1f} MB/s",
-                "ratio": round(ours / raw, 2),
-                "target": f">= {target:.0%}" if target else None,
-                "ok": (ours / raw >= target) if target else None,
-            }
-        )
+        from run import throughput_row  # benchmarks/run.py: the shared row format
+
+        self.rows.append(throughput_row(measure, nbytes / t_one / 1e6, nbytes / t_raw / 1e6, vs, target))
 
     def big_file(self, big: list[str]) -> None:
         """One big file (multipart): uploads, then downloads."""

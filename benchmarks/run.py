@@ -51,6 +51,18 @@ def run_one(path: Path, quick: bool) -> dict[str, Any]:
     return result
 
 
+def throughput_row(measure: str, ours: float, raw: float, vs: str, target: float | None = None) -> dict[str, Any]:
+    """A row comparing two throughputs in MB/s (``target``: the least ratio ours/raw that passes)."""
+    return {
+        "measure": measure,
+        "shown": f"{ours:.1f} MB/s",
+        "vs": f"{vs} {raw:.1f} MB/s",
+        "ratio": round(ours / raw, 2),
+        "target": f">= {target:.0%}" if target else None,
+        "ok": (ours / raw >= target) if target else None,
+    }
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
