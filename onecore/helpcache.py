@@ -114,9 +114,9 @@ def lookup(args: list[str]) -> str | None:
         return None
     head, sep, text = data.partition("\n\n")
     lines = head.split("\n")
-    if not sep or lines[0] != MAGIC or lines[1 : len(key) + 1] != key:
-        return None
-    for line in lines[len(key) + 1 :]:
+    if not sep or lines[0] != MAGIC or lines[1 : len(key) + 1] != key or lines[-1] != f"text {len(text)}":
+        return None  # another request, another format, or cut short (a crash before the data reached the disk)
+    for line in lines[len(key) + 1 : -1]:
         stat, _, path = line.partition(" | ")
         if not path or _stat(path) != stat:
             return None
@@ -143,7 +143,7 @@ def store(args: list[str], text: str) -> None:
         return
     key = request_key(args)
     files = [f"{_stat(p)} | {p}" for p in _loaded_files() if "\n" not in p and " | " not in p]
-    body = "\n".join([MAGIC, *key, *files]) + "\n\n" + text
+    body = "\n".join([MAGIC, *key, *files, f"text {len(text)}"]) + "\n\n" + text
     path = _cache_path(key)
     folder = os.path.dirname(path)
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -162,7 +162,18 @@ def store(args: list[str], text: str) -> None:
 
 
 def _prune(folder: str) -> None:
-    entries = [e for e in os.scandir(folder) if e.name.endswith(".txt")]
+    """Keep the newest :data:`MAX_FILES` texts; remove temporary files left by killed processes."""
+    import time
+
+    entries = []
+    for e in os.scandir(folder):
+        if e.name.endswith(".txt"):
+            entries.append(e)
+        elif e.name.endswith(".tmp") and e.stat(follow_symlinks=False).st_mtime < time.time() - 60:
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass
     if len(entries) <= MAX_FILES:
         return
     entries.sort(key=lambda e: e.stat().st_mtime_ns)

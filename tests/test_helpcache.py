@@ -180,3 +180,20 @@ def test_a_link_planted_at_the_temporary_name_is_not_followed(monkeypatch: pytes
     helpcache.store(["--help"], "Usage: one\n")
     assert victim.read_text() == "untouched" and not path.exists()
     assert helpcache.lookup(["--help"]) is None
+
+
+def test_a_text_cut_short_is_not_shown_and_old_temporary_files_go(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ONE_HOME", str(tmp_path / "home"))
+    helpcache.store(["--help"], "Usage: one [OPTIONS] COMMAND\n\nCommands:\n  search\n")
+    assert helpcache.lookup(["--help"]) == "Usage: one [OPTIONS] COMMAND\n\nCommands:\n  search\n"
+    path = Path(helpcache._cache_path(helpcache.request_key(["--help"])))
+    path.write_text(path.read_text()[:-8])  # the end of the text never reached the disk
+    assert helpcache.lookup(["--help"]) is None
+    stale, fresh = path.parent / "x.txt.1.tmp", path.parent / "y.txt.2.tmp"  # left by killed processes
+    stale.write_text("half")
+    os.utime(stale, (time.time() - 120, time.time() - 120))
+    fresh.write_text("being written")
+    helpcache.store(["search", "--help"], "Usage: one search\n")
+    assert not stale.exists() and fresh.exists()
